@@ -1,0 +1,146 @@
+//! How findings become the verdict of a request.
+//!
+//! Every detector that looks at an image reports [`Finding`]s, each already judged against the
+//! policy's thresholds. [`decide`] is the one rule that picks the answer: the most severe
+//! suggestion wins (Block over Review over Pass); among equally severe findings the label with
+//! the higher priority ([`Label::PRIORITY`]) wins, then the higher score. With no finding at all
+//! the image passes as `Normal` with score 0.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Suggestion {
+    Pass,
+    Review,
+    Block,
+}
+
+impl Suggestion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Suggestion::Pass => "Pass",
+            Suggestion::Review => "Review",
+            Suggestion::Block => "Block",
+        }
+    }
+}
+
+/// The labels of the API, as the cloud spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Label {
+    Normal,
+    Porn,
+    Sexy,
+    Terror,
+    Polity,
+    Illegal,
+    Abuse,
+    Ad,
+    Teenager,
+    Custom,
+}
+
+impl Label {
+    /// Tie-break order, most serious first: a customer would rather hear "Porn" than "Sexy"
+    /// for an image that reached Block on both.
+    pub const PRIORITY: [Label; 10] = [
+        Label::Porn,
+        Label::Terror,
+        Label::Polity,
+        Label::Illegal,
+        Label::Teenager,
+        Label::Abuse,
+        Label::Sexy,
+        Label::Ad,
+        Label::Custom,
+        Label::Normal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Label::Normal => "Normal",
+            Label::Porn => "Porn",
+            Label::Sexy => "Sexy",
+            Label::Terror => "Terror",
+            Label::Polity => "Polity",
+            Label::Illegal => "Illegal",
+            Label::Abuse => "Abuse",
+            Label::Ad => "Ad",
+            Label::Teenager => "Teenager",
+            Label::Custom => "Custom",
+        }
+    }
+
+    fn rank(self) -> usize {
+        Label::PRIORITY.iter().position(|&l| l == self).expect("every label has a priority")
+    }
+}
+
+/// One detector's judgement of one label, after the policy's thresholds were applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub label: Label,
+    pub sub_label: String,
+    /// 0-100.
+    pub score: u8,
+    pub suggestion: Suggestion,
+}
+
+/// The verdict of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub suggestion: Suggestion,
+    pub label: Label,
+    pub sub_label: String,
+    pub score: u8,
+}
+
+/// The one decision rule (see the module documentation).
+pub fn decide(findings: &[Finding]) -> Decision {
+    findings
+        .iter()
+        .max_by(|a, b| {
+            a.suggestion
+                .cmp(&b.suggestion)
+                .then(b.label.rank().cmp(&a.label.rank()))
+                .then(a.score.cmp(&b.score))
+        })
+        .map(|f| Decision { suggestion: f.suggestion, label: f.label, sub_label: f.sub_label.clone(), score: f.score })
+        .unwrap_or(Decision { suggestion: Suggestion::Pass, label: Label::Normal, sub_label: String::new(), score: 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(label: Label, score: u8, suggestion: Suggestion) -> Finding {
+        Finding { label, sub_label: String::new(), score, suggestion }
+    }
+
+    #[test]
+    fn nothing_found_passes() {
+        let d = decide(&[]);
+        assert_eq!((d.suggestion, d.label, d.score), (Suggestion::Pass, Label::Normal, 0));
+    }
+
+    #[test]
+    fn severity_wins_over_score() {
+        let d = decide(&[f(Label::Sexy, 99, Suggestion::Review), f(Label::Ad, 60, Suggestion::Block)]);
+        assert_eq!((d.suggestion, d.label), (Suggestion::Block, Label::Ad));
+    }
+
+    #[test]
+    fn priority_breaks_ties_then_score() {
+        let d = decide(&[f(Label::Sexy, 99, Suggestion::Block), f(Label::Porn, 80, Suggestion::Block)]);
+        assert_eq!(d.label, Label::Porn);
+        let d = decide(&[f(Label::Porn, 80, Suggestion::Review), f(Label::Porn, 90, Suggestion::Review)]);
+        assert_eq!(d.score, 90);
+    }
+
+    #[test]
+    fn every_label_has_a_priority() {
+        for l in Label::PRIORITY {
+            assert_eq!(Label::PRIORITY[l.rank()], l);
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Per-account request-rate limits.
+//!
+//! A sliding one-second window: a request is admitted when fewer than `limit` requests of the
+//! same account and class were admitted in the second before it. Unlike a fixed window it never
+//! lets `2 x limit` through across a window boundary, and unlike a token bucket refilled
+//! continuously it refuses exactly the surplus of a burst, which is what the cloud promises
+//! ("100 requests per second") and what the tests check. Refused requests do not count.
+
+use crate::accounts::AccountId;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Which limit a request draws on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RateClass {
+    /// `ImageModeration` and every other synchronous action.
+    Sync,
+    /// `CreateImageModerationAsyncTask`.
+    Async,
+}
+
+#[derive(Debug)]
+pub struct RateLimiter {
+    period: Duration,
+    windows: Mutex<HashMap<(AccountId, RateClass), Arc<Mutex<VecDeque<Instant>>>>>,
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        RateLimiter::new(Duration::from_secs(1))
+    }
+}
+
+impl RateLimiter {
+    pub fn new(period: Duration) -> Self {
+        RateLimiter { period, windows: Mutex::new(HashMap::new()) }
+    }
+
+    /// Admits one request at `now` if the account is under `limit` for the class.
+    pub fn try_acquire(&self, account: AccountId, class: RateClass, limit: u32, now: Instant) -> bool {
+        // The map lock is held only to find the account's window, so accounts do not contend.
+        let window = {
+            let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+            windows.entry((account, class)).or_default().clone()
+        };
+        let mut admitted = window.lock().unwrap_or_else(|e| e.into_inner());
+        while admitted.front().is_some_and(|&t| now.saturating_duration_since(t) >= self.period) {
+            admitted.pop_front();
+        }
+        if admitted.len() < limit as usize {
+            admitted.push_back(now);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn refuses_exactly_the_surplus_of_a_burst() {
+        let limiter = RateLimiter::default();
+        let now = Instant::now();
+        let admitted = (0..130).filter(|_| limiter.try_acquire(AccountId(1), RateClass::Sync, 100, now)).count();
+        assert_eq!(admitted, 100);
+    }
+
+    #[test]
+    fn window_slides() {
+        let limiter = RateLimiter::default();
+        let t0 = Instant::now();
+        assert!(limiter.try_acquire(AccountId(1), RateClass::Sync, 2, t0));
+        assert!(limiter.try_acquire(AccountId(1), RateClass::Sync, 2, t0 + Duration::from_millis(500)));
+        assert!(!limiter.try_acquire(AccountId(1), RateClass::Sync, 2, t0 + Duration::from_millis(999)));
+        // The first admission leaves the window at exactly one second.
+        assert!(limiter.try_acquire(AccountId(1), RateClass::Sync, 2, t0 + Duration::from_millis(1000)));
+        assert!(!limiter.try_acquire(AccountId(1), RateClass::Sync, 2, t0 + Duration::from_millis(1499)));
+        assert!(limiter.try_acquire(AccountId(1), RateClass::Sync, 2, t0 + Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn accounts_and_classes_are_independent() {
+        let limiter = RateLimiter::default();
+        let now = Instant::now();
+        assert!(limiter.try_acquire(AccountId(1), RateClass::Sync, 1, now));
+        assert!(!limiter.try_acquire(AccountId(1), RateClass::Sync, 1, now));
+        assert!(limiter.try_acquire(AccountId(1), RateClass::Async, 1, now));
+        assert!(limiter.try_acquire(AccountId(2), RateClass::Sync, 1, now));
+    }
+
+    #[test]
+    fn exact_under_concurrency() {
+        let limiter = Arc::new(RateLimiter::default());
+        let admitted = Arc::new(AtomicUsize::new(0));
+        let now = Instant::now();
+        let threads: Vec<_> = (0..16)
+            .map(|_| {
+                let (limiter, admitted) = (limiter.clone(), admitted.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..100 {
+                        if limiter.try_acquire(AccountId(7), RateClass::Sync, 250, now) {
+                            admitted.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(admitted.load(Ordering::SeqCst), 250);
+    }
+}

@@ -1,0 +1,339 @@
+//! The embedded SQLite store.
+//!
+//! One database file in the data directory, in WAL mode so the server's readers and the CLI's
+//! writers do not block each other: an account or key changed with the CLI takes effect on the
+//! running server's next request. Migrations are numbered and recorded in `user_version`.
+
+use crate::{Sealer, StoreError};
+use engine::accounts::{
+    generate_key_pair, validate_limits, validate_name, Access, Account, AccountError, AccountId, AccountRepository,
+    ApiKey, Credential, KeyStatus, RateLimits, SecretKey, MAX_ACTIVE_KEYS,
+};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
+use std::path::Path;
+use std::time::Duration;
+
+type Pool = r2d2::Pool<SqliteConnectionManager>;
+
+/// Each entry moves the schema one version up; never edit one that has shipped.
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE accounts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        parent_id INTEGER REFERENCES accounts(id),
+        access TEXT NOT NULL CHECK (access IN ('none', 'read-only', 'full')),
+        sync_per_second INTEGER,
+        async_per_second INTEGER,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE api_keys (
+        secret_id TEXT PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        sealed_secret BLOB NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('active', 'disabled')),
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX api_keys_by_account ON api_keys(account_id);
+"#];
+
+pub struct SqliteStore {
+    pool: Pool,
+    sealer: Sealer,
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn storage(e: impl std::fmt::Display) -> AccountError {
+    AccountError::Storage(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path, sealer: Sealer) -> Result<Self, StoreError> {
+        let manager = SqliteConnectionManager::file(path).with_init(|c| {
+            c.busy_timeout(Duration::from_secs(5))?;
+            c.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+        });
+        let pool = r2d2::Pool::builder().max_size(8).build(manager)?;
+        let store = SqliteStore { pool, sealer };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.get()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::SchemaTooNew { found: version, known });
+        }
+        for migration in &MIGRATIONS[version as usize..] {
+            tx.execute_batch(migration)?;
+        }
+        tx.pragma_update(None, "user_version", known)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Answers whether the database can be queried (for `/healthz`).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.pool.get()?.query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, AccountError> {
+        self.pool.get().map_err(storage)
+    }
+}
+
+const ACCOUNT_COLUMNS: &str = "id, name, parent_id, access, sync_per_second, async_per_second, created_at";
+
+fn account_from_row(row: &Row<'_>) -> rusqlite::Result<Account> {
+    let access: String = row.get(3)?;
+    Ok(Account {
+        id: AccountId(row.get(0)?),
+        name: row.get(1)?,
+        parent: row.get::<_, Option<i64>>(2)?.map(AccountId),
+        access: Access::parse(&access).unwrap_or(Access::None),
+        limits: RateLimits { sync_per_second: row.get(4)?, async_per_second: row.get(5)? },
+        created_at: row.get(6)?,
+    })
+}
+
+fn key_from_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
+    let status: String = row.get(2)?;
+    Ok(ApiKey {
+        secret_id: row.get(0)?,
+        account: AccountId(row.get(1)?),
+        status: if status == "active" { KeyStatus::Active } else { KeyStatus::Disabled },
+        created_at: row.get(3)?,
+    })
+}
+
+fn load_account(conn: &rusqlite::Connection, id: AccountId) -> Result<Account, AccountError> {
+    conn.query_row(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"), [id.0], account_from_row)
+        .optional()
+        .map_err(storage)?
+        .ok_or(AccountError::AccountNotFound(id))
+}
+
+fn load_key(conn: &rusqlite::Connection, secret_id: &str) -> Result<ApiKey, AccountError> {
+    conn.query_row(
+        "SELECT secret_id, account_id, status, created_at FROM api_keys WHERE secret_id = ?1",
+        [secret_id],
+        key_from_row,
+    )
+    .optional()
+    .map_err(storage)?
+    .ok_or_else(|| AccountError::KeyNotFound(secret_id.to_string()))
+}
+
+fn active_keys(conn: &rusqlite::Connection, account: AccountId) -> Result<usize, AccountError> {
+    conn.query_row("SELECT COUNT(*) FROM api_keys WHERE account_id = ?1 AND status = 'active'", [account.0], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|n| n as usize)
+    .map_err(storage)
+}
+
+impl AccountRepository for SqliteStore {
+    fn create_account(&self, name: &str, parent: Option<AccountId>) -> Result<Account, AccountError> {
+        validate_name(name)?;
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
+        // A sub-account starts without access: its main account must grant it.
+        let access = match parent {
+            Some(parent) => {
+                if !load_account(&tx, parent)?.is_main() {
+                    return Err(AccountError::NotAMainAccount(parent));
+                }
+                Access::None
+            }
+            None => Access::Full,
+        };
+        tx.execute(
+            "INSERT INTO accounts (name, parent_id, access, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![name, parent.map(|p| p.0), access.as_str(), now()],
+        )
+        .map_err(storage)?;
+        let account = load_account(&tx, AccountId(tx.last_insert_rowid()))?;
+        tx.commit().map_err(storage)?;
+        Ok(account)
+    }
+
+    fn account(&self, id: AccountId) -> Result<Account, AccountError> {
+        load_account(&*self.conn()?, id)
+    }
+
+    fn accounts(&self) -> Result<Vec<Account>, AccountError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY id")).map_err(storage)?;
+        let rows = stmt.query_map([], account_from_row).map_err(storage)?;
+        rows.collect::<Result<_, _>>().map_err(storage)
+    }
+
+    fn set_access(&self, id: AccountId, access: Access) -> Result<Account, AccountError> {
+        let conn = self.conn()?;
+        if load_account(&conn, id)?.is_main() {
+            return Err(AccountError::NotASubAccount(id));
+        }
+        conn.execute("UPDATE accounts SET access = ?1 WHERE id = ?2", params![access.as_str(), id.0]).map_err(storage)?;
+        load_account(&conn, id)
+    }
+
+    fn set_limits(&self, id: AccountId, limits: RateLimits) -> Result<Account, AccountError> {
+        validate_limits(limits)?;
+        let conn = self.conn()?;
+        load_account(&conn, id)?;
+        conn.execute(
+            "UPDATE accounts SET sync_per_second = ?1, async_per_second = ?2 WHERE id = ?3",
+            params![limits.sync_per_second, limits.async_per_second, id.0],
+        )
+        .map_err(storage)?;
+        load_account(&conn, id)
+    }
+
+    fn create_key(&self, account: AccountId) -> Result<(ApiKey, SecretKey), AccountError> {
+        let mut conn = self.conn()?;
+        // IMMEDIATE: two concurrent creations cannot both see one active key and both insert.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
+        load_account(&tx, account)?;
+        if active_keys(&tx, account)? >= MAX_ACTIVE_KEYS {
+            return Err(AccountError::TooManyKeys { account });
+        }
+        let (secret_id, secret_key) = generate_key_pair();
+        let sealed = self.sealer.seal(secret_key.expose().as_bytes(), secret_id.as_bytes());
+        tx.execute(
+            "INSERT INTO api_keys (secret_id, account_id, sealed_secret, status, created_at) VALUES (?1, ?2, ?3, 'active', ?4)",
+            params![secret_id, account.0, sealed, now()],
+        )
+        .map_err(storage)?;
+        let key = load_key(&tx, &secret_id)?;
+        tx.commit().map_err(storage)?;
+        Ok((key, secret_key))
+    }
+
+    fn keys(&self, account: Option<AccountId>) -> Result<Vec<ApiKey>, AccountError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT secret_id, account_id, status, created_at FROM api_keys
+                 WHERE ?1 IS NULL OR account_id = ?1 ORDER BY account_id, created_at, secret_id",
+            )
+            .map_err(storage)?;
+        let rows = stmt.query_map([account.map(|a| a.0)], key_from_row).map_err(storage)?;
+        rows.collect::<Result<_, _>>().map_err(storage)
+    }
+
+    fn set_key_status(&self, secret_id: &str, status: KeyStatus) -> Result<ApiKey, AccountError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
+        let key = load_key(&tx, secret_id)?;
+        if status == KeyStatus::Active && key.status != KeyStatus::Active && active_keys(&tx, key.account)? >= MAX_ACTIVE_KEYS {
+            return Err(AccountError::TooManyKeys { account: key.account });
+        }
+        tx.execute("UPDATE api_keys SET status = ?1 WHERE secret_id = ?2", params![status.as_str(), secret_id])
+            .map_err(storage)?;
+        let key = load_key(&tx, secret_id)?;
+        tx.commit().map_err(storage)?;
+        Ok(key)
+    }
+
+    fn delete_key(&self, secret_id: &str) -> Result<(), AccountError> {
+        let changed =
+            self.conn()?.execute("DELETE FROM api_keys WHERE secret_id = ?1", [secret_id]).map_err(storage)?;
+        if changed == 0 {
+            return Err(AccountError::KeyNotFound(secret_id.to_string()));
+        }
+        Ok(())
+    }
+
+    fn credential(&self, secret_id: &str) -> Result<Option<Credential>, AccountError> {
+        let conn = self.conn()?;
+        let found = conn
+            .query_row(
+                "SELECT account_id, sealed_secret FROM api_keys WHERE secret_id = ?1 AND status = 'active'",
+                [secret_id],
+                |r| Ok((AccountId(r.get(0)?), r.get::<_, Vec<u8>>(1)?)),
+            )
+            .optional()
+            .map_err(storage)?;
+        let Some((account, sealed)) = found else { return Ok(None) };
+        let secret = self.sealer.open(&sealed, secret_id.as_bytes()).map_err(storage)?;
+        let secret = String::from_utf8(secret).map_err(storage)?;
+        Ok(Some(Credential { secret_key: SecretKey::new(secret), account: load_account(&conn, account)? }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("ims.db"), Sealer::from_key(&[1; 32])).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn accounts_and_grants() {
+        let (_dir, s) = store();
+        let main = s.create_account("acme", None).unwrap();
+        assert!(main.is_main());
+        assert_eq!(main.access, Access::Full);
+        let sub = s.create_account("ops", Some(main.id)).unwrap();
+        assert_eq!(sub.access, Access::None);
+        assert_eq!(sub.owner(), main.id);
+        assert!(matches!(s.create_account("x", Some(sub.id)), Err(AccountError::NotAMainAccount(_))));
+        assert!(matches!(s.create_account("x", Some(AccountId(99))), Err(AccountError::AccountNotFound(_))));
+        assert_eq!(s.set_access(sub.id, Access::ReadOnly).unwrap().access, Access::ReadOnly);
+        assert!(matches!(s.set_access(main.id, Access::None), Err(AccountError::NotASubAccount(_))));
+        let limits = RateLimits { sync_per_second: Some(5), async_per_second: None };
+        assert_eq!(s.set_limits(sub.id, limits).unwrap().limits, limits);
+        assert_eq!(s.accounts().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn at_most_two_active_keys() {
+        let (_dir, s) = store();
+        let a = s.create_account("acme", None).unwrap();
+        let (k1, secret1) = s.create_key(a.id).unwrap();
+        let (k2, _) = s.create_key(a.id).unwrap();
+        assert!(matches!(s.create_key(a.id), Err(AccountError::TooManyKeys { .. })));
+        s.set_key_status(&k1.secret_id, KeyStatus::Disabled).unwrap();
+        assert!(s.credential(&k1.secret_id).unwrap().is_none(), "a disabled key does not authenticate");
+        let (k3, _) = s.create_key(a.id).unwrap();
+        assert!(matches!(s.set_key_status(&k1.secret_id, KeyStatus::Active), Err(AccountError::TooManyKeys { .. })));
+        s.delete_key(&k3.secret_id).unwrap();
+        s.set_key_status(&k1.secret_id, KeyStatus::Active).unwrap();
+        let credential = s.credential(&k1.secret_id).unwrap().unwrap();
+        assert_eq!(credential.secret_key, secret1);
+        assert_eq!(credential.account.id, a.id);
+        assert_eq!(s.keys(Some(a.id)).unwrap().len(), 2);
+        assert!(s.credential(&k2.secret_id).unwrap().is_some());
+        assert!(s.credential("AKIDunknown").unwrap().is_none());
+        assert!(matches!(s.delete_key("AKIDunknown"), Err(AccountError::KeyNotFound(_))));
+    }
+
+    #[test]
+    fn secrets_are_not_stored_in_clear() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ims.db");
+        let s = SqliteStore::open(&path, Sealer::from_key(&[1; 32])).unwrap();
+        let a = s.create_account("acme", None).unwrap();
+        let (_, secret) = s.create_key(a.id).unwrap();
+        drop(s);
+        let mut bytes = std::fs::read(&path).unwrap();
+        for suffix in ["-wal", "-shm"] {
+            bytes.extend(std::fs::read(dir.path().join(format!("ims.db{suffix}"))).unwrap_or_default());
+        }
+        assert!(!bytes.windows(32).any(|w| w == secret.expose().as_bytes()));
+        // Reopening migrates nothing and reads the same data.
+        let s = SqliteStore::open(&path, Sealer::from_key(&[1; 32])).unwrap();
+        assert_eq!(s.accounts().unwrap().len(), 1);
+    }
+}
