@@ -1,1 +1,83 @@
-fn main(){}
+//! `ims`: the image moderation server and its operator's command line.
+
+mod admin;
+mod serve;
+mod settings;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use figment::providers::Serialized;
+use figment::Figment;
+use settings::Settings;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use store::{Sealer, SqliteStore};
+
+#[derive(Parser)]
+#[command(name = "ims", version, about = "Self-hosted image moderation, compatible with Tencent Cloud IMS API 3.0")]
+struct Cli {
+    /// A TOML configuration file (see docs/configuration.md).
+    #[arg(long, global = true, env = "IMS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where the database and master key live (overrides `data_dir`).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the API server.
+    Serve(ServeArgs),
+    /// Main accounts and sub-accounts, their grants and rate limits.
+    #[command(subcommand)]
+    Account(admin::AccountCommand),
+    /// API key pairs (SecretId / SecretKey).
+    #[command(subcommand)]
+    Key(admin::KeyCommand),
+    /// Print the effective configuration, secrets hidden.
+    Config,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on (overrides `server.listen`); port 0 picks a free one.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut overrides = Figment::new();
+    if let Some(dir) = &cli.data_dir {
+        overrides = overrides.merge(Serialized::default("data_dir", dir));
+    }
+    if let Command::Serve(ServeArgs { listen: Some(listen) }) = &cli.command {
+        overrides = overrides.merge(Serialized::default("server.listen", listen.to_string()));
+    }
+    let settings = Settings::load(cli.config.as_deref(), overrides).context("invalid configuration")?;
+    match cli.command {
+        Command::Serve(_) => serve::run(settings),
+        Command::Account(command) => admin::account(open_store(&settings)?.as_ref(), command),
+        Command::Key(command) => admin::key(open_store(&settings)?.as_ref(), command),
+        Command::Config => {
+            print!("{}", settings.to_redacted_toml());
+            Ok(())
+        }
+    }
+}
+
+/// Opens the embedded database in the data directory, creating both on first use.
+pub fn open_store(settings: &Settings) -> anyhow::Result<Arc<SqliteStore>> {
+    let dir = &settings.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    let sealer = match &settings.master_key {
+        Some(hex) => Sealer::from_hex(hex).map_err(anyhow::Error::msg).context("invalid master_key")?,
+        None => Sealer::from_key_file(&dir.join("master.key"))?,
+    };
+    let store = SqliteStore::open(&dir.join("ims.db"), sealer)
+        .with_context(|| format!("cannot open the database in {}", dir.display()))?;
+    Ok(Arc::new(store))
+}

@@ -1,1 +1,114 @@
+//! The HTTP edge of ims: it speaks Tencent Cloud API 3.0 on `/` and nothing else knows HTTP.
+//!
+//! A request goes through, in order: [`call`] (read the body within its limit, parse the TC3 or
+//! legacy form), [`auth`] (timestamp window, key, signature, grant), the rate limiter, the
+//! [`actions`] table (version, action, parameters checked against the vendored definitions),
+//! then the action's handler. Whatever fails, [`envelope`] answers HTTP 200 with the cloud's
+//! error envelope; [`error`] is the one table from domain errors to API codes.
 
+pub mod actions;
+pub mod auth;
+pub mod call;
+pub mod envelope;
+pub mod error;
+pub mod moderation;
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use engine::accounts::AccountRepository;
+use engine::ratelimit::RateLimiter;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The server's part of the configuration (see `docs/configuration.md`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address to listen on; port 0 picks a free port (the chosen address is printed).
+    pub listen: SocketAddr,
+    /// Requests per second per account for the synchronous actions, unless the account has
+    /// its own limit.
+    pub sync_per_second: u32,
+    /// Requests per second per account for `CreateImageModerationAsyncTask`.
+    pub async_per_second: u32,
+    /// Seconds a client may take to send its request body.
+    pub body_timeout_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            sync_per_second: 100,
+            async_per_second: 20,
+            body_timeout_secs: 30,
+        }
+    }
+}
+
+/// Reports whether the server's dependencies (the database) answer, for `/healthz`.
+pub type HealthCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+/// Renders the Prometheus exposition text for `/metrics`.
+pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<ServerSettings>,
+    pub accounts: Arc<dyn AccountRepository>,
+    pub limiter: Arc<RateLimiter>,
+    pub health: HealthCheck,
+    pub metrics: MetricsRender,
+}
+
+impl AppState {
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.settings.body_timeout_secs)
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .fallback(api)
+        .with_state(state)
+}
+
+/// Every path other than the two operational ones is the API: the handler itself answers
+/// other paths and methods with the API's error envelope, never a bare 404 or 405.
+async fn api(State(state): State<AppState>, request: Request) -> Response {
+    actions::handle(state, request).await
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    let health = state.health.clone();
+    let result = tokio::task::spawn_blocking(move || health()).await.unwrap_or_else(|e| Err(e.to_string()));
+    let (status, body) = match result {
+        Ok(()) => (axum::http::StatusCode::OK, serde_json::json!({"status": "ok"})),
+        Err(reason) => {
+            tracing::error!(%reason, "health check failed");
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"status": "unavailable"}))
+        }
+    };
+    (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], (state.metrics)()).into_response()
+}
+
+/// Serves until `shutdown` resolves, then lets requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -53,11 +53,14 @@ fn storage(e: impl std::fmt::Display) -> AccountError {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path, sealer: Sealer) -> Result<Self, StoreError> {
+        // WAL is a property of the file: set it once, before the pool opens connections in
+        // parallel (changing it from several connections at once fails with "locked").
+        rusqlite::Connection::open(path)?.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
         let manager = SqliteConnectionManager::file(path).with_init(|c| {
             c.busy_timeout(Duration::from_secs(5))?;
-            c.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+            c.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
         });
-        let pool = r2d2::Pool::builder().max_size(8).build(manager)?;
+        let pool = r2d2::Pool::builder().max_size(8).min_idle(Some(1)).build(manager)?;
         let store = SqliteStore { pool, sealer };
         store.migrate()?;
         Ok(store)

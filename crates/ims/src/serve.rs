@@ -1,0 +1,90 @@
+//! `ims serve`: open storage, make sure an account exists, start the HTTP server.
+
+use crate::settings::{LogFormat, Settings};
+use anyhow::Context;
+use engine::accounts::{AccountRepository, KeyStatus};
+use engine::ratelimit::RateLimiter;
+use server::AppState;
+use std::sync::Arc;
+use tracing_subscriber::EnvFilter;
+
+fn init_logging(settings: &Settings) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(&settings.log.level).context("invalid log.level")?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match settings.log.format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
+    }
+    Ok(())
+}
+
+/// The first account of a fresh database, with one key, and how to call the server with it.
+fn bootstrap(repo: &dyn AccountRepository, settings: &Settings) -> anyhow::Result<Option<(String, String)>> {
+    let accounts = repo.accounts()?;
+    let first = match accounts.iter().find(|a| a.is_main()) {
+        Some(account) => account.clone(),
+        None => {
+            let account = repo.create_account(&settings.bootstrap.account_name, None)?;
+            repo.create_key(account.id)?;
+            tracing::info!(account = %account.id, "created the first main account and its key");
+            account
+        }
+    };
+    let key = repo.keys(Some(first.id))?.into_iter().find(|k| k.status == KeyStatus::Active);
+    let Some(key) = key else { return Ok(None) };
+    let credential = repo.credential(&key.secret_id)?.context("the first account's key vanished")?;
+    Ok(Some((key.secret_id, credential.secret_key.expose().to_string())))
+}
+
+pub fn run(settings: Settings) -> anyhow::Result<()> {
+    init_logging(&settings)?;
+    let store = crate::open_store(&settings)?;
+    let credentials = bootstrap(store.as_ref(), &settings)?;
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+    let health_store = store.clone();
+    let state = AppState {
+        settings: Arc::new(settings.server.clone()),
+        accounts: store,
+        limiter: Arc::new(RateLimiter::default()),
+        health: Arc::new(move || health_store.ping().map_err(|e| e.to_string())),
+        metrics: Arc::new(move || metrics.render()),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(settings.server.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
+        let address = listener.local_addr()?;
+        // Standard output, not the log: this is for the person who started the server.
+        println!("ims listening on http://{address}");
+        if let (true, Some((secret_id, secret_key))) = (settings.bootstrap.print_credentials, &credentials) {
+            println!("SecretId:  {secret_id}\nSecretKey: {secret_key}");
+            println!("Point any Tencent Cloud SDK for ims at endpoint {address} over http (see README.md).");
+        }
+        tracing::info!(%address, "serving");
+        server::serve(listener, state, shutdown_signal()).await?;
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+}

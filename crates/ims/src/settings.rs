@@ -1,0 +1,137 @@
+//! Layered configuration: built-in defaults, then a TOML file, then `IMS_*` environment
+//! variables (`__` separates sections: `IMS_SERVER__LISTEN`), then command-line flags.
+//! Every key is documented in `docs/configuration.md`.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use server::ServerSettings;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Where the database and the master key file live.
+    pub data_dir: PathBuf,
+    /// The master key sealing API secrets, as 64 hex digits. Unset: the file
+    /// `<data_dir>/master.key`, created on first start.
+    pub master_key: Option<String>,
+    pub server: ServerSettings,
+    pub log: LogSettings,
+    pub bootstrap: BootstrapSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: PathBuf::from("data"),
+            master_key: None,
+            server: ServerSettings::default(),
+            log: LogSettings::default(),
+            bootstrap: BootstrapSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// A `tracing` filter, e.g. `info` or `info,server=debug`.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings { level: "info".into(), format: LogFormat::Text }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BootstrapSettings {
+    /// On a first start with no account, create a main account of this name with one key.
+    pub account_name: String,
+    /// Print that account's SecretId and SecretKey on standard output at start (not to the
+    /// log). Turn off in production.
+    pub print_credentials: bool,
+}
+
+impl Default for BootstrapSettings {
+    fn default() -> Self {
+        BootstrapSettings { account_name: "default".into(), print_credentials: true }
+    }
+}
+
+/// The sections an `IMS_*` variable may set; other `IMS_*` variables are not configuration.
+const ENV_KEYS: &[&str] = &["data_dir", "master_key"];
+const ENV_SECTIONS: &[&str] = &["server__", "log__", "bootstrap__"];
+
+impl Settings {
+    /// Defaults, then the file (if any), then the environment, then `overrides` (the flags).
+    pub fn load(file: Option<&Path>, overrides: Figment) -> Result<Settings, figment::Error> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(figment::Error::from(format!("configuration file {} does not exist", file.display())));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let env = Env::prefixed("IMS_")
+            .filter(|key| {
+                ENV_KEYS.iter().any(|k| key == *k) || ENV_SECTIONS.iter().any(|s| key.as_str().starts_with(s))
+            })
+            .split("__");
+        figment.merge(env).merge(overrides).extract()
+    }
+
+    /// The configuration as TOML, with the master key hidden.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        if shown.master_key.is_some() {
+            shown.master_key = Some("<redacted>".into());
+        }
+        toml::to_string_pretty(&shown).expect("settings serialise")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ims.toml");
+        std::fs::write(&file, "data_dir = \"/from/file\"\n[server]\nsync_per_second = 7\nasync_per_second = 3\n").unwrap();
+        let overrides = Figment::new().merge(Serialized::default("server.async_per_second", 9));
+        let s = Settings::load(Some(&file), overrides).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(s.server.sync_per_second, 7);
+        assert_eq!(s.server.async_per_second, 9, "flags win over the file");
+        assert_eq!(s.server.listen.port(), 8080, "defaults fill the rest");
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_files_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ims.toml");
+        std::fs::write(&file, "[server]\nlisten_port = 1\n").unwrap();
+        assert!(Settings::load(Some(&file), Figment::new()).is_err());
+        assert!(Settings::load(Some(&dir.path().join("absent.toml")), Figment::new()).is_err());
+    }
+
+    #[test]
+    fn master_key_is_redacted() {
+        let s = Settings { master_key: Some("00".repeat(32)), ..Settings::default() };
+        assert!(!s.to_redacted_toml().contains(&"00".repeat(32)));
+    }
+}

@@ -1,0 +1,156 @@
+//! The table of actions and the path every API request takes through the server.
+
+use crate::call::{self, Call, Params};
+use crate::{auth, envelope, error, moderation, AppState};
+use axum::extract::Request;
+use axum::response::Response;
+use engine::accounts::{Account, Operation};
+use engine::ratelimit::RateClass;
+use protocol::schema::{self, ApiDefinition};
+use protocol::{ApiError, Code};
+use serde_json::{Map, Value};
+use std::time::Instant;
+use tracing::Instrument;
+
+/// Every action this server implements. An action must also exist in the definitions of the
+/// version called, so a 2020-07-13 call cannot reach a 2020-12-29-only action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    ImageModeration,
+}
+
+impl Action {
+    pub const ALL: &'static [Action] = &[Action::ImageModeration];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::ImageModeration => "ImageModeration",
+        }
+    }
+
+    fn lookup(name: &str) -> Option<Action> {
+        Action::ALL.iter().copied().find(|a| a.name() == name)
+    }
+
+    /// What a sub-account's grant must allow.
+    pub fn operation(self) -> Operation {
+        match self {
+            // Moderating records a result and is billed: read-only grants may not.
+            Action::ImageModeration => Operation::Write,
+        }
+    }
+
+    pub fn rate_class(self) -> RateClass {
+        match self {
+            Action::ImageModeration => RateClass::Sync,
+        }
+    }
+}
+
+/// What a handler knows about the call it serves.
+pub struct Context {
+    pub account: Account,
+    pub version: &'static str,
+}
+
+/// Answers one API request, whatever happens, with the envelope.
+pub async fn handle(state: AppState, request: Request) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let span = tracing::info_span!("request", request_id = %request_id, account = tracing::field::Empty);
+    async move {
+        let started = Instant::now();
+        let (lang, parsed) = call::read(request, state.body_timeout()).await;
+        let mut action_label = "-";
+        let result = match parsed {
+            Ok(call) => run(&state, call, &mut action_label).await,
+            Err(e) => Err(e),
+        };
+        let elapsed = started.elapsed();
+        let (response, code) = match &result {
+            Ok(fields) => (envelope::success(fields.clone(), &request_id), "Success"),
+            Err(e) => (envelope::failure(e, lang, &request_id), e.code.as_str()),
+        };
+        metrics::counter!("ims_requests_total", "action" => action_label, "code" => code).increment(1);
+        metrics::histogram!("ims_request_duration_seconds", "action" => action_label).record(elapsed.as_secs_f64());
+        tracing::info!(action = action_label, code, elapsed_ms = elapsed.as_millis() as u64, "request finished");
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+async fn run(state: &AppState, call: Call, action_label: &mut &'static str) -> Result<Map<String, Value>, ApiError> {
+    let now = chrono::Utc::now().timestamp();
+    let account = auth::authenticate(state.accounts.clone(), &call, now).await?;
+    tracing::Span::current().record("account", account.id.0);
+
+    let (version, definition) = schema::VERSIONS
+        .iter()
+        .find(|v| **v == call.version)
+        .and_then(|v| Some((*v, schema::definition(v)?)))
+        .ok_or_else(|| {
+            ApiError::with_message(
+                Code::NoSuchVersion,
+                format!("The version `{}` does not exist; use one of {}.", call.version, schema::VERSIONS.join(", ")),
+                format!("接口版本 `{}` 不存在，可用版本：{}。", call.version, schema::VERSIONS.join("、")),
+            )
+        })?;
+    let Some(defined) = definition.action(&call.action) else {
+        return Err(ApiError::with_message(
+            Code::InvalidAction,
+            format!("The action `{}` does not exist in version {version}.", call.action),
+            format!("接口 `{}` 在版本 {version} 中不存在。", call.action),
+        ));
+    };
+    let Some(action) = Action::lookup(&call.action) else {
+        return Err(ApiError::with_message(
+            Code::UnsupportedOperation,
+            format!("The action `{}` is not available in this deployment yet.", call.action),
+            format!("本部署暂不支持接口 `{}`。", call.action),
+        ));
+    };
+    *action_label = action.name();
+
+    if !account.permits(action.operation()) {
+        return Err(error::unauthorized(action.name()));
+    }
+    let limit = match action.rate_class() {
+        RateClass::Sync => account.limits.sync_per_second.unwrap_or(state.settings.sync_per_second),
+        RateClass::Async => account.limits.async_per_second.unwrap_or(state.settings.async_per_second),
+    };
+    if !state.limiter.try_acquire(account.id, action.rate_class(), limit, Instant::now()) {
+        return Err(error::rate_limited(limit));
+    }
+
+    let params = parameters(definition, defined, call.params)?;
+    let context = Context { account, version };
+    match action {
+        Action::ImageModeration => moderation::image_moderation(context, params).await,
+    }
+}
+
+/// The call's parameters as typed JSON, checked against the action's definition.
+fn parameters(definition: &ApiDefinition, action: &schema::ActionDef, params: Params) -> Result<Value, ApiError> {
+    match params {
+        Params::Json(body) => {
+            let value: Value = serde_json::from_slice(&body).map_err(|e| {
+                ApiError::with_message(
+                    Code::InvalidParameter,
+                    format!("The request body is not valid JSON: {e}."),
+                    format!("请求包体不是合法的 JSON：{e}。"),
+                )
+            })?;
+            definition.validate_input(action, &value).map_err(|e| error::param_error(&e))?;
+            Ok(value)
+        }
+        Params::Flat(pairs) => definition.unflatten(action, &pairs).map_err(|e| error::param_error(&e)),
+    }
+}
+
+/// Serialises a response type into the fields of the envelope.
+pub fn fields(response: impl serde::Serialize) -> Map<String, Value> {
+    match serde_json::to_value(response) {
+        Ok(Value::Object(map)) => map,
+        _ => unreachable!("responses are structs"),
+    }
+}

@@ -1,0 +1,96 @@
+//! The one table from domain errors to API error codes. Handlers return domain errors; only
+//! this file decides which code and which words a client sees for each.
+
+use engine::accounts::AccountError;
+use media::MediaError;
+use protocol::schema::ParamError;
+use protocol::{ApiError, Code};
+
+/// Account errors reach the API only as storage failures: their details stay in the log.
+pub fn account_error(error: &AccountError) -> ApiError {
+    tracing::error!(%error, "account lookup failed");
+    ApiError::new(Code::InternalError)
+}
+
+pub fn param_error(error: &ParamError) -> ApiError {
+    match error {
+        ParamError::Unknown(path) => ApiError::with_message(
+            Code::UnknownParameter,
+            format!("The parameter `{path}` is not recognised by this action."),
+            format!("参数 `{path}` 不属于该接口。"),
+        ),
+        ParamError::Missing(path) => ApiError::with_message(
+            Code::MissingParameter,
+            format!("The required parameter `{path}` is missing."),
+            format!("缺少必需参数 `{path}`。"),
+        ),
+        ParamError::Invalid { path, expected } => ApiError::with_message(
+            Code::InvalidParameter,
+            format!("The parameter `{path}` must be {expected}."),
+            format!("参数 `{path}` 类型错误（应为 {expected}）。"),
+        ),
+    }
+}
+
+pub fn media_error(error: &MediaError) -> ApiError {
+    let (code, zh) = match error {
+        MediaError::Empty => (Code::InvalidParameterValueEmptyImageContent, "图片内容为空。".to_string()),
+        MediaError::InvalidBase64 => (Code::InvalidParameterValueInvalidContent, "FileContent 不是合法的 base64 编码。".to_string()),
+        MediaError::Base64TooLarge { size } => (
+            Code::InvalidParameterValueInvalidFileContentSize,
+            format!("FileContent 的 base64 内容为 {size} 字节，需小于 {} 字节。", media::MAX_BASE64_BYTES),
+        ),
+        MediaError::FileTooSmall { size } => (
+            Code::InvalidParameterImageDataTooSmall,
+            format!("图片文件为 {size} 字节，至少需要 {} 字节。", media::MIN_FILE_BYTES),
+        ),
+        MediaError::NotAnImage => (Code::InvalidParameterInvalidImageContent, "内容不是受支持格式的图片。".to_string()),
+        MediaError::TooFewPixels { width, height } => (
+            Code::InvalidParameterImageSizeTooSmall,
+            format!("图片尺寸为 {width}x{height}，宽和高需大于 {}。", media::MIN_SIDE),
+        ),
+        MediaError::TooManyPixels { width, height } => (
+            Code::InvalidParameterValueInvalidImageContent,
+            format!("图片尺寸为 {width}x{height}，宽和高需小于 {}。", media::MAX_SIDE),
+        ),
+        MediaError::AspectRatioTooLarge { width, height } => (
+            Code::InvalidParameterImageAspectRatioTooLarge,
+            format!("图片尺寸为 {width}x{height}，长宽比需小于 {}:1。", media::MAX_ASPECT_RATIO),
+        ),
+    };
+    ApiError::with_message(code, format!("{}.", capitalise(&error.to_string())), zh)
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str()).unwrap_or_default()
+}
+
+pub fn rate_limited(limit: u32) -> ApiError {
+    ApiError::with_message(
+        Code::RequestLimitExceeded,
+        format!("This account may make {limit} requests per second for this action; retry later."),
+        format!("该账号对此接口的请求频率上限为每秒 {limit} 次，请稍后重试。"),
+    )
+}
+
+pub fn unauthorized(action: &str) -> ApiError {
+    ApiError::with_message(
+        Code::UnauthorizedOperation,
+        format!("This account is not granted access to `{action}`; ask its main account for a grant."),
+        format!("该账号未被授权调用 `{action}`，请联系主账号授权。"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_errors_have_both_languages() {
+        let e = media_error(&MediaError::FileTooSmall { size: 15 });
+        assert_eq!(e.code, Code::InvalidParameterImageDataTooSmall);
+        assert_eq!(e.message(protocol::Lang::En), "The file is 15 bytes; it must be at least 16.");
+        assert!(e.message(protocol::Lang::Zh).contains("15"));
+    }
+}
