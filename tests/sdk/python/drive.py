@@ -1,0 +1,86 @@
+"""Drives the ims server with the real Tencent Cloud Python SDK.
+
+Reads one job as JSON on stdin, prints {"results": [...]} on stdout, one entry per call:
+{"ok": <response>} or {"error": {"code", "message", "request_id"}}.
+
+Job fields: endpoint (host:port), secret_id, secret_key, version ("2020-12-29" or
+"2020-07-13"), action (default ImageModeration), method (POST or GET), sign
+(TC3-HMAC-SHA256, HmacSHA1 or HmacSHA256), language (optional), params (the request),
+time_offset (seconds added to the SDK's clock, to test expired signatures), count and
+concurrency (a burst of identical calls from that many threads at once).
+"""
+import importlib
+import json
+import sys
+import threading
+import time
+
+from tencentcloud.common import abstract_client, credential
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+from tencentcloud.common.profile.client_profile import ClientProfile
+from tencentcloud.common.profile.http_profile import HttpProfile
+
+
+class _ShiftedClock:
+    """Stands in for the `time` module inside the SDK so its timestamps can be moved."""
+
+    def __init__(self, offset):
+        self.offset = offset
+
+    def time(self):
+        return time.time() + self.offset
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+
+def make_client(job):
+    version = job["version"].replace("-", "")
+    module = importlib.import_module(f"tencentcloud.ims.v{version}.ims_client")
+    http = HttpProfile(protocol="http", endpoint=job["endpoint"], reqMethod=job.get("method", "POST"), reqTimeout=30)
+    profile = ClientProfile(httpProfile=http, signMethod=job.get("sign", "TC3-HMAC-SHA256"))
+    if job.get("language"):
+        profile.language = job["language"]
+    cred = credential.Credential(job["secret_id"], job["secret_key"])
+    return module.ImsClient(cred, "ap-guangzhou", profile)
+
+
+def call(job, barrier):
+    version = job["version"].replace("-", "")
+    models = importlib.import_module(f"tencentcloud.ims.v{version}.models")
+    action = job.get("action", "ImageModeration")
+    client = make_client(job)
+    request = getattr(models, f"{action}Request")()
+    request.from_json_string(json.dumps(job.get("params", {})))
+    if barrier is not None:
+        barrier.wait()
+    try:
+        response = getattr(client, action)(request)
+        return {"ok": json.loads(response.to_json_string())}
+    except TencentCloudSDKException as e:
+        return {"error": {"code": e.get_code(), "message": e.get_message(), "request_id": e.get_request_id()}}
+
+
+def main():
+    job = json.load(sys.stdin)
+    if job.get("time_offset"):
+        abstract_client.time = _ShiftedClock(job["time_offset"])
+    count = job.get("count", 1)
+    concurrency = max(1, min(job.get("concurrency", 1), count))
+    results = [None] * count
+    barrier = threading.Barrier(concurrency) if concurrency > 1 else None
+
+    def worker(indices):
+        for i in indices:
+            results[i] = call(job, barrier if i < concurrency else None)
+
+    threads = [threading.Thread(target=worker, args=(range(t, count, concurrency),)) for t in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    json.dump({"results": results}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
