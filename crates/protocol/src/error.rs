@@ -303,6 +303,20 @@ mod tests {
         }
     }
 
+    /// docs/api.md lists every code of the table, and nothing else.
+    #[test]
+    fn the_documented_list_matches_the_table() {
+        let doc = include_str!("../../../docs/api.md");
+        let section = &doc[doc.find("## Error codes").expect("docs/api.md has an error-code section")..];
+        let documented: HashSet<&str> = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split('`').next())
+            .collect();
+        let ours: HashSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(documented, ours);
+    }
+
     #[test]
     fn envelope_has_the_cloud_shape() {
         let e = ApiError::with_message(Code::MissingParameter, "missing X", "缺少 X");
