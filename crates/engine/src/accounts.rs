@@ -160,7 +160,8 @@ pub fn generate_key_pair() -> (String, SecretKey) {
 
 /// Whether a string has the shape of a SecretId at all (else `AuthFailure.InvalidSecretId`).
 pub fn is_well_formed_secret_id(secret_id: &str) -> bool {
-    (4..=128).contains(&secret_id.len()) && secret_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (4..=128).contains(&secret_id.len())
+        && secret_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// What authenticating a request needs: the secret of an active key and its account.

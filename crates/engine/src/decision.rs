@@ -100,10 +100,7 @@ pub fn decide(findings: &[Finding]) -> Decision {
     findings
         .iter()
         .max_by(|a, b| {
-            a.suggestion
-                .cmp(&b.suggestion)
-                .then(b.label.rank().cmp(&a.label.rank()))
-                .then(a.score.cmp(&b.score))
+            a.suggestion.cmp(&b.suggestion).then(b.label.rank().cmp(&a.label.rank())).then(a.score.cmp(&b.score))
         })
         .map(|f| Decision { suggestion: f.suggestion, label: f.label, sub_label: f.sub_label.clone(), score: f.score })
         .unwrap_or(Decision { suggestion: Suggestion::Pass, label: Label::Normal, sub_label: String::new(), score: 0 })

@@ -20,10 +20,13 @@ pub enum RateClass {
     Async,
 }
 
+/// The admission times of one account and class within the last period, oldest first.
+type Window = Arc<Mutex<VecDeque<Instant>>>;
+
 #[derive(Debug)]
 pub struct RateLimiter {
     period: Duration,
-    windows: Mutex<HashMap<(AccountId, RateClass), Arc<Mutex<VecDeque<Instant>>>>>,
+    windows: Mutex<HashMap<(AccountId, RateClass), Window>>,
 }
 
 impl Default for RateLimiter {

@@ -157,7 +157,11 @@ pub fn key(repo: &dyn AccountRepository, command: KeyCommand) -> anyhow::Result<
                 let shown = json!({"SecretId": key.secret_id, "SecretKey": secret.expose(), "Account": key.account});
                 println!("{}", serde_json::to_string_pretty(&shown)?);
             } else {
-                println!("SecretId:  {}\nSecretKey: {}\n(keep the SecretKey now: `ims key list` never shows it)", key.secret_id, secret.expose());
+                println!(
+                    "SecretId:  {}\nSecretKey: {}\n(keep the SecretKey now: `ims key list` never shows it)",
+                    key.secret_id,
+                    secret.expose()
+                );
             }
         }
         KeyCommand::List { account, output } => print_keys(&repo.keys(account.map(AccountId))?, &output),

@@ -77,11 +77,14 @@ const ENV_SECTIONS: &[&str] = &["server__", "log__", "bootstrap__"];
 
 impl Settings {
     /// Defaults, then the file (if any), then the environment, then `overrides` (the flags).
-    pub fn load(file: Option<&Path>, overrides: Figment) -> Result<Settings, figment::Error> {
+    pub fn load(file: Option<&Path>, overrides: Figment) -> Result<Settings, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(file) = file {
             if !file.exists() {
-                return Err(figment::Error::from(format!("configuration file {} does not exist", file.display())));
+                return Err(Box::new(figment::Error::from(format!(
+                    "configuration file {} does not exist",
+                    file.display()
+                ))));
             }
             figment = figment.merge(Toml::file_exact(file));
         }
@@ -91,7 +94,7 @@ impl Settings {
                 ENV_KEYS.contains(&key.as_str()) || ENV_SECTIONS.iter().any(|s| key.starts_with(s))
             })
             .split("__");
-        figment.merge(env).merge(overrides).extract()
+        figment.merge(env).merge(overrides).extract().map_err(Box::new)
     }
 
     /// The configuration as TOML, with the master key hidden.
@@ -112,7 +115,8 @@ mod tests {
     fn layers_apply_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("ims.toml");
-        std::fs::write(&file, "data_dir = \"/from/file\"\n[server]\nsync_per_second = 7\nasync_per_second = 3\n").unwrap();
+        std::fs::write(&file, "data_dir = \"/from/file\"\n[server]\nsync_per_second = 7\nasync_per_second = 3\n")
+            .unwrap();
         let overrides = Figment::new().merge(Serialized::default("server.async_per_second", 9));
         let s = Settings::load(Some(&file), overrides).unwrap();
         assert_eq!(s.data_dir, PathBuf::from("/from/file"));

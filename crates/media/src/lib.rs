@@ -57,7 +57,8 @@ pub fn decode_base64(content: &str) -> Result<Vec<u8>, MediaError> {
     }
     let engine = base64::engine::GeneralPurpose::new(
         &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new().with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
     );
     engine.decode(content).map_err(|_| MediaError::InvalidBase64)
 }

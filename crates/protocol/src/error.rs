@@ -278,23 +278,50 @@ mod tests {
     fn every_documented_ims_code_is_in_the_table() {
         // The codes listed for the ims service and the common API 3.0 codes (spec/api.md).
         let documented = [
-            "InternalError.InternalError", "InvalidParameter.ImageAspectRatioTooLarge",
-            "InvalidParameter.ImageDataTooSmall", "InvalidParameter.ImageSizeTooSmall",
-            "InvalidParameter.InvalidImageContent", "InvalidParameter.InvalidParameter",
-            "InvalidParameterValue.EmptyImageContent", "InvalidParameterValue.ImageSizeTooSmall",
-            "InvalidParameterValue.InvalidCallbackUrl", "InvalidParameterValue.InvalidContent",
-            "InvalidParameterValue.InvalidDataId", "InvalidParameterValue.InvalidFileContentSize",
-            "InvalidParameterValue.InvalidImageContent", "InvalidParameterValue.InvalidParameter",
-            "LimitExceeded", "MissingParameter", "OperationDenied", "RequestLimitExceeded",
-            "ResourceUnavailable.ImageDownloadError", "ResourceUnavailable.InQueueError",
-            "ResourceUnavailable.InvalidImageContent", "ResourceUnavailable.ModelCallFailed",
-            "UnauthorizedOperation.Unauthorized", "UnknownParameter", "UnsupportedOperation",
-            "FailedOperation", "ResourceNotFound", "ResourceInUse", "ResourceInsufficient",
-            "AuthFailure.SignatureFailure", "AuthFailure.SignatureExpire",
-            "AuthFailure.SecretIdNotFound", "AuthFailure.InvalidSecretId", "AuthFailure.MFAFailure",
-            "AuthFailure.TokenFailure", "AuthFailure.UnauthorizedOperation", "InvalidAction",
-            "NoSuchVersion", "InvalidParameter", "RequestSizeLimitExceeded", "UnsupportedProtocol",
-            "UnsupportedRegion", "ServiceUnavailable", "InternalError",
+            "InternalError.InternalError",
+            "InvalidParameter.ImageAspectRatioTooLarge",
+            "InvalidParameter.ImageDataTooSmall",
+            "InvalidParameter.ImageSizeTooSmall",
+            "InvalidParameter.InvalidImageContent",
+            "InvalidParameter.InvalidParameter",
+            "InvalidParameterValue.EmptyImageContent",
+            "InvalidParameterValue.ImageSizeTooSmall",
+            "InvalidParameterValue.InvalidCallbackUrl",
+            "InvalidParameterValue.InvalidContent",
+            "InvalidParameterValue.InvalidDataId",
+            "InvalidParameterValue.InvalidFileContentSize",
+            "InvalidParameterValue.InvalidImageContent",
+            "InvalidParameterValue.InvalidParameter",
+            "LimitExceeded",
+            "MissingParameter",
+            "OperationDenied",
+            "RequestLimitExceeded",
+            "ResourceUnavailable.ImageDownloadError",
+            "ResourceUnavailable.InQueueError",
+            "ResourceUnavailable.InvalidImageContent",
+            "ResourceUnavailable.ModelCallFailed",
+            "UnauthorizedOperation.Unauthorized",
+            "UnknownParameter",
+            "UnsupportedOperation",
+            "FailedOperation",
+            "ResourceNotFound",
+            "ResourceInUse",
+            "ResourceInsufficient",
+            "AuthFailure.SignatureFailure",
+            "AuthFailure.SignatureExpire",
+            "AuthFailure.SecretIdNotFound",
+            "AuthFailure.InvalidSecretId",
+            "AuthFailure.MFAFailure",
+            "AuthFailure.TokenFailure",
+            "AuthFailure.UnauthorizedOperation",
+            "InvalidAction",
+            "NoSuchVersion",
+            "InvalidParameter",
+            "RequestSizeLimitExceeded",
+            "UnsupportedProtocol",
+            "UnsupportedRegion",
+            "ServiceUnavailable",
+            "InternalError",
             "RequestLimitExceeded.UinLimitExceeded",
         ];
         let ours: HashSet<_> = Code::ALL.iter().map(|c| c.as_str()).collect();
@@ -308,11 +335,8 @@ mod tests {
     fn the_documented_list_matches_the_table() {
         let doc = include_str!("../../../docs/api.md");
         let section = &doc[doc.find("## Error codes").expect("docs/api.md has an error-code section")..];
-        let documented: HashSet<&str> = section
-            .lines()
-            .filter_map(|l| l.strip_prefix("| `"))
-            .filter_map(|l| l.split('`').next())
-            .collect();
+        let documented: HashSet<&str> =
+            section.lines().filter_map(|l| l.strip_prefix("| `")).filter_map(|l| l.split('`').next()).collect();
         let ours: HashSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(documented, ours);
     }

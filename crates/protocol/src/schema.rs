@@ -126,7 +126,11 @@ enum Node {
 }
 
 fn join(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") }
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
 }
 
 impl ApiDefinition {
@@ -315,7 +319,10 @@ mod tests {
     fn required_members() {
         let def = definition("2020-12-29").unwrap();
         let action = def.action("CreateImageModerationAsyncTask").unwrap();
-        assert_eq!(def.validate_input(action, &json!({"FileUrl": "x"})), Err(ParamError::Missing("CallbackUrl".into())));
+        assert_eq!(
+            def.validate_input(action, &json!({"FileUrl": "x"})),
+            Err(ParamError::Missing("CallbackUrl".into()))
+        );
         assert_eq!(
             def.validate_input(action, &json!({"CallbackUrl": null})),
             Err(ParamError::Missing("CallbackUrl".into()))
@@ -327,7 +334,10 @@ mod tests {
     fn flattened_form_follows_declared_types() {
         let (def, action) = moderation("2020-12-29");
         let v = def
-            .unflatten(action, &pairs(&[("DataId", "123"), ("Interval", "5"), ("User.Age", "30"), ("User.UserId", "7")]))
+            .unflatten(
+                action,
+                &pairs(&[("DataId", "123"), ("Interval", "5"), ("User.Age", "30"), ("User.UserId", "7")]),
+            )
             .unwrap();
         assert_eq!(v, json!({"DataId": "123", "Interval": 5, "User": {"Age": 30, "UserId": "7"}}));
         let async_action = def.action("CreateImageModerationAsyncTask").unwrap();

@@ -33,9 +33,8 @@ impl Tc3Authorization {
     /// Parses `TC3-HMAC-SHA256 Credential=<id>/<date>/<service>/tc3_request,
     /// SignedHeaders=<h1;h2>, Signature=<hex>`.
     pub fn parse(header: &str) -> Result<Self, MalformedAuthorization> {
-        let rest = header
-            .strip_prefix(TC3_ALGORITHM)
-            .ok_or(MalformedAuthorization("algorithm is not TC3-HMAC-SHA256"))?;
+        let rest =
+            header.strip_prefix(TC3_ALGORITHM).ok_or(MalformedAuthorization("algorithm is not TC3-HMAC-SHA256"))?;
         let (mut credential, mut signed, mut signature) = (None, None, None);
         for part in rest.split(',') {
             let (key, value) = part.trim().split_once('=').ok_or(MalformedAuthorization("a part is not key=value"))?;
@@ -89,7 +88,8 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
 /// The canonical request: method, `/`, query, one `name:value\n` line per signed header
 /// (`headers` already in signed order, values trimmed here), the header list, the payload hash.
 pub fn tc3_canonical_request(method: &str, query: &str, headers: &[(&str, &str)], payload_hash: &str) -> String {
-    let lines: String = headers.iter().map(|(name, value)| format!("{}:{}\n", name.to_ascii_lowercase(), value.trim())).collect();
+    let lines: String =
+        headers.iter().map(|(name, value)| format!("{}:{}\n", name.to_ascii_lowercase(), value.trim())).collect();
     let names: Vec<String> = headers.iter().map(|(name, _)| name.to_ascii_lowercase()).collect();
     format!("{method}\n/\n{query}\n{lines}\n{}\n{payload_hash}", names.join(";"))
 }
@@ -169,7 +169,10 @@ mod tests {
             &[("content-type", "application/json; charset=utf-8"), ("host", "cvm.tencentcloudapi.com")],
             &payload_hash,
         );
-        assert_eq!(sha256_hex(canonical.as_bytes()), "5ffe6a04c0664d6b969fab9a13bdab201d63ee709638e2749d62a09ca18d7031");
+        assert_eq!(
+            sha256_hex(canonical.as_bytes()),
+            "5ffe6a04c0664d6b969fab9a13bdab201d63ee709638e2749d62a09ca18d7031"
+        );
         let signature = tc3_signature(KEY, 1551113065, "2019-02-25", "cvm", &canonical);
         assert_eq!(signature, "72e494ea809ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168");
     }

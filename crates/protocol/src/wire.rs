@@ -346,7 +346,10 @@ mod tests {
                 ..Default::default()
             }],
             lib_results: vec![LibResult { details: vec![LibDetail::default()], ..Default::default() }],
-            recognition_results: vec![RecognitionResult { tags: vec![RecognitionTag::default()], ..Default::default() }],
+            recognition_results: vec![RecognitionResult {
+                tags: vec![RecognitionTag::default()],
+                ..Default::default()
+            }],
             ..Default::default()
         }
     }

@@ -66,9 +66,9 @@ pub async fn handle(state: AppState, request: Request) -> Response {
             Err(e) => Err(e),
         };
         let elapsed = started.elapsed();
-        let (response, code) = match &result {
-            Ok(fields) => (envelope::success(fields.clone(), &request_id), "Success"),
-            Err(e) => (envelope::failure(e, lang, &request_id), e.code.as_str()),
+        let (response, code) = match result {
+            Ok(fields) => (envelope::success(fields, &request_id), "Success"),
+            Err(e) => (envelope::failure(&e, lang, &request_id), e.code.as_str()),
         };
         metrics::counter!("ims_requests_total", "action" => action_label, "code" => code).increment(1);
         metrics::histogram!("ims_request_duration_seconds", "action" => action_label).record(elapsed.as_secs_f64());

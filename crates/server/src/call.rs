@@ -26,7 +26,16 @@ const DRAIN_LIMIT_BYTES: u64 = 4 * MAX_BODY_BYTES;
 
 /// Parameters every legacy request carries beside the action's own.
 pub const LEGACY_COMMON: &[&str] = &[
-    "Action", "Version", "Region", "Timestamp", "Nonce", "SecretId", "SignatureMethod", "Signature", "Token", "Language",
+    "Action",
+    "Version",
+    "Region",
+    "Timestamp",
+    "Nonce",
+    "SecretId",
+    "SignatureMethod",
+    "Signature",
+    "Token",
+    "Language",
     "RequestClient",
 ];
 
@@ -92,7 +101,10 @@ pub async fn read(request: Request, body_timeout: Duration) -> (Lang, Result<Cal
                 if query.len() > MAX_GET_BYTES {
                     return Err(ApiError::with_message(
                         Code::RequestSizeLimitExceeded,
-                        format!("The GET query is {} bytes, over the limit of {MAX_GET_BYTES} bytes; use POST.", query.len()),
+                        format!(
+                            "The GET query is {} bytes, over the limit of {MAX_GET_BYTES} bytes; use POST.",
+                            query.len()
+                        ),
                         format!("GET 请求参数 {} 字节，超过上限 {MAX_GET_BYTES} 字节，请使用 POST。", query.len()),
                     ));
                 }
@@ -103,7 +115,9 @@ pub async fn read(request: Request, body_timeout: Duration) -> (Lang, Result<Cal
         };
         let host = header(&parts.headers, "host").unwrap_or("").to_string();
         match header(&parts.headers, "authorization") {
-            Some(auth) if auth.starts_with(TC3_ALGORITHM) => tc3(&parts.method, &parts.headers, query, body, host, auth),
+            Some(auth) if auth.starts_with(TC3_ALGORITHM) => {
+                tc3(&parts.method, &parts.headers, query, body, host, auth)
+            }
             Some(_) => Err(ApiError::new(Code::AuthFailureInvalidAuthorization)),
             None => {
                 let pairs = if parts.method == Method::GET { parse_form(query.as_bytes()) } else { parse_form(&body) };
@@ -198,7 +212,14 @@ fn parse_timestamp(value: &str, name: &str) -> Result<i64, ApiError> {
     })
 }
 
-fn tc3(method: &Method, headers: &HeaderMap, query: String, body: Bytes, host: String, auth: &str) -> Result<Call, ApiError> {
+fn tc3(
+    method: &Method,
+    headers: &HeaderMap,
+    query: String,
+    body: Bytes,
+    host: String,
+    auth: &str,
+) -> Result<Call, ApiError> {
     let authorization = Tc3Authorization::parse(auth).map_err(|e| {
         ApiError::with_message(
             Code::AuthFailureInvalidAuthorization,
@@ -218,7 +239,8 @@ fn tc3(method: &Method, headers: &HeaderMap, query: String, body: Bytes, host: S
     let action = required("x-tc-action")?.to_string();
     let version = required("x-tc-version")?.to_string();
     let timestamp = parse_timestamp(required("x-tc-timestamp")?, "X-TC-Timestamp")?;
-    let signed_values = authorization.signed_headers.iter().map(|h| header(headers, h).unwrap_or("").to_string()).collect();
+    let signed_values =
+        authorization.signed_headers.iter().map(|h| header(headers, h).unwrap_or("").to_string()).collect();
     let payload_hash = if header(headers, "x-tc-content-sha256") == Some(protocol::sign::UNSIGNED_PAYLOAD) {
         protocol::sign::sha256_hex(protocol::sign::UNSIGNED_PAYLOAD.as_bytes())
     } else {
@@ -298,7 +320,12 @@ fn legacy(method: &Method, pairs: Vec<(String, String)>, host: String) -> Result
         token,
         host,
         params: Params::Flat(own),
-        proof: Proof::Legacy { method: sign_method, signature, http_method: method.as_str().to_string(), params: pairs },
+        proof: Proof::Legacy {
+            method: sign_method,
+            signature,
+            http_method: method.as_str().to_string(),
+            params: pairs,
+        },
     })
 }
 

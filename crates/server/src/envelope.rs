@@ -18,8 +18,7 @@ fn json(value: &Value) -> Response {
 }
 
 /// `{"Response": {...fields, "RequestId"}}`.
-pub fn success(fields: Map<String, Value>, request_id: &str) -> Response {
-    let mut fields = fields;
+pub fn success(mut fields: Map<String, Value>, request_id: &str) -> Response {
     fields.insert("RequestId".into(), Value::from(request_id));
     json(&serde_json::json!({ "Response": fields }))
 }

@@ -35,7 +35,9 @@ pub fn param_error(error: &ParamError) -> ApiError {
 pub fn media_error(error: &MediaError) -> ApiError {
     let (code, zh) = match error {
         MediaError::Empty => (Code::InvalidParameterValueEmptyImageContent, "图片内容为空。".to_string()),
-        MediaError::InvalidBase64 => (Code::InvalidParameterValueInvalidContent, "FileContent 不是合法的 base64 编码。".to_string()),
+        MediaError::InvalidBase64 => {
+            (Code::InvalidParameterValueInvalidContent, "FileContent 不是合法的 base64 编码。".to_string())
+        }
         MediaError::Base64TooLarge { size } => (
             Code::InvalidParameterValueInvalidFileContentSize,
             format!("FileContent 的 base64 内容为 {size} 字节，需小于 {} 字节。", media::MAX_BASE64_BYTES),

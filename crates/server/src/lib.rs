@@ -72,11 +72,7 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_text))
-        .fallback(api)
-        .with_state(state)
+    Router::new().route("/healthz", get(healthz)).route("/metrics", get(metrics_text)).fallback(api).with_state(state)
 }
 
 /// Every path other than the two operational ones is the API: the handler itself answers

@@ -36,7 +36,10 @@ fn check(request: &ImageModerationRequest) -> Result<(), ApiError> {
     }
     if let Some(kind) = request.kind.as_deref() {
         if !["IMAGE", "IMAGE_AIGC"].contains(&kind) {
-            return Err(invalid_value(format!("Type must be IMAGE or IMAGE_AIGC, not `{kind}`."), format!("Type 只能是 IMAGE 或 IMAGE_AIGC，不能是 `{kind}`。")));
+            return Err(invalid_value(
+                format!("Type must be IMAGE or IMAGE_AIGC, not `{kind}`."),
+                format!("Type 只能是 IMAGE 或 IMAGE_AIGC，不能是 `{kind}`。"),
+            ));
         }
     }
     for (name, value) in [("Interval", request.interval), ("MaxFrames", request.max_frames)] {

@@ -32,7 +32,8 @@ impl Sealer {
     /// Parses a master key written as 64 hex digits.
     pub fn from_hex(hex_key: &str) -> Result<Self, String> {
         let bytes = hex::decode(hex_key.trim()).map_err(|_| "the master key is not hex".to_string())?;
-        let key: [u8; 32] = bytes.try_into().map_err(|_| "the master key must be 32 bytes (64 hex digits)".to_string())?;
+        let key: [u8; 32] =
+            bytes.try_into().map_err(|_| "the master key must be 32 bytes (64 hex digits)".to_string())?;
         Ok(Sealer::from_key(&key))
     }
 

@@ -184,7 +184,8 @@ impl AccountRepository for SqliteStore {
         if load_account(&conn, id)?.is_main() {
             return Err(AccountError::NotASubAccount(id));
         }
-        conn.execute("UPDATE accounts SET access = ?1 WHERE id = ?2", params![access.as_str(), id.0]).map_err(storage)?;
+        conn.execute("UPDATE accounts SET access = ?1 WHERE id = ?2", params![access.as_str(), id.0])
+            .map_err(storage)?;
         load_account(&conn, id)
     }
 
@@ -236,7 +237,10 @@ impl AccountRepository for SqliteStore {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
         let key = load_key(&tx, secret_id)?;
-        if status == KeyStatus::Active && key.status != KeyStatus::Active && active_keys(&tx, key.account)? >= MAX_ACTIVE_KEYS {
+        if status == KeyStatus::Active
+            && key.status != KeyStatus::Active
+            && active_keys(&tx, key.account)? >= MAX_ACTIVE_KEYS
+        {
             return Err(AccountError::TooManyKeys { account: key.account });
         }
         tx.execute("UPDATE api_keys SET status = ?1 WHERE secret_id = ?2", params![status.as_str(), secret_id])

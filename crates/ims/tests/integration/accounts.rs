@@ -1,34 +1,27 @@
 //! Accounts and keys managed with the CLI while the server runs, and configuration layers.
 
-use crate::harness::{error_code, image_base64, python, single, Server};
+use crate::harness::{burst, error_code, image_base64, python, single, Server};
 use serde_json::json;
-
-fn job_for(server: &Server, secret_id: &str, secret_key: &str) -> serde_json::Value {
-    let mut job = server.job(json!({"FileContent": image_base64()}));
-    job["secret_id"] = json!(secret_id);
-    job["secret_key"] = json!(secret_key);
-    job
-}
 
 #[test]
 fn two_active_keys_both_work_and_a_third_is_refused() {
     let server = Server::start();
     let (id, first_id, first_key) = server.main_account("acme");
     let (second_id, second_key) = server.new_key(id);
-    assert!(single(python(&job_for(&server, &first_id, &first_key))).is_ok());
-    assert!(single(python(&job_for(&server, &second_id, &second_key))).is_ok());
+    assert!(single(python(&server.image_job_as(&first_id, &first_key))).is_ok());
+    assert!(single(python(&server.image_job_as(&second_id, &second_key))).is_ok());
     let third = server.cli(&["key", "create", &id.to_string()]).unwrap_err();
     assert!(third.contains("already has 2 active keys"), "{third}");
 
     server.cli(&["key", "disable", &first_id]).unwrap();
-    assert_eq!(error_code(python(&job_for(&server, &first_id, &first_key))), "AuthFailure.SecretIdNotFound");
+    assert_eq!(error_code(python(&server.image_job_as(&first_id, &first_key))), "AuthFailure.SecretIdNotFound");
     let (third_id, third_key) = server.new_key(id);
-    assert!(single(python(&job_for(&server, &third_id, &third_key))).is_ok());
+    assert!(single(python(&server.image_job_as(&third_id, &third_key))).is_ok());
     assert!(server.cli(&["key", "enable", &first_id]).is_err(), "re-enabling would make three active keys");
     server.cli(&["key", "delete", &third_id]).unwrap();
-    assert_eq!(error_code(python(&job_for(&server, &third_id, &third_key))), "AuthFailure.SecretIdNotFound");
+    assert_eq!(error_code(python(&server.image_job_as(&third_id, &third_key))), "AuthFailure.SecretIdNotFound");
     server.cli(&["key", "enable", &first_id]).unwrap();
-    assert!(single(python(&job_for(&server, &first_id, &first_key))).is_ok());
+    assert!(single(python(&server.image_job_as(&first_id, &first_key))).is_ok());
 
     let keys = server.cli_json(&["key", "list", "--account", &id.to_string()]);
     assert_eq!(keys.as_array().unwrap().len(), 2);
@@ -67,20 +60,18 @@ fn configuration_layers_file_environment_and_flags() {
     // The file sets the limit and an address; the flag's address wins over the file's.
     let server = Server::start_with(&[("IMS_CONFIG", config)], &["--listen", "127.0.0.1:0"]);
     assert!(!server.endpoint.ends_with(":1"));
-    let results = python(&job_with(&server, 6));
-    assert_eq!(results.iter().filter(|r| r.get("ok").is_some()).count(), 3, "the file's limit applies");
+    assert_eq!(burst(&server.job(json!({"FileContent": image_base64()})), 6), (3, 3), "the file's limit applies");
     drop(server);
     // The environment wins over the file.
-    let server = Server::start_with(&[("IMS_CONFIG", config), ("IMS_SERVER__SYNC_PER_SECOND", "5")], &["--listen", "127.0.0.1:0"]);
-    let results = python(&job_with(&server, 8));
-    assert_eq!(results.iter().filter(|r| r.get("ok").is_some()).count(), 5, "the environment's limit applies");
-}
-
-fn job_with(server: &Server, count: usize) -> serde_json::Value {
-    let mut job = server.job(json!({"FileContent": image_base64()}));
-    job["count"] = json!(count);
-    job["concurrency"] = json!(count);
-    job
+    let server = Server::start_with(
+        &[("IMS_CONFIG", config), ("IMS_SERVER__SYNC_PER_SECOND", "5")],
+        &["--listen", "127.0.0.1:0"],
+    );
+    assert_eq!(
+        burst(&server.job(json!({"FileContent": image_base64()})), 8),
+        (5, 3),
+        "the environment's limit applies"
+    );
 }
 
 #[test]

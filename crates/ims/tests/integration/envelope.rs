@@ -9,7 +9,8 @@ const LIMIT: usize = 10_485_760;
 #[test]
 fn every_answer_is_200_with_exactly_application_json() {
     let server = Server::start();
-    let ok = Tc3::new(&server, "ImageModeration").post(&server, json!({"FileContent": image_base64()}).to_string().as_bytes());
+    let ok = Tc3::new(&server, "ImageModeration")
+        .post(&server, json!({"FileContent": image_base64()}).to_string().as_bytes());
     let bad = raw(&server.endpoint, "POST", "/", &[], b"{}");
     for response in [&ok, &bad] {
         assert_eq!(response.status, 200);
@@ -92,7 +93,10 @@ fn protocol_errors() {
             *v = "TC3-HMAC-SHA256 Credential=broken".into();
         }
     }
-    assert_eq!(raw(&server.endpoint, "POST", "/", &headers, body.as_bytes()).code(), "AuthFailure.InvalidAuthorization");
+    assert_eq!(
+        raw(&server.endpoint, "POST", "/", &headers, body.as_bytes()).code(),
+        "AuthFailure.InvalidAuthorization"
+    );
 }
 
 #[test]
@@ -105,7 +109,11 @@ fn parameter_checks_follow_the_definitions() {
         (json!({"FileContent": image, "User": {"Shoe": 1}}), "UnknownParameter", "User.Shoe"),
         (json!({"FileContent": image, "Interval": "five"}), "InvalidParameter", "Interval"),
         (json!({"FileContent": 12}), "InvalidParameter", "FileContent"),
-        (json!({"FileContent": image, "FileUrl": "https://example.com/a.jpg"}), "InvalidParameterValue.InvalidParameter", "FileUrl"),
+        (
+            json!({"FileContent": image, "FileUrl": "https://example.com/a.jpg"}),
+            "InvalidParameterValue.InvalidParameter",
+            "FileUrl",
+        ),
         (json!({"FileContent": image, "BizType": "no"}), "InvalidParameterValue.InvalidParameter", "BizType"),
         (json!({"FileContent": image, "Type": "VIDEO"}), "InvalidParameterValue.InvalidParameter", "Type"),
     ];
@@ -120,7 +128,10 @@ fn parameter_checks_follow_the_definitions() {
     // The older version has no `Type`.
     let mut old = Tc3::new(&server, "ImageModeration");
     old.version = "2020-07-13".into();
-    assert_eq!(old.post(&server, json!({"FileContent": image, "Type": "IMAGE"}).to_string().as_bytes()).code(), "UnknownParameter");
+    assert_eq!(
+        old.post(&server, json!({"FileContent": image, "Type": "IMAGE"}).to_string().as_bytes()).code(),
+        "UnknownParameter"
+    );
 }
 
 #[test]
@@ -152,7 +163,10 @@ fn signature_variants_the_spec_requires() {
     // A body changed after signing fails.
     let headers = signer.headers("POST", &server.endpoint, "", body.as_bytes());
     let tampered = body.replace("FileContent", "FileContent ");
-    assert_eq!(raw(&server.endpoint, "POST", "/", &headers, tampered.as_bytes()).code(), "AuthFailure.SignatureFailure");
+    assert_eq!(
+        raw(&server.endpoint, "POST", "/", &headers, tampered.as_bytes()).code(),
+        "AuthFailure.SignatureFailure"
+    );
     // Temporary tokens are not issued here.
     let mut signer = Tc3::new(&server, "ImageModeration");
     signer.extra = vec![("x-tc-token".into(), "sts-token".into())];

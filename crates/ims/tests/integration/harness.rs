@@ -36,7 +36,7 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir.path())
             .arg("serve")
-            .args(if args.iter().any(|a| *a == "--listen") { vec![] } else { vec!["--listen", "127.0.0.1:0"] })
+            .args(if args.contains(&"--listen") { vec![] } else { vec!["--listen", "127.0.0.1:0"] })
             .args(args)
             .env_remove("IMS_CONFIG")
             .env("IMS_LOG__LEVEL", "info")
@@ -146,6 +146,16 @@ impl Server {
     }
 }
 
+impl Server {
+    /// A moderation job of a real image, signed with the given key.
+    pub fn image_job_as(&self, secret_id: &str, secret_key: &str) -> Value {
+        let mut job = self.job(json!({"FileContent": image_base64()}));
+        job["secret_id"] = json!(secret_id);
+        job["secret_key"] = json!(secret_key);
+        job
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -184,6 +194,20 @@ pub fn node(job: &Value) -> Vec<Value> {
     let mut command = Command::new("node");
     command.arg("drive.js").current_dir(dir);
     run_driver(command, job)
+}
+
+/// Sends `count` copies of a job's call from as many threads at once (released together) and
+/// returns how many were admitted and how many refused with `RequestLimitExceeded`; any other
+/// answer fails the test.
+pub fn burst(job: &Value, count: usize) -> (usize, usize) {
+    let mut job = job.clone();
+    job["count"] = json!(count);
+    job["concurrency"] = json!(count);
+    let results = python(&job);
+    let ok = results.iter().filter(|r| r.get("ok").is_some()).count();
+    let limited = results.iter().filter(|r| r["error"]["code"] == "RequestLimitExceeded").count();
+    assert_eq!(ok + limited, count, "unexpected answers: {results:?}");
+    (ok, limited)
 }
 
 /// The one result of a single-call job, as Ok(response) or Err(code).

@@ -1,7 +1,7 @@
 //! The real Python SDK against the real server: every version, method and signature method,
 //! and every authentication failure the SDK can provoke.
 
-use crate::harness::{error_code, image_base64, python, single, Server};
+use crate::harness::{burst, error_code, image_base64, python, single, Server};
 use serde_json::{json, Value};
 
 fn is_uuid(s: &str) -> bool {
@@ -79,13 +79,11 @@ fn authentication_failures() {
 fn sub_accounts_need_a_full_grant() {
     let server = Server::start();
     let main = server.cli_json(&["account", "list"])[0]["id"].as_i64().unwrap();
-    let params = json!({"FileContent": image_base64()});
-    for (access, expected) in [("none", Some("UnauthorizedOperation")), ("read-only", Some("UnauthorizedOperation")), ("full", None)] {
+    for (access, expected) in
+        [("none", Some("UnauthorizedOperation")), ("read-only", Some("UnauthorizedOperation")), ("full", None)]
+    {
         let (_, secret_id, secret_key) = server.sub_account(main, &format!("sub-{access}"), access);
-        let mut job = server.job(params.clone());
-        job["secret_id"] = json!(secret_id);
-        job["secret_key"] = json!(secret_key);
-        let result = single(python(&job));
+        let result = single(python(&server.image_job_as(&secret_id, &secret_key)));
         match expected {
             Some(code) => assert_eq!(result.unwrap_err().0, code, "{access}"),
             None => assert_eq!(result.unwrap()["Suggestion"], "Pass", "{access}"),
@@ -98,29 +96,10 @@ fn a_grant_changed_by_the_cli_applies_at_once() {
     let server = Server::start();
     let main = server.cli_json(&["account", "list"])[0]["id"].as_i64().unwrap();
     let (sub, secret_id, secret_key) = server.sub_account(main, "ops", "read-only");
-    let mut job = server.job(json!({"FileContent": image_base64()}));
-    job["secret_id"] = json!(secret_id);
-    job["secret_key"] = json!(secret_key);
+    let job = server.image_job_as(&secret_id, &secret_key);
     assert_eq!(error_code(python(&job)), "UnauthorizedOperation");
     server.cli(&["account", "grant", &sub.to_string(), "--access", "full"]).unwrap();
     assert!(single(python(&job)).is_ok());
-}
-
-fn burst(server: &Server, secret_id: &str, secret_key: &str, count: usize) -> (usize, usize, Vec<String>) {
-    let mut job = server.job(json!({"FileContent": image_base64()}));
-    job["secret_id"] = json!(secret_id);
-    job["secret_key"] = json!(secret_key);
-    job["count"] = json!(count);
-    job["concurrency"] = json!(count);
-    let results = python(&job);
-    let ok = results.iter().filter(|r| r.get("ok").is_some()).count();
-    let limited = results.iter().filter(|r| r["error"]["code"] == "RequestLimitExceeded").count();
-    let other = results
-        .iter()
-        .filter(|r| r.get("ok").is_none() && r["error"]["code"] != "RequestLimitExceeded")
-        .map(|r| r.to_string())
-        .collect();
-    (ok, limited, other)
 }
 
 #[test]
@@ -128,28 +107,21 @@ fn a_burst_over_an_account_limit_is_refused_for_exactly_the_surplus() {
     let server = Server::start();
     let (id, secret_id, secret_key) = server.main_account("limited");
     server.cli(&["account", "limits", &id.to_string(), "--sync", "12"]).unwrap();
-    let (ok, limited, other) = burst(&server, &secret_id, &secret_key, 30);
-    assert!(other.is_empty(), "{other:?}");
-    assert_eq!((ok, limited), (12, 18));
+    assert_eq!(burst(&server.image_job_as(&secret_id, &secret_key), 30), (12, 18));
     // Another account is not affected by this one's burst.
-    let (ok, limited, _) = burst(&server, &server.secret_id, &server.secret_key, 5);
-    assert_eq!((ok, limited), (5, 0));
+    assert_eq!(burst(&server.job(json!({"FileContent": image_base64()})), 5), (5, 0));
 }
 
 #[test]
 fn the_default_limit_comes_from_configuration() {
     let server = Server::start_with(&[("IMS_SERVER__SYNC_PER_SECOND", "7")], &[]);
-    let (ok, limited, other) = burst(&server, &server.secret_id.clone(), &server.secret_key.clone(), 20);
-    assert!(other.is_empty(), "{other:?}");
-    assert_eq!((ok, limited), (7, 13));
+    assert_eq!(burst(&server.job(json!({"FileContent": image_base64()})), 20), (7, 13));
 }
 
 #[test]
 fn the_built_in_default_of_100_per_second_holds_under_150_parallel_clients() {
     let server = Server::start();
-    let (ok, limited, other) = burst(&server, &server.secret_id.clone(), &server.secret_key.clone(), 150);
-    assert!(other.is_empty(), "{other:?}");
-    assert_eq!((ok, limited), (100, 50));
+    assert_eq!(burst(&server.job(json!({"FileContent": image_base64()})), 150), (100, 50));
 }
 
 #[test]
@@ -161,7 +133,10 @@ fn parameter_errors_through_the_sdk() {
         (json!({"FileContent": image_base64(), "DataId": "a".repeat(65)}), "InvalidParameterValue.InvalidDataId"),
         (json!({"FileContent": image_base64(), "DataId": "no spaces"}), "InvalidParameterValue.InvalidDataId"),
         (json!({"FileContent": "AAAAAAAAAAAAAAAAAAAA"}), "InvalidParameter.ImageDataTooSmall"),
-        (json!({"FileContent": "PGh0bWw+PGJvZHk+aGVsbG88L2JvZHk+PC9odG1sPg=="}), "InvalidParameter.InvalidImageContent"),
+        (
+            json!({"FileContent": "PGh0bWw+PGJvZHk+aGVsbG88L2JvZHk+PC9odG1sPg=="}),
+            "InvalidParameter.InvalidImageContent",
+        ),
     ];
     for (params, code) in cases {
         assert_eq!(error_code(python(&server.job(params.clone()))), code, "{params}");
