@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export IMS_CACHE_DIR="${IMS_CACHE_DIR:-$PWD/.cache}"
+scripts/system-deps.sh
 echo "== fetching runtime and models into $IMS_CACHE_DIR"
 python3 scripts/fetch.py
 echo "== building ims (release)"

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 started=$(date +%s)
 export IMS_CACHE_DIR="${IMS_CACHE_DIR:-$PWD/.cache}"
 
+scripts/system-deps.sh
 echo "== fetching runtime and models into $IMS_CACHE_DIR"
 python3 scripts/fetch.py
 

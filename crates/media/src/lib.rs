@@ -1,9 +1,26 @@
 //! Image ingestion: everything between the bytes of a request and the pixels a model sees.
 //!
+//! - [`format`]: the format, sniffed from the bytes;
+//! - [`probe`]: dimensions from the header and every limit, before any pixel is decoded;
+//! - [`decode()`]: the sampled frames, alpha composited on white, oriented, bounded in size.
+//!
 //! Limits are the cloud's, enforced exactly at their boundaries (see `docs/api.md`):
 //! a file of at least [`MIN_FILE_BYTES`]; base64 content shorter than [`MAX_BASE64_BYTES`];
 //! width and height above [`MIN_SIDE`] and below [`MAX_SIDE`]; aspect ratio below
 //! [`MAX_ASPECT_RATIO`]:1. Dimensions come from the file header, before any pixel is decoded.
+
+pub mod fetch;
+pub mod format;
+
+mod decode;
+mod gif;
+mod jng;
+mod jpeg;
+mod native;
+mod svg;
+
+pub use decode::{decode, fit, Decoded, Frame, Sampling, WORKING_SIDE};
+pub use format::Format;
 
 use base64::Engine;
 use md5::{Digest, Md5};
@@ -31,6 +48,8 @@ pub enum MediaError {
     FileTooSmall { size: usize },
     #[error("the content is not an image of a supported format")]
     NotAnImage,
+    #[error("the image could not be decoded: {0}")]
+    Decode(String),
     #[error("the image is {width}x{height}; width and height must be above {MIN_SIDE}")]
     TooFewPixels { width: u64, height: u64 },
     #[error("the image is {width}x{height}; width and height must be below {MAX_SIDE}")]
@@ -42,7 +61,7 @@ pub enum MediaError {
 /// What the header of an image says, before any decoding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
-    pub format: String,
+    pub format: Format,
     pub width: u64,
     pub height: u64,
 }
@@ -76,9 +95,8 @@ pub fn probe(bytes: &[u8]) -> Result<Probe, MediaError> {
     if bytes.len() < MIN_FILE_BYTES {
         return Err(MediaError::FileTooSmall { size: bytes.len() });
     }
-    let format = imagesize::image_type(bytes).map_err(|_| MediaError::NotAnImage)?;
-    let size = imagesize::blob_size(bytes).map_err(|_| MediaError::NotAnImage)?;
-    let (width, height) = (size.width as u64, size.height as u64);
+    let format = format::sniff(bytes).ok_or(MediaError::NotAnImage)?;
+    let (width, height) = dimensions(bytes, format)?;
     if width <= MIN_SIDE || height <= MIN_SIDE {
         return Err(MediaError::TooFewPixels { width, height });
     }
@@ -89,7 +107,22 @@ pub fn probe(bytes: &[u8]) -> Result<Probe, MediaError> {
     if long >= MAX_ASPECT_RATIO * short {
         return Err(MediaError::AspectRatioTooLarge { width, height });
     }
-    Ok(Probe { format: format!("{format:?}").to_lowercase(), width, height })
+    Ok(Probe { format, width, height })
+}
+
+/// Width and height as the file declares them.
+fn dimensions(bytes: &[u8], format: Format) -> Result<(u64, u64), MediaError> {
+    match format {
+        Format::Jng => jng::dimensions(bytes),
+        Format::Gif => gif::extent(bytes),
+        // An SVG's size is its intrinsic size; parsing builds no pixels.
+        Format::Svg => Ok(svg::size(&svg::parse(bytes)?)),
+        _ => {
+            let size = imagesize::blob_size(bytes)
+                .map_err(|e| MediaError::Decode(format!("the {} header cannot be read: {e}", format.name())))?;
+            Ok((size.width as u64, size.height as u64))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,16 @@
+//! Compiles the thin C layer over libavif and libheif (Debian: libavif-dev, libheif-dev,
+//! installed by scripts/system-deps.sh) and links both libraries.
+
+fn main() {
+    println!("cargo:rerun-if-changed=csrc/codecs.c");
+    let mut build = cc::Build::new();
+    for library in ["libavif", "libheif"] {
+        let found = pkg_config::Config::new()
+            .probe(library)
+            .unwrap_or_else(|e| panic!("{library} not found ({e}); run scripts/system-deps.sh"));
+        for path in found.include_paths {
+            build.include(path);
+        }
+    }
+    build.file("csrc/codecs.c").warnings(true).compile("ims_codecs");
+}

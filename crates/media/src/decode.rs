@@ -1,0 +1,220 @@
+//! From checked bytes to the frames the models see: decode (sampling animated images),
+//! composite alpha on white, apply orientation, bound the size.
+
+use crate::format::Format;
+use crate::{jng, jpeg, native, probe, svg, MediaError, Probe, MAX_SIDE};
+use fast_image_resize as fr;
+use image::codecs::{gif::GifDecoder, png::PngDecoder, webp::WebPDecoder};
+use image::{AnimationDecoder, DynamicImage, ImageDecoder, ImageFormat, RgbImage, RgbaImage};
+use std::io::Cursor;
+
+/// Every decoder's allocations are bounded: a 9999 x 9999 RGBA frame is 400 MB.
+const MAX_DECODE_BYTES: u64 = 512 * 1024 * 1024;
+/// Frames are reduced so that their longer side is at most this many pixels: every model reads
+/// less (classifiers 224-320, OCR at most 960), and memory stays bounded per request.
+pub const WORKING_SIDE: u32 = 2048;
+
+/// Which frames of an animated image are moderated: frame 0, then every `interval`-th, at most
+/// `max_frames` of them. The cloud's defaults are a frame every 5, at most 5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sampling {
+    pub interval: u32,
+    pub max_frames: u32,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Sampling { interval: 5, max_frames: 5 }
+    }
+}
+
+impl Sampling {
+    fn wants(&self, index: u32) -> bool {
+        index % self.interval.max(1) == 0 && index / self.interval.max(1) < self.max_frames.max(1)
+    }
+
+    fn last(&self) -> u32 {
+        (self.max_frames.max(1) - 1) * self.interval.max(1)
+    }
+
+    /// The sampled indices among `count` frames.
+    fn indices(&self, count: u32) -> impl Iterator<Item = u32> + '_ {
+        (0..count.min(self.last() + 1)).filter(|i| self.wants(*i))
+    }
+}
+
+/// One moderated frame.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// Its position in the file, counted from 0.
+    pub index: u32,
+    pub image: RgbImage,
+}
+
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// What the header said (format and original dimensions).
+    pub probe: Probe,
+    pub frames: Vec<Frame>,
+}
+
+fn limits() -> image::Limits {
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE as u32);
+    limits.max_image_height = Some(MAX_SIDE as u32);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    limits
+}
+
+fn image_error(e: image::ImageError) -> MediaError {
+    MediaError::Decode(e.to_string())
+}
+
+/// A still image through the `image` crate, oriented as its metadata says.
+fn still(bytes: &[u8], format: ImageFormat) -> Result<DynamicImage, MediaError> {
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format);
+    reader.limits(limits());
+    let mut decoder = reader.into_decoder().map_err(image_error)?;
+    let orientation = decoder.orientation().map_err(image_error)?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(image_error)?;
+    image.apply_orientation(orientation);
+    Ok(image)
+}
+
+/// The sampled frames of an animation, decoding no further than the last one wanted.
+fn animation<'a>(frames: image::Frames<'a>, sampling: Sampling) -> Result<Vec<(u32, DynamicImage)>, MediaError> {
+    let mut out = Vec::new();
+    for (index, frame) in (0u32..).zip(frames).take(sampling.last() as usize + 1) {
+        let frame = frame.map_err(image_error)?;
+        if sampling.wants(index) {
+            out.push((index, DynamicImage::ImageRgba8(frame.into_buffer())));
+        }
+    }
+    if out.is_empty() {
+        return Err(MediaError::Decode("the animation has no frame".into()));
+    }
+    Ok(out)
+}
+
+fn frames_of(bytes: &[u8], format: Format, sampling: Sampling) -> Result<Vec<(u32, DynamicImage)>, MediaError> {
+    let one = |image: DynamicImage| Ok(vec![(0, image)]);
+    match format {
+        Format::Jpeg => one(DynamicImage::ImageRgb8(jpeg::decode(bytes, Some(WORKING_SIDE))?)),
+        Format::Jng => one(DynamicImage::ImageRgba8(jng::decode(bytes)?)),
+        Format::Bmp => one(still(bytes, ImageFormat::Bmp)?),
+        Format::Ico => one(still(bytes, ImageFormat::Ico)?),
+        Format::Tiff => one(still(bytes, ImageFormat::Tiff)?),
+        Format::Svg => one(DynamicImage::ImageRgba8(svg::render(&svg::parse(bytes)?, WORKING_SIDE)?)),
+        Format::Gif => {
+            let mut decoder = GifDecoder::new(Cursor::new(bytes)).map_err(image_error)?;
+            decoder.set_limits(limits()).map_err(image_error)?;
+            animation(decoder.into_frames(), sampling)
+        }
+        Format::Png => {
+            let mut decoder = PngDecoder::new(Cursor::new(bytes)).map_err(image_error)?;
+            if decoder.is_apng().map_err(image_error)? {
+                decoder.set_limits(limits()).map_err(image_error)?;
+                animation(decoder.apng().map_err(image_error)?.into_frames(), sampling)
+            } else {
+                one(still(bytes, ImageFormat::Png)?)
+            }
+        }
+        Format::Webp => {
+            let mut decoder = WebPDecoder::new(Cursor::new(bytes)).map_err(image_error)?;
+            if decoder.has_animation() {
+                decoder.set_limits(limits()).map_err(image_error)?;
+                animation(decoder.into_frames(), sampling)
+            } else {
+                one(still(bytes, ImageFormat::WebP)?)
+            }
+        }
+        Format::Avif | Format::Heif => {
+            let mut container = if format == Format::Avif {
+                native::Container::avif(bytes, (MAX_SIDE * MAX_SIDE) as u32)?
+            } else {
+                native::Container::heif(bytes, MAX_SIDE as u32)?
+            };
+            let indices: Vec<u32> = sampling.indices(container.frame_count).collect();
+            indices.into_iter().map(|i| Ok((i, DynamicImage::ImageRgba8(container.frame(i)?)))).collect()
+        }
+    }
+}
+
+/// Alpha composited on white; any depth or colour model to 8-bit RGB.
+fn flatten(image: DynamicImage) -> RgbImage {
+    if !image.color().has_alpha() {
+        return image.into_rgb8();
+    }
+    let rgba: RgbaImage = image.into_rgba8();
+    let (w, h) = rgba.dimensions();
+    let pixels = rgba
+        .pixels()
+        .flat_map(|p| {
+            let a = u16::from(p.0[3]);
+            [0, 1, 2].map(|c| ((u16::from(p.0[c]) * a + 255 * (255 - a) + 127) / 255) as u8)
+        })
+        .collect();
+    RgbImage::from_raw(w, h, pixels).expect("same dimensions")
+}
+
+/// Reduces the image so its longer side is at most `side` (bilinear convolution, which averages
+/// every source pixel rather than skipping rows).
+pub fn fit(image: RgbImage, side: u32) -> RgbImage {
+    let (w, h) = image.dimensions();
+    if w.max(h) <= side {
+        return image;
+    }
+    let scale = f64::from(side) / f64::from(w.max(h));
+    let (nw, nh) = (((f64::from(w) * scale).round() as u32).max(1), ((f64::from(h) * scale).round() as u32).max(1));
+    let source = fr::images::Image::from_vec_u8(w, h, image.into_raw(), fr::PixelType::U8x3).expect("RGB buffer");
+    let mut target = fr::images::Image::new(nw, nh, fr::PixelType::U8x3);
+    let options = fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
+    fr::Resizer::new().resize(&source, &mut target, &options).expect("same pixel type");
+    RgbImage::from_raw(nw, nh, target.into_vec()).expect("RGB buffer")
+}
+
+/// Checks the header, decodes the sampled frames, and returns them flattened and bounded.
+/// A decoder that panics on a hostile file is contained here and reported as undecodable.
+pub fn decode(bytes: &[u8], sampling: Sampling) -> Result<Decoded, MediaError> {
+    let probe = probe(bytes)?;
+    let frames = std::panic::catch_unwind(|| frames_of(bytes, probe.format, sampling))
+        .map_err(|_| MediaError::Decode(format!("the {} decoder failed on this file", probe.format.name())))??
+        .into_iter()
+        .map(|(index, image)| Frame { index, image: fit(flatten(image), WORKING_SIDE) })
+        .collect();
+    Ok(Decoded { probe, frames })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_sampling_takes_every_fifth_frame_up_to_five() {
+        let s = Sampling::default();
+        assert_eq!(s.indices(100).collect::<Vec<_>>(), [0, 5, 10, 15, 20]);
+        assert_eq!(s.indices(12).collect::<Vec<_>>(), [0, 5, 10]);
+        assert_eq!(s.indices(1).collect::<Vec<_>>(), [0]);
+        let every = Sampling { interval: 1, max_frames: 3 };
+        assert_eq!(every.indices(10).collect::<Vec<_>>(), [0, 1, 2]);
+        let first = Sampling { interval: 3, max_frames: 1 };
+        assert_eq!(first.indices(10).collect::<Vec<_>>(), [0]);
+    }
+
+    #[test]
+    fn alpha_is_composited_on_white() {
+        let mut rgba = RgbaImage::new(2, 1);
+        rgba.put_pixel(0, 0, image::Rgba([0, 0, 0, 0]));
+        rgba.put_pixel(1, 0, image::Rgba([0, 0, 0, 128]));
+        let flat = flatten(DynamicImage::ImageRgba8(rgba));
+        assert_eq!(flat.get_pixel(0, 0).0, [255, 255, 255]);
+        assert_eq!(flat.get_pixel(1, 0).0, [127, 127, 127]);
+    }
+
+    #[test]
+    fn fit_bounds_the_longer_side() {
+        let image = fit(RgbImage::new(4000, 1000), 2048);
+        assert_eq!(image.dimensions(), (2048, 512));
+        assert_eq!(fit(RgbImage::new(100, 80), 2048).dimensions(), (100, 80));
+    }
+}
