@@ -95,15 +95,29 @@ pub struct Decision {
     pub score: u8,
 }
 
+/// How severe a verdict is: suggestion first, then label priority, then score.
+fn severity(suggestion: Suggestion, label: Label, score: u8) -> (Suggestion, std::cmp::Reverse<usize>, u8) {
+    (suggestion, std::cmp::Reverse(label.rank()), score)
+}
+
 /// The one decision rule (see the module documentation).
 pub fn decide(findings: &[Finding]) -> Decision {
     findings
         .iter()
-        .max_by(|a, b| {
-            a.suggestion.cmp(&b.suggestion).then(b.label.rank().cmp(&a.label.rank())).then(a.score.cmp(&b.score))
-        })
+        .max_by_key(|f| severity(f.suggestion, f.label, f.score))
         .map(|f| Decision { suggestion: f.suggestion, label: f.label, sub_label: f.sub_label.clone(), score: f.score })
         .unwrap_or(Decision { suggestion: Suggestion::Pass, label: Label::Normal, sub_label: String::new(), score: 0 })
+}
+
+/// The most severe of several verdicts (one per frame of an animated image), by the same
+/// order as [`decide`]; the earliest wins a tie.
+pub fn worst<T>(verdicts: impl IntoIterator<Item = (T, Decision)>) -> Option<(T, Decision)> {
+    verdicts.into_iter().fold(None, |best, (item, d)| match best {
+        Some((_, ref b)) if severity(d.suggestion, d.label, d.score) <= severity(b.suggestion, b.label, b.score) => {
+            best
+        }
+        _ => Some((item, d)),
+    })
 }
 
 #[cfg(test)]
@@ -132,6 +146,15 @@ mod tests {
         assert_eq!(d.label, Label::Porn);
         let d = decide(&[f(Label::Porn, 80, Suggestion::Review), f(Label::Porn, 90, Suggestion::Review)]);
         assert_eq!(d.score, 90);
+    }
+
+    #[test]
+    fn the_worst_frame_and_the_first_of_equals() {
+        let pass = decide(&[]);
+        let review = decide(&[f(Label::Sexy, 70, Suggestion::Review)]);
+        let (frame, d) = worst([(0, pass.clone()), (5, review.clone()), (10, review.clone()), (15, pass)]).unwrap();
+        assert_eq!((frame, d), (5, review));
+        assert_eq!(worst(Vec::<(u32, Decision)>::new()), None);
     }
 
     #[test]

@@ -45,10 +45,15 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         .install_recorder()
         .context("cannot install the metrics recorder")?;
     let health_store = store.clone();
+    let fetcher = media::fetch::Fetcher::new(settings.fetch.settings())
+        .map_err(anyhow::Error::msg)
+        .context("cannot build the URL fetcher")?;
     let state = AppState {
         settings: Arc::new(settings.server.clone()),
         accounts: store,
         limiter: Arc::new(RateLimiter::default()),
+        fetcher: Arc::new(fetcher),
+        decode_slots: AppState::decode_slots(&settings.server),
         health: Arc::new(move || health_store.ping().map_err(|e| e.to_string())),
         metrics: Arc::new(move || metrics.render()),
     };

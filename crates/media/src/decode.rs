@@ -29,6 +29,20 @@ impl Default for Sampling {
 }
 
 impl Sampling {
+    /// The request's `Interval` and `MaxFrames`. Absent or 0 means the default (5); `MaxFrames`
+    /// is capped at `cap` so that one request cannot ask for thousands of frames.
+    pub fn from_request(interval: Option<i64>, max_frames: Option<i64>, cap: u32) -> Sampling {
+        let default = Sampling::default();
+        let pick = |value: Option<i64>, fallback: u32| match value {
+            Some(v) if v > 0 => u32::try_from(v).unwrap_or(u32::MAX),
+            _ => fallback,
+        };
+        Sampling {
+            interval: pick(interval, default.interval),
+            max_frames: pick(max_frames, default.max_frames).min(cap),
+        }
+    }
+
     fn wants(&self, index: u32) -> bool {
         index % self.interval.max(1) == 0 && index / self.interval.max(1) < self.max_frames.max(1)
     }
@@ -199,6 +213,14 @@ mod tests {
         assert_eq!(every.indices(10).collect::<Vec<_>>(), [0, 1, 2]);
         let first = Sampling { interval: 3, max_frames: 1 };
         assert_eq!(first.indices(10).collect::<Vec<_>>(), [0]);
+    }
+
+    #[test]
+    fn request_values() {
+        assert_eq!(Sampling::from_request(None, None, 50), Sampling::default());
+        assert_eq!(Sampling::from_request(Some(0), Some(0), 50), Sampling::default());
+        assert_eq!(Sampling::from_request(Some(3), Some(400), 50), Sampling { interval: 3, max_frames: 50 });
+        assert_eq!(Sampling::from_request(Some(1), Some(1), 50), Sampling { interval: 1, max_frames: 1 });
     }
 
     #[test]

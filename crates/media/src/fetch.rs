@@ -21,7 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// How the fetcher introduces itself, always.
-pub const USER_AGENT: &str = concat!("ims-image-fetcher/", env!("CARGO_PKG_VERSION"), " (+https://github.com/ims-moderation/ims)");
+pub const USER_AGENT: &str =
+    concat!("ims-image-fetcher/", env!("CARGO_PKG_VERSION"), " (+https://github.com/ims-moderation/ims)");
 /// A `FileUrl` image must be smaller than this (30 MB).
 pub const MAX_URL_BYTES: u64 = 30 * 1024 * 1024;
 
@@ -37,7 +38,12 @@ pub struct FetchSettings {
 
 impl Default for FetchSettings {
     fn default() -> Self {
-        FetchSettings { timeout: Duration::from_secs(3), retries: 1, max_redirects: 3, allow_internal_hosts: Vec::new() }
+        FetchSettings {
+            timeout: Duration::from_secs(3),
+            retries: 1,
+            max_redirects: 3,
+            allow_internal_hosts: Vec::new(),
+        }
     }
 }
 
@@ -105,7 +111,9 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         return is_public_v4(v4);
     }
     if s[..6] == [0, 0, 0, 0, 0, 0] {
-        return ip.octets()[12..] != [0, 0, 0, 0] && ip.octets()[12..] != [0, 0, 0, 1] && is_public_v4(Ipv4Addr::new(ip.octets()[12], ip.octets()[13], ip.octets()[14], ip.octets()[15]));
+        return ip.octets()[12..] != [0, 0, 0, 0]
+            && ip.octets()[12..] != [0, 0, 0, 1]
+            && is_public_v4(Ipv4Addr::new(ip.octets()[12], ip.octets()[13], ip.octets()[14], ip.octets()[15]));
     }
     if s[0] == 0x64 && s[1] == 0xff9b {
         let o = ip.octets();
@@ -287,11 +295,38 @@ mod tests {
     #[test]
     fn internal_addresses_are_not_public() {
         for s in [
-            "0.0.0.0", "10.1.2.3", "127.0.0.1", "100.64.0.1", "100.127.255.254", "169.254.169.254", "172.16.0.1",
-            "172.31.255.255", "192.0.0.8", "192.0.2.1", "192.168.1.1", "198.18.0.1", "198.51.100.7", "203.0.113.9",
-            "224.0.0.1", "240.0.0.1", "255.255.255.255", "::", "::1", "fc00::1", "fd12::1", "fe80::1", "fec0::1",
-            "ff02::1", "2001:db8::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:169.254.169.254", "::127.0.0.1",
-            "64:ff9b::a00:1", "2002:a00:1::1", "100::1",
+            "0.0.0.0",
+            "10.1.2.3",
+            "127.0.0.1",
+            "100.64.0.1",
+            "100.127.255.254",
+            "169.254.169.254",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.0.0.8",
+            "192.0.2.1",
+            "192.168.1.1",
+            "198.18.0.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "224.0.0.1",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "fc00::1",
+            "fd12::1",
+            "fe80::1",
+            "fec0::1",
+            "ff02::1",
+            "2001:db8::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::ffff:169.254.169.254",
+            "::127.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:a00:1::1",
+            "100::1",
         ] {
             assert!(!is_public(ip(s)), "{s} must be refused");
         }
@@ -299,9 +334,19 @@ mod tests {
 
     #[test]
     fn public_addresses_are() {
-        for s in ["8.8.8.8", "1.1.1.1", "100.63.255.255", "100.128.0.1", "172.15.0.1", "172.32.0.1", "192.169.0.1",
-            "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1"]
-        {
+        for s in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "100.63.255.255",
+            "100.128.0.1",
+            "172.15.0.1",
+            "172.32.0.1",
+            "192.169.0.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(is_public(ip(s)), "{s} is public");
         }
     }
@@ -317,7 +362,9 @@ mod tests {
         assert!(matches!(f.check("http://[::1]/a.jpg"), Err(FetchError::IpLiteral(_))));
         assert!(matches!(f.check("http://2130706433/a.jpg"), Err(FetchError::IpLiteral(_))), "decimal IPv4");
         assert!(f.check("https://example.com/a.jpg").is_ok());
-        let allowing = Fetcher::new(FetchSettings { allow_internal_hosts: vec!["10.0.0.5".into()], ..Default::default() }).unwrap();
+        let allowing =
+            Fetcher::new(FetchSettings { allow_internal_hosts: vec!["10.0.0.5".into()], ..Default::default() })
+                .unwrap();
         assert!(allowing.check("http://10.0.0.5/a.jpg").is_ok());
     }
 }

@@ -37,7 +37,8 @@ impl Format {
 
 /// Brands of the ISO base media `ftyp` box that mean AVIF, and those that mean HEIF/HEIC.
 const AVIF_BRANDS: &[&[u8]] = &[b"avif", b"avis"];
-const HEIF_BRANDS: &[&[u8]] = &[b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"];
+const HEIF_BRANDS: &[&[u8]] =
+    &[b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"];
 
 /// The format of a file from its magic bytes, or `None` for anything else.
 pub fn sniff(bytes: &[u8]) -> Option<Format> {
@@ -74,8 +75,7 @@ fn iso_bmff(bytes: &[u8]) -> Option<Format> {
     }
     let size = u32::from_be_bytes(bytes[..4].try_into().ok()?) as usize;
     let end = size.clamp(16, bytes.len().min(4096));
-    let brands: Vec<&[u8]> =
-        std::iter::once(&bytes[8..12]).chain(bytes[16..end].chunks_exact(4)).collect();
+    let brands: Vec<&[u8]> = std::iter::once(&bytes[8..12]).chain(bytes[16..end].chunks_exact(4)).collect();
     if brands.iter().any(|b| AVIF_BRANDS.contains(b)) {
         Some(Format::Avif)
     } else if brands.iter().any(|b| HEIF_BRANDS.contains(b)) {

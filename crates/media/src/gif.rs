@@ -20,7 +20,11 @@ fn skip_sub_blocks(bytes: &[u8], mut pos: usize) -> Result<usize, MediaError> {
 }
 
 fn colour_table_len(flags: u8) -> usize {
-    if flags & 0x80 != 0 { 3 * (2usize << (flags & 7)) } else { 0 }
+    if flags & 0x80 != 0 {
+        3 * (2usize << (flags & 7))
+    } else {
+        0
+    }
 }
 
 /// The width and height that contain the screen and every frame.

@@ -110,7 +110,9 @@ pub fn decode(bytes: &[u8]) -> Result<RgbaImage, MediaError> {
                 .map_err(|e| invalid(&format!("alpha channel: {e}")))?
                 .into_luma8(),
         ),
-        (_, 8) if !jng.jdaa.is_empty() => Some(image::DynamicImage::ImageRgb8(crate::jpeg::decode(&jng.jdaa, None)?).into_luma8()),
+        (_, 8) if !jng.jdaa.is_empty() => {
+            Some(image::DynamicImage::ImageRgb8(crate::jpeg::decode(&jng.jdaa, None)?).into_luma8())
+        }
         _ => return Err(invalid("the alpha channel is declared but missing")),
     };
     let mut rgba = image::DynamicImage::ImageRgb8(colour).into_rgba8();

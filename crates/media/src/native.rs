@@ -19,10 +19,12 @@ type Close = unsafe extern "C" fn(*mut c_void);
 
 extern "C" {
     fn ims_free(p: *mut c_void);
-    fn ims_avif_open(data: *const u8, len: usize, max: u32, info: *mut Info, err: *mut c_char, n: usize) -> *mut c_void;
+    fn ims_avif_open(data: *const u8, len: usize, max: u32, info: *mut Info, err: *mut c_char, n: usize)
+        -> *mut c_void;
     fn ims_avif_frame(h: *mut c_void, index: u32, info: *mut Info, err: *mut c_char, n: usize) -> *mut u8;
     fn ims_avif_close(h: *mut c_void);
-    fn ims_heif_open(data: *const u8, len: usize, max: u32, info: *mut Info, err: *mut c_char, n: usize) -> *mut c_void;
+    fn ims_heif_open(data: *const u8, len: usize, max: u32, info: *mut Info, err: *mut c_char, n: usize)
+        -> *mut c_void;
     fn ims_heif_frame(h: *mut c_void, index: u32, info: *mut Info, err: *mut c_char, n: usize) -> *mut u8;
     fn ims_heif_close(h: *mut c_void);
 }

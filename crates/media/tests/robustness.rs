@@ -104,8 +104,8 @@ fn every_robustness_file_decodes_or_is_refused_with_a_documented_error() {
         let (intent, pillow) = intents.get(&relative).cloned().unwrap_or_default();
         // Bombs are always refused. A file named broken must be refused unless its pixel data
         // is intact (Pillow decodes it: a broken ICC profile, EXIF or density field only).
-        let named_broken = ["malformed", "corrupt", "truncated"].iter().any(|w| intent.contains(w))
-            || relative.contains("/bad/");
+        let named_broken =
+            ["malformed", "corrupt", "truncated"].iter().any(|w| intent.contains(w)) || relative.contains("/bad/");
         let must_fail = intent.contains("bomb") || (named_broken && pillow != "ok");
         if must_fail && kind == "decoded" {
             failures.push(format!("{relative}: named {intent:?} but decoded"));

@@ -49,6 +49,7 @@ impl Action {
 
 /// What a handler knows about the call it serves.
 pub struct Context {
+    pub state: AppState,
     pub account: Account,
     pub version: &'static str,
 }
@@ -123,7 +124,7 @@ async fn run(state: &AppState, call: Call, action_label: &mut &'static str) -> R
     }
 
     let params = parameters(definition, defined, call.params)?;
-    let context = Context { account, version };
+    let context = Context { state: state.clone(), account, version };
     match action {
         Action::ImageModeration => moderation::image_moderation(context, params).await,
     }

@@ -2,6 +2,7 @@
 //! this file decides which code and which words a client sees for each.
 
 use engine::accounts::AccountError;
+use media::fetch::FetchError;
 use media::MediaError;
 use protocol::schema::ParamError;
 use protocol::{ApiError, Code};
@@ -32,7 +33,19 @@ pub fn param_error(error: &ParamError) -> ApiError {
     }
 }
 
-pub fn media_error(error: &MediaError) -> ApiError {
+/// Where an image came from: a failure to decode is the request's fault for `FileContent`, the
+/// remote resource's for `FileUrl`, and the codes say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Content,
+    Url,
+}
+
+pub fn media_error(error: &MediaError, source: Source) -> ApiError {
+    let invalid = match source {
+        Source::Content => Code::InvalidParameterInvalidImageContent,
+        Source::Url => Code::ResourceUnavailableInvalidImageContent,
+    };
     let (code, zh) = match error {
         MediaError::Empty => (Code::InvalidParameterValueEmptyImageContent, "图片内容为空。".to_string()),
         MediaError::InvalidBase64 => {
@@ -46,7 +59,8 @@ pub fn media_error(error: &MediaError) -> ApiError {
             Code::InvalidParameterImageDataTooSmall,
             format!("图片文件为 {size} 字节，至少需要 {} 字节。", media::MIN_FILE_BYTES),
         ),
-        MediaError::NotAnImage => (Code::InvalidParameterInvalidImageContent, "内容不是受支持格式的图片。".to_string()),
+        MediaError::NotAnImage => (invalid, "内容不是受支持格式的图片。".to_string()),
+        MediaError::Decode(detail) => (invalid, format!("图片无法解码：{detail}")),
         MediaError::TooFewPixels { width, height } => (
             Code::InvalidParameterImageSizeTooSmall,
             format!("图片尺寸为 {width}x{height}，宽和高需大于 {}。", media::MIN_SIDE),
@@ -66,6 +80,43 @@ pub fn media_error(error: &MediaError) -> ApiError {
 fn capitalise(s: &str) -> String {
     let mut chars = s.chars();
     chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str()).unwrap_or_default()
+}
+
+pub fn fetch_error(error: &FetchError) -> ApiError {
+    let (code, zh) = match error {
+        FetchError::InvalidUrl(detail) => {
+            (Code::InvalidParameterValueInvalidParameter, format!("FileUrl 不是合法的 URL：{detail}"))
+        }
+        FetchError::Scheme(scheme) => {
+            (Code::InvalidParameterValueInvalidParameter, format!("FileUrl 只支持 http 和 https，不支持 `{scheme}`"))
+        }
+        FetchError::IpLiteral(ip) => (Code::OperationDenied, format!("FileUrl 的主机不能是 IP 地址（{ip}）")),
+        FetchError::Internal(host) => (Code::OperationDenied, format!("主机 `{host}` 解析到内网地址，不予下载")),
+        FetchError::Unresolvable(host) => {
+            (Code::ResourceUnavailableImageDownloadError, format!("无法解析主机 `{host}`"))
+        }
+        FetchError::Timeout(secs, tries) => {
+            (Code::ResourceUnavailableImageDownloadError, format!("下载未在 {secs} 秒内完成（共尝试 {tries} 次）"))
+        }
+        FetchError::Status(status, _) => {
+            (Code::ResourceUnavailableImageDownloadError, format!("服务器返回 HTTP {status}"))
+        }
+        FetchError::TooLarge(limit) => (
+            Code::InvalidParameterValueInvalidFileContentSize,
+            format!("图片达到或超过 {limit} 字节，FileUrl 图片需小于该大小"),
+        ),
+        FetchError::TooManyRedirects(n) => (Code::ResourceUnavailableImageDownloadError, format!("重定向超过 {n} 次")),
+        FetchError::Network(detail) => (Code::ResourceUnavailableImageDownloadError, format!("下载失败：{detail}")),
+    };
+    ApiError::with_message(code, format!("{}.", capitalise(&error.to_string())), format!("{zh}。"))
+}
+
+pub fn decode_timeout(seconds: u64) -> ApiError {
+    ApiError::with_message(
+        Code::InvalidParameterInvalidImageContent,
+        format!("The image did not decode within {seconds} s."),
+        format!("图片未能在 {seconds} 秒内解码。"),
+    )
 }
 
 pub fn rate_limited(limit: u32) -> ApiError {
@@ -90,7 +141,7 @@ mod tests {
 
     #[test]
     fn media_errors_have_both_languages() {
-        let e = media_error(&MediaError::FileTooSmall { size: 15 });
+        let e = media_error(&MediaError::FileTooSmall { size: 15 }, Source::Content);
         assert_eq!(e.code, Code::InvalidParameterImageDataTooSmall);
         assert_eq!(e.message(protocol::Lang::En), "The file is 15 bytes; it must be at least 16.");
         assert!(e.message(protocol::Lang::Zh).contains("15"));

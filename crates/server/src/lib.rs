@@ -37,6 +37,13 @@ pub struct ServerSettings {
     pub async_per_second: u32,
     /// Seconds a client may take to send its request body.
     pub body_timeout_secs: u64,
+    /// Seconds an image may take to decode before the request is answered with an error.
+    pub decode_timeout_secs: u64,
+    /// Images decoded at once; 0 means one per CPU core. Further requests wait their turn.
+    pub decode_concurrency: usize,
+    /// The most frames of one animated image a synchronous request moderates (`MaxFrames` is
+    /// capped here).
+    pub max_frames: u32,
 }
 
 impl Default for ServerSettings {
@@ -46,6 +53,9 @@ impl Default for ServerSettings {
             sync_per_second: 100,
             async_per_second: 20,
             body_timeout_secs: 30,
+            decode_timeout_secs: 10,
+            decode_concurrency: 0,
+            max_frames: 50,
         }
     }
 }
@@ -61,6 +71,9 @@ pub struct AppState {
     pub settings: Arc<ServerSettings>,
     pub accounts: Arc<dyn AccountRepository>,
     pub limiter: Arc<RateLimiter>,
+    pub fetcher: Arc<media::fetch::Fetcher>,
+    /// Permits to decode an image; bounds the memory and CPU that decoding takes at once.
+    pub decode_slots: Arc<tokio::sync::Semaphore>,
     pub health: HealthCheck,
     pub metrics: MetricsRender,
 }
@@ -68,6 +81,15 @@ pub struct AppState {
 impl AppState {
     pub fn body_timeout(&self) -> Duration {
         Duration::from_secs(self.settings.body_timeout_secs)
+    }
+
+    /// The decode permits for these settings.
+    pub fn decode_slots(settings: &ServerSettings) -> Arc<tokio::sync::Semaphore> {
+        let n = match settings.decode_concurrency {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        Arc::new(tokio::sync::Semaphore::new(n))
     }
 }
 

@@ -3,10 +3,14 @@
 
 use crate::actions::{fields, Context};
 use crate::error;
-use engine::decision::{decide, Finding};
+use crate::error::Source;
+use bytes::Bytes;
+use engine::decision::{decide, worst};
+use media::{Decoded, Sampling};
 use protocol::wire::{v20200713, ImageModerationRequest, ImageModerationResponse};
 use protocol::{ApiError, Code};
 use serde_json::{Map, Value};
+use std::time::Duration;
 
 /// `DataId`: at most 64 characters of `[A-Za-z0-9_\-@#]`.
 pub fn valid_data_id(data_id: &str) -> bool {
@@ -64,7 +68,7 @@ pub async fn image_moderation(context: Context, params: Value) -> Result<Map<Str
     }
     let content = request.file_content.as_deref().unwrap_or("");
     let url = request.file_url.as_deref().unwrap_or("");
-    let bytes = match (content.is_empty(), url.is_empty()) {
+    let (bytes, source) = match (content.is_empty(), url.is_empty()) {
         (true, true) => {
             return Err(ApiError::with_message(
                 Code::InvalidParameterValueInvalidContent,
@@ -78,22 +82,26 @@ pub async fn image_moderation(context: Context, params: Value) -> Result<Map<Str
                 "FileContent 与 FileUrl 只能填写其中一个。".into(),
             ))
         }
-        (false, true) => media::decode_base64(content).map_err(|e| error::media_error(&e))?,
-        (true, false) => {
-            return Err(ApiError::with_message(
-                Code::UnsupportedOperation,
-                "FileUrl is not available in this deployment yet; send FileContent.",
-                "本部署暂不支持 FileUrl，请使用 FileContent。",
-            ))
+        (false, true) => {
+            (media::decode_base64(content).map_err(|e| error::media_error(&e, Source::Content))?, Source::Content)
         }
+        (true, false) => (context.state.fetcher.fetch(url).await.map_err(|e| error::fetch_error(&e))?, Source::Url),
     };
-    let probe = media::probe(&bytes).map_err(|e| error::media_error(&e))?;
-    tracing::debug!(format = %probe.format, width = probe.width, height = probe.height, "image accepted");
+    let file_md5 = media::md5_hex(&bytes);
+    let sampling = Sampling::from_request(request.interval, request.max_frames, context.state.settings.max_frames);
+    let decoded = decode(&context, Bytes::from(bytes), sampling, source).await?;
 
     // The detectors that report findings arrive with the models; with none enabled the
-    // decision rule passes the image as Normal.
-    let findings: Vec<Finding> = Vec::new();
-    let decision = decide(&findings);
+    // decision rule passes every frame as Normal.
+    let verdicts = decoded.frames.iter().map(|frame| (frame.index, decide(&[])));
+    let (worst_frame, decision) = worst(verdicts).expect("a decoded image has at least one frame");
+    let extra = serde_json::json!({
+        "Format": decoded.probe.format.name(),
+        "Width": decoded.probe.width,
+        "Height": decoded.probe.height,
+        "Frames": decoded.frames.iter().map(|f| f.index).collect::<Vec<_>>(),
+        "Frame": worst_frame,
+    });
     let response = ImageModerationResponse {
         suggestion: decision.suggestion.as_str().to_string(),
         label: decision.label.as_str().to_string(),
@@ -101,7 +109,8 @@ pub async fn image_moderation(context: Context, params: Value) -> Result<Map<Str
         score: i64::from(decision.score),
         data_id: request.data_id.unwrap_or_default(),
         biz_type: request.biz_type.unwrap_or_default(),
-        file_md5: media::md5_hex(&bytes),
+        extra: extra.to_string(),
+        file_md5,
         ..Default::default()
     };
     tracing::debug!(account = %context.account.id, suggestion = %response.suggestion, "moderated");
@@ -109,6 +118,20 @@ pub async fn image_moderation(context: Context, params: Value) -> Result<Map<Str
         "2020-07-13" => fields(v20200713::ImageModerationResponse::from(response)),
         _ => fields(response),
     })
+}
+
+/// Decodes on the blocking pool, holding one of the decode permits, within the time bound.
+/// A decode that overruns keeps its thread until it ends, but the request is answered.
+async fn decode(context: &Context, bytes: Bytes, sampling: Sampling, source: Source) -> Result<Decoded, ApiError> {
+    let state = &context.state;
+    let _permit = state.decode_slots.acquire().await.map_err(|_| ApiError::new(Code::InternalError))?;
+    let seconds = state.settings.decode_timeout_secs;
+    let work = tokio::task::spawn_blocking(move || media::decode(&bytes, sampling));
+    match tokio::time::timeout(Duration::from_secs(seconds), work).await {
+        Ok(Ok(result)) => result.map_err(|e| error::media_error(&e, source)),
+        Ok(Err(_)) => Err(ApiError::new(Code::InternalError)),
+        Err(_) => Err(error::decode_timeout(seconds)),
+    }
 }
 
 #[cfg(test)]

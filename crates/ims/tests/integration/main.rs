@@ -3,6 +3,7 @@
 
 mod accounts;
 mod envelope;
+mod fetch;
 mod harness;
 mod sdk_node;
 mod sdk_python;
