@@ -50,6 +50,12 @@ impl ImageHost {
                         }
                     }
                     let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    if let Some(size) = path.strip_prefix("/exact/").and_then(|n| n.parse::<usize>().ok()) {
+                        // A real BMP padded with trailing bytes to exactly `size` bytes.
+                        let mut body = bmp(64, 64);
+                        body.resize(size, 0);
+                        return respond(&mut stream, "200 OK", &[], &body);
+                    }
                     match path.as_str() {
                         "/image.bmp" if user_agent.starts_with("ims-image-fetcher/") => {
                             respond(&mut stream, "200 OK", &[("Content-Type", "image/bmp".into())], &bmp(64, 64))
@@ -147,6 +153,16 @@ fn failures_each_have_their_code() {
         let message = response["Error"]["Message"].as_str().unwrap();
         assert!(message.contains(mentioned), "{path}: {message}");
     }
+}
+
+#[test]
+fn the_url_size_limit_on_both_sides() {
+    let host = ImageHost::start();
+    let server = allowing_server();
+    let limit = 30 * 1024 * 1024;
+    assert_eq!(moderate(&server, &host.url("localhost", &format!("/exact/{}", limit - 1))).0, "Success");
+    let (code, response) = moderate(&server, &host.url("localhost", &format!("/exact/{limit}")));
+    assert_eq!(code, "InvalidParameterValue.InvalidFileContentSize", "{response}");
 }
 
 #[test]

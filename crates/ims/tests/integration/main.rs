@@ -5,5 +5,6 @@ mod accounts;
 mod envelope;
 mod fetch;
 mod harness;
+mod images;
 mod sdk_node;
 mod sdk_python;
