@@ -3,7 +3,7 @@
 # decoders (libavif-dev, libheif-dev), pkg-config to find them, and nasm for libjpeg-turbo's
 # SIMD code. Uses sudo when not run as root.
 set -euo pipefail
-packages=(pkg-config nasm libavif-dev libheif-dev)
+packages=(pkg-config nasm libavif-dev libheif-dev libraw-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

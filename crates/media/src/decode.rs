@@ -118,6 +118,7 @@ fn frames_of(bytes: &[u8], format: Format, sampling: Sampling) -> Result<Vec<(u3
         Format::Bmp => one(still(bytes, ImageFormat::Bmp)?),
         Format::Ico => one(still(bytes, ImageFormat::Ico)?),
         Format::Tiff => one(still(bytes, ImageFormat::Tiff)?),
+        Format::Raw => one(DynamicImage::ImageRgba8(native::raw_decode(bytes)?)),
         Format::Svg => one(DynamicImage::ImageRgba8(svg::render(&svg::parse(bytes)?, WORKING_SIDE)?)),
         Format::Gif => {
             let mut decoder = GifDecoder::new(Cursor::new(bytes)).map_err(image_error)?;

@@ -10,6 +10,8 @@ pub enum Format {
     Jng,
     Png,
     Tiff,
+    /// Camera RAW: DNG, CR2, NEF (TIFF-based), ORF, RW2, RAF.
+    Raw,
     Svg,
     Gif,
     Webp,
@@ -26,6 +28,7 @@ impl Format {
             Format::Jng => "jng",
             Format::Png => "png",
             Format::Tiff => "tiff",
+            Format::Raw => "raw",
             Format::Svg => "svg",
             Format::Gif => "gif",
             Format::Webp => "webp",
@@ -57,8 +60,10 @@ pub fn sniff(bytes: &[u8]) -> Option<Format> {
         Some(Format::Bmp)
     } else if starts(b"\x00\x00\x01\x00") {
         Some(Format::Ico)
+    } else if starts(b"IIRO") || starts(b"IIRS") || starts(b"IIU\x00") || starts(b"FUJIFILMCCD-RAW") {
+        Some(Format::Raw)
     } else if starts(b"II*\x00") || starts(b"MM\x00*") {
-        Some(Format::Tiff)
+        Some(if is_camera_raw(bytes) { Format::Raw } else { Format::Tiff })
     } else if let Some(format) = iso_bmff(bytes) {
         Some(format)
     } else if is_svg(bytes) {
@@ -66,6 +71,38 @@ pub fn sniff(bytes: &[u8]) -> Option<Format> {
     } else {
         None
     }
+}
+
+/// A TIFF container that holds sensor data: a CR2 marker, a DNGVersion tag or a Nikon `Make`
+/// in the first directory.
+fn is_camera_raw(bytes: &[u8]) -> bool {
+    if bytes.get(8..10) == Some(b"CR") {
+        return true;
+    }
+    let little = bytes.starts_with(b"II");
+    let u16_at = |at: usize| -> Option<u16> {
+        let b: [u8; 2] = bytes.get(at..at + 2)?.try_into().ok()?;
+        Some(if little { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) })
+    };
+    let u32_at = |at: usize| -> Option<u32> {
+        let b: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
+        Some(if little { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+    };
+    let Some(ifd) = u32_at(4).map(|o| o as usize) else { return false };
+    let count = u16_at(ifd).unwrap_or(0) as usize;
+    (0..count.min(512)).any(|i| {
+        let entry = ifd + 2 + i * 12;
+        match u16_at(entry) {
+            Some(0xC612) => true, // DNGVersion
+            Some(0x010F) => {
+                // Make, ASCII: inline up to 4 bytes, else at an offset.
+                let len = u32_at(entry + 4).unwrap_or(0) as usize;
+                let at = if len <= 4 { entry + 8 } else { u32_at(entry + 8).unwrap_or(0) as usize };
+                bytes.get(at..at + len.min(5)).is_some_and(|make| make.eq_ignore_ascii_case(b"NIKON"))
+            }
+            _ => false,
+        }
+    })
 }
 
 /// AVIF or HEIF from the `ftyp` box: its major brand, then its compatible brands.
@@ -122,6 +159,8 @@ mod tests {
         assert_eq!(sniff(b"\0\0\x01\0\x01\0"), Some(Format::Ico));
         assert_eq!(sniff(b"II*\0\x08\0\0\0"), Some(Format::Tiff));
         assert_eq!(sniff(b"MM\0*\0\0\0\x08"), Some(Format::Tiff));
+        assert_eq!(sniff(b"II*\0\x10\0\0\0CR\x02\0"), Some(Format::Raw), "CR2");
+        assert_eq!(sniff(b"IIU\0\x18\0\0\0"), Some(Format::Raw), "RW2");
         assert_eq!(sniff(b"\0\0\0\x18ftypavif\0\0\0\0mif1miaf"), Some(Format::Avif));
         assert_eq!(sniff(b"\0\0\0\x18ftypmif1\0\0\0\0mif1avif"), Some(Format::Avif));
         assert_eq!(sniff(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic"), Some(Format::Heif));

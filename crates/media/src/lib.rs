@@ -115,6 +115,7 @@ fn dimensions(bytes: &[u8], format: Format) -> Result<(u64, u64), MediaError> {
     match format {
         Format::Jng => jng::dimensions(bytes),
         Format::Gif => gif::extent(bytes),
+        Format::Raw => native::raw_dimensions(bytes),
         // An SVG's size is its intrinsic size; parsing builds no pixels.
         Format::Svg => Ok(svg::size(&svg::parse(bytes)?)),
         _ => {

@@ -1,5 +1,6 @@
-//! AVIF and HEIF/HEIC through libavif and libheif, by way of the C layer in `csrc/codecs.c`.
-//! Each container is opened once; frames are then decoded by index.
+//! AVIF, HEIF/HEIC and camera RAW through libavif, libheif and LibRaw, by way of the C layer
+//! in `csrc/codecs.c`. AVIF and HEIF containers are opened once; frames are then decoded by
+//! index.
 
 use crate::MediaError;
 use image::RgbaImage;
@@ -27,6 +28,46 @@ extern "C" {
         -> *mut c_void;
     fn ims_heif_frame(h: *mut c_void, index: u32, info: *mut Info, err: *mut c_char, n: usize) -> *mut u8;
     fn ims_heif_close(h: *mut c_void);
+    fn ims_raw_probe(data: *const u8, len: usize, info: *mut Info, err: *mut c_char, n: usize) -> i32;
+    fn ims_raw_decode(data: *const u8, len: usize, info: *mut Info, err: *mut c_char, n: usize) -> *mut u8;
+}
+
+/// Copies a frame the C layer malloc'd, then frees it.
+///
+/// # Safety
+/// `pixels` is null or points to `info.width * info.height * 4` bytes from malloc.
+unsafe fn take_frame(pixels: *mut u8, info: &Info, err: &[c_char]) -> Result<RgbaImage, MediaError> {
+    if pixels.is_null() {
+        return Err(MediaError::Decode(message(err)));
+    }
+    let len = info.width as usize * info.height as usize * 4;
+    let data = std::slice::from_raw_parts(pixels, len).to_vec();
+    ims_free(pixels.cast());
+    RgbaImage::from_raw(info.width, info.height, data)
+        .ok_or_else(|| MediaError::Decode("the decoder returned an inconsistent frame".into()))
+}
+
+/// Width and height of a camera RAW once developed (orientation applied), from its metadata.
+pub fn raw_dimensions(bytes: &[u8]) -> Result<(u64, u64), MediaError> {
+    let mut info = Info::default();
+    let mut err = [0 as c_char; 256];
+    // SAFETY: LibRaw reads `bytes` during the call only.
+    let status = unsafe { ims_raw_probe(bytes.as_ptr(), bytes.len(), &mut info, err.as_mut_ptr(), err.len()) };
+    if status != 0 {
+        return Err(MediaError::Decode(message(&err)));
+    }
+    Ok((u64::from(info.width), u64::from(info.height)))
+}
+
+/// Develops a camera RAW at half size (see `csrc/codecs.c`).
+pub fn raw_decode(bytes: &[u8]) -> Result<RgbaImage, MediaError> {
+    let mut info = Info::default();
+    let mut err = [0 as c_char; 256];
+    // SAFETY: as for raw_dimensions; the buffer returned is handed to take_frame.
+    unsafe {
+        let pixels = ims_raw_decode(bytes.as_ptr(), bytes.len(), &mut info, err.as_mut_ptr(), err.len());
+        take_frame(pixels, &info, &err)
+    }
 }
 
 /// An open AVIF or HEIF container; borrows the file's bytes for its whole life.
@@ -69,18 +110,10 @@ impl<'a> Container<'a> {
     pub fn frame(&mut self, index: u32) -> Result<RgbaImage, MediaError> {
         let mut info = Info::default();
         let mut err = [0 as c_char; 256];
-        // SAFETY: the handle is open; the returned buffer is width * height * 4 bytes, malloc'd by
-        // the C layer, copied here and freed with ims_free.
+        // SAFETY: the handle is open; the buffer returned is handed to take_frame.
         unsafe {
             let pixels = (self.decode)(self.handle, index, &mut info, err.as_mut_ptr(), err.len());
-            if pixels.is_null() {
-                return Err(MediaError::Decode(message(&err)));
-            }
-            let len = info.width as usize * info.height as usize * 4;
-            let data = std::slice::from_raw_parts(pixels, len).to_vec();
-            ims_free(pixels.cast());
-            RgbaImage::from_raw(info.width, info.height, data)
-                .ok_or_else(|| MediaError::Decode("the decoder returned an inconsistent frame".into()))
+            take_frame(pixels, &info, &err)
         }
     }
 }
