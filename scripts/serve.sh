@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Prepares whatever is missing (runtime library and models from their registries, cached and
-# checked by sha256; a release build) and starts the server on 127.0.0.1 with its embedded
-# SQLite database in ./data. It prints the address and the first account's SecretId/SecretKey.
+# Prepares whatever is missing (Debian packages for the decoders; runtime library and models from
+# their registries, cached and checked by sha256; a release build) and starts the server on
+# 127.0.0.1 with its embedded SQLite database in ./data. It prints the address and the first account's SecretId/SecretKey.
 # Extra arguments go to `ims serve` (e.g. --listen 127.0.0.1:9000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
