@@ -2,7 +2,8 @@
 # Runs every test of the project: the unit tests of each crate and the integration tests that
 # start the real server and drive it with the real Python and Node SDKs. It first installs what
 # the build and tests need: Debian packages (scripts/system-deps.sh), the artifacts
-# (scripts/fetch.py), the Python SDK into a project-local virtualenv, the Node SDK with npm. Extra arguments go to `cargo test`.
+# (scripts/fetch.py), the Python SDK into a project-local virtualenv, the Node SDK with npm.
+# Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
