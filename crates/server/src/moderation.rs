@@ -121,12 +121,17 @@ pub async fn image_moderation(context: Context, params: Value) -> Result<Map<Str
 }
 
 /// Decodes on the blocking pool, holding one of the decode permits, within the time bound.
-/// A decode that overruns keeps its thread until it ends, but the request is answered.
+/// A decode that overruns is answered at once but keeps its permit until it really ends, so
+/// hostile files cannot pile up more decodes than there are permits.
 async fn decode(context: &Context, bytes: Bytes, sampling: Sampling, source: Source) -> Result<Decoded, ApiError> {
     let state = &context.state;
-    let _permit = state.decode_slots.acquire().await.map_err(|_| ApiError::new(Code::InternalError))?;
+    let permit = state.decode_slots.clone().acquire_owned().await.map_err(|_| ApiError::new(Code::InternalError))?;
     let seconds = state.settings.decode_timeout_secs;
-    let work = tokio::task::spawn_blocking(move || media::decode(&bytes, sampling));
+    let work = tokio::task::spawn_blocking(move || {
+        let decoded = media::decode(&bytes, sampling);
+        drop(permit);
+        decoded
+    });
     match tokio::time::timeout(Duration::from_secs(seconds), work).await {
         Ok(Ok(result)) => result.map_err(|e| error::media_error(&e, source)),
         Ok(Err(_)) => Err(ApiError::new(Code::InternalError)),
