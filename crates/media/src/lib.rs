@@ -18,6 +18,7 @@ mod jng;
 mod jpeg;
 mod native;
 mod svg;
+mod webp;
 
 pub use decode::{decode, fit, Decoded, Frame, Sampling, WORKING_SIDE};
 pub use format::Format;
@@ -116,14 +117,20 @@ fn dimensions(bytes: &[u8], format: Format) -> Result<(u64, u64), MediaError> {
         Format::Jng => jng::dimensions(bytes),
         Format::Gif => gif::extent(bytes),
         Format::Raw => native::raw_dimensions(bytes),
+        Format::Webp => {
+            webp::check(bytes)?;
+            imagesize_dimensions(bytes, format)
+        }
         // An SVG's size is its intrinsic size; parsing builds no pixels.
         Format::Svg => Ok(svg::size(&svg::parse(bytes)?)),
-        _ => {
-            let size = imagesize::blob_size(bytes)
-                .map_err(|e| MediaError::Decode(format!("the {} header cannot be read: {e}", format.name())))?;
-            Ok((size.width as u64, size.height as u64))
-        }
+        _ => imagesize_dimensions(bytes, format),
     }
+}
+
+fn imagesize_dimensions(bytes: &[u8], format: Format) -> Result<(u64, u64), MediaError> {
+    let size = imagesize::blob_size(bytes)
+        .map_err(|e| MediaError::Decode(format!("the {} header cannot be read: {e}", format.name())))?;
+    Ok((size.width as u64, size.height as u64))
 }
 
 #[cfg(test)]

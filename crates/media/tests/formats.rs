@@ -183,3 +183,17 @@ fn a_truncated_jpeg_is_refused() {
     assert!(decode(&jpeg, Sampling::default()).is_ok());
     assert!(decode(&jpeg[..jpeg.len() / 2], Sampling::default()).is_err());
 }
+
+/// Inputs the fuzzer found harmful, kept so they stay refused (see docs/benchmarks.md).
+#[test]
+fn fuzz_regressions_are_refused() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(decode(&bytes, Sampling::default()).is_err(), "{}", path.display());
+        seen += 1;
+    }
+    assert!(seen > 0);
+}
