@@ -45,7 +45,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         .install_recorder()
         .context("cannot install the metrics recorder")?;
     let health_store = store.clone();
-    let fetcher = media::fetch::Fetcher::new(settings.fetch.settings())
+    let fetcher = media::fetch::Fetcher::new(settings.fetch.clone())
         .map_err(anyhow::Error::msg)
         .context("cannot build the URL fetcher")?;
     let state = AppState {

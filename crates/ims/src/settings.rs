@@ -4,6 +4,7 @@
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use media::fetch::FetchSettings;
 use serde::{Deserialize, Serialize};
 use server::ServerSettings;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ pub struct Settings {
     /// `<data_dir>/master.key`, created on first start.
     pub master_key: Option<String>,
     pub server: ServerSettings,
-    pub fetch: FetchConfig,
+    pub fetch: FetchSettings,
     pub log: LogSettings,
     pub bootstrap: BootstrapSettings,
 }
@@ -28,46 +29,9 @@ impl Default for Settings {
             data_dir: PathBuf::from("data"),
             master_key: None,
             server: ServerSettings::default(),
-            fetch: FetchConfig::default(),
+            fetch: FetchSettings::default(),
             log: LogSettings::default(),
             bootstrap: BootstrapSettings::default(),
-        }
-    }
-}
-
-/// How `FileUrl` images are downloaded (see `media::fetch`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FetchConfig {
-    /// Seconds one download attempt may take in all.
-    pub timeout_secs: u64,
-    /// Further attempts after a timeout, a network error or a 5xx answer.
-    pub retries: u32,
-    pub max_redirects: u32,
-    /// Host names (or literal addresses) that may be fetched although they resolve to internal
-    /// addresses: for private deployments whose images live inside the network.
-    pub allow_internal_hosts: Vec<String>,
-}
-
-impl Default for FetchConfig {
-    fn default() -> Self {
-        let d = media::fetch::FetchSettings::default();
-        FetchConfig {
-            timeout_secs: d.timeout.as_secs(),
-            retries: d.retries,
-            max_redirects: d.max_redirects,
-            allow_internal_hosts: d.allow_internal_hosts,
-        }
-    }
-}
-
-impl FetchConfig {
-    pub fn settings(&self) -> media::fetch::FetchSettings {
-        media::fetch::FetchSettings {
-            timeout: std::time::Duration::from_secs(self.timeout_secs),
-            retries: self.retries,
-            max_redirects: self.max_redirects,
-            allow_internal_hosts: self.allow_internal_hosts.clone(),
         }
     }
 }

@@ -44,7 +44,7 @@ impl Sampling {
     }
 
     fn wants(&self, index: u32) -> bool {
-        index % self.interval.max(1) == 0 && index / self.interval.max(1) < self.max_frames.max(1)
+        index.is_multiple_of(self.interval.max(1)) && index / self.interval.max(1) < self.max_frames.max(1)
     }
 
     fn last(&self) -> u32 {

@@ -6,7 +6,7 @@
 //!   address in between the check and the connection;
 //! - redirects are followed by hand, at most [`FetchSettings::max_redirects`] times, each hop
 //!   checked like the first;
-//! - each attempt has [`FetchSettings::timeout`] in all and a failed attempt (timeout, network,
+//! - each attempt has [`FetchSettings::timeout_secs`] in all and a failed attempt (timeout, network,
 //!   5xx) is retried once;
 //! - the body is streamed and abandoned as soon as it reaches the size limit;
 //! - a fixed User-Agent ([`USER_AGENT`]) lets customers allow-list the fetcher.
@@ -26,24 +26,23 @@ pub const USER_AGENT: &str =
 /// A `FileUrl` image must be smaller than this (30 MB).
 pub const MAX_URL_BYTES: u64 = 30 * 1024 * 1024;
 
-#[derive(Debug, Clone)]
+/// How `FileUrl` images are downloaded: the `[fetch]` section of the configuration.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct FetchSettings {
-    pub timeout: Duration,
-    /// Further attempts after a failed one.
+    /// Seconds one download attempt may take in all (connect, headers, body).
+    pub timeout_secs: u64,
+    /// Further attempts after a timeout, a network error or a 5xx answer.
     pub retries: u32,
     pub max_redirects: u32,
-    /// Host names (or literal addresses) that may resolve to internal addresses.
+    /// Host names (or literal addresses) that may be fetched although they resolve to internal
+    /// addresses: for private deployments whose images live inside the network.
     pub allow_internal_hosts: Vec<String>,
 }
 
 impl Default for FetchSettings {
     fn default() -> Self {
-        FetchSettings {
-            timeout: Duration::from_secs(3),
-            retries: 1,
-            max_redirects: 3,
-            allow_internal_hosts: Vec::new(),
-        }
+        FetchSettings { timeout_secs: 3, retries: 1, max_redirects: 3, allow_internal_hosts: Vec::new() }
     }
 }
 
@@ -217,11 +216,12 @@ impl Fetcher {
 
     async fn with_retries(&self, url: &reqwest::Url) -> Result<Hop, FetchError> {
         let attempts = self.settings.retries + 1;
+        let timeout = Duration::from_secs(self.settings.timeout_secs);
         let mut last = None;
         for _ in 0..attempts {
-            let outcome = tokio::time::timeout(self.settings.timeout, self.attempt(url))
+            let outcome = tokio::time::timeout(timeout, self.attempt(url))
                 .await
-                .unwrap_or(Err(FetchError::Timeout(self.settings.timeout.as_secs(), attempts)));
+                .unwrap_or(Err(FetchError::Timeout(self.settings.timeout_secs, attempts)));
             match outcome {
                 Err(e) if e.is_transient() => last = Some(e),
                 other => return other,

@@ -65,7 +65,8 @@ mod tests {
         let exif = lying.windows(4).position(|w| w == b"EXIF").unwrap();
         lying[exif + 4..exif + 8].copy_from_slice(&0xFF00_0000u32.to_le_bytes());
         assert!(check(&lying).is_err());
-        let frame = riff(&[(b"ANMF", [vec![0; 16], b"VP8L".to_vec(), 0xFFFF_FFu32.to_le_bytes().to_vec()].concat())]);
+        let frame =
+            riff(&[(b"ANMF", [vec![0; 16], b"VP8L".to_vec(), 0x00FF_FFFF_u32.to_le_bytes().to_vec()].concat())]);
         assert!(check(&frame).is_err(), "a nested chunk that does not fit");
         assert!(check(b"RIFF").is_err());
     }
