@@ -23,8 +23,10 @@ if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
 fi
 export IMS_TEST_PYTHON="$venv/bin/python"
 
-echo "== Node SDK"
-(cd tests/sdk/node && npm ci --no-audit --no-fund --loglevel=error)
+echo "== Node SDK and reference packages"
+for dir in tests/sdk/node tests/reference/*/; do
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+done
 
 echo "== cargo test"
 cargo test --workspace --locked "$@"
