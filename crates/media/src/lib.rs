@@ -20,7 +20,7 @@ mod native;
 mod svg;
 mod webp;
 
-pub use decode::{decode, fit, Decoded, Frame, Sampling, WORKING_SIDE};
+pub use decode::{decode, Decoded, Frame, Sampling, WORKING_SIDE};
 pub use format::Format;
 
 use base64::Engine;
