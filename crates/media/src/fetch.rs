@@ -105,22 +105,21 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
     let s = ip.segments();
-    // Addresses that carry an IPv4 address are judged by it: v4-mapped, v4-compatible, NAT64, 6to4.
+    let o = ip.octets();
+    let embedded = |at: usize| Ipv4Addr::new(o[at], o[at + 1], o[at + 2], o[at + 3]);
+    // Addresses that carry an IPv4 address are judged by it: v4-mapped, v4-compatible (which
+    // also covers :: and ::1, as 0.0.0.0/8 is never public), NAT64, 6to4.
     if let Some(v4) = ip.to_ipv4_mapped() {
         return is_public_v4(v4);
     }
     if s[..6] == [0, 0, 0, 0, 0, 0] {
-        return ip.octets()[12..] != [0, 0, 0, 0]
-            && ip.octets()[12..] != [0, 0, 0, 1]
-            && is_public_v4(Ipv4Addr::new(ip.octets()[12], ip.octets()[13], ip.octets()[14], ip.octets()[15]));
+        return is_public_v4(embedded(12));
     }
     if s[0] == 0x64 && s[1] == 0xff9b {
-        let o = ip.octets();
-        return is_public_v4(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
+        return is_public_v4(embedded(12));
     }
     if s[0] == 0x2002 {
-        let o = ip.octets();
-        return is_public_v4(Ipv4Addr::new(o[2], o[3], o[4], o[5]));
+        return is_public_v4(embedded(2));
     }
     !((s[0] & 0xfe00) == 0xfc00        // unique local fc00::/7
         || (s[0] & 0xffc0) == 0xfe80   // link-local fe80::/10
@@ -129,6 +128,11 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
         || (s[0] == 0x0100 && s[1..4] == [0, 0, 0]) // discard 100::/64
         || (s[0] == 0x2001 && s[1] < 0x0200)) // IETF protocol assignments 2001::/23
+}
+
+/// Whether the operator allowed this host (a name or a literal address) to be internal.
+fn is_allowed(allow: &[String], host: &str) -> bool {
+    allow.iter().any(|h| h.eq_ignore_ascii_case(host))
 }
 
 /// The resolver every connection goes through: it returns only addresses that may be fetched.
@@ -144,7 +148,7 @@ struct Refused(FetchError);
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_string();
-        let allowed = self.allow.iter().any(|h| h.eq_ignore_ascii_case(&host));
+        let allowed = is_allowed(&self.allow, &host);
         Box::pin(async move {
             let refuse = |e: FetchError| -> Box<dyn std::error::Error + Send + Sync> { Box::new(Refused(e)) };
             let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
@@ -181,10 +185,6 @@ impl Fetcher {
         Ok(Fetcher { client, settings })
     }
 
-    fn is_allowed(&self, host: &str) -> bool {
-        self.settings.allow_internal_hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
-    }
-
     /// Checks a URL before any connection: syntax, scheme, and no IP-literal host.
     fn check(&self, url: &str) -> Result<reqwest::Url, FetchError> {
         let parsed = reqwest::Url::parse(url).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
@@ -194,7 +194,7 @@ impl Fetcher {
         match parsed.host() {
             None => Err(FetchError::InvalidUrl("it has no host".into())),
             Some(url::Host::Domain(_)) => Ok(parsed),
-            Some(ip) if self.is_allowed(&ip.to_string()) => Ok(parsed),
+            Some(ip) if is_allowed(&self.settings.allow_internal_hosts, &ip.to_string()) => Ok(parsed),
             Some(ip) => Err(FetchError::IpLiteral(ip.to_string())),
         }
     }
