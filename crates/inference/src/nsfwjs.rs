@@ -58,7 +58,7 @@ pub fn preprocess(image: &RgbImage) -> Vec<f32> {
 
 /// Classifies one image.
 pub fn classify(model: &Model, image: &RgbImage) -> Result<Scores, InferenceError> {
-    let output = model.run(&[1, SIZE, SIZE, 3], &preprocess(image))?;
+    let output = model.run(preprocess(image))?;
     let scores: [f32; 5] = output
         .get(..5)
         .and_then(|s| s.try_into().ok())

@@ -31,7 +31,7 @@ pub fn preprocess(image: &RgbImage) -> Result<Vec<f32>, InferenceError> {
 
 /// Classifies one image.
 pub fn classify(model: &Model, image: &RgbImage) -> Result<Nsfw, InferenceError> {
-    let output = model.run(&[1, SIZE, SIZE, 3], &preprocess(image)?)?;
+    let output = model.run(preprocess(image)?)?;
     match output[..] {
         [_, nsfw, ..] => Ok(Nsfw(nsfw)),
         _ => Err(InferenceError::Run("open_nsfw gave fewer than 2 scores".into())),

