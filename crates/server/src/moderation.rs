@@ -5,22 +5,22 @@ use crate::actions::{fields, Context};
 use crate::error;
 use crate::error::Source;
 use bytes::Bytes;
-use engine::decision::{decide, worst};
+use engine::decision::{decide, worst, Decision, Suggestion};
+use engine::evidence::{BodyPart, Evidence, COVERED_PARTS, EXPOSED_PARTS};
+use engine::policy::{self, LabelJudgement};
 use media::{Decoded, Sampling};
-use protocol::wire::{v20200713, ImageModerationRequest, ImageModerationResponse};
+use protocol::wire::{
+    v20200713, ImageModerationRequest, ImageModerationResponse, LabelDetailItem, LabelResult, Location, ObjectDetail,
+    ObjectResult,
+};
 use protocol::{ApiError, Code};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// `DataId`: at most 64 characters of `[A-Za-z0-9_\-@#]`.
 pub fn valid_data_id(data_id: &str) -> bool {
     data_id.len() <= 64 && data_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-@#".contains(&b))
-}
-
-/// `BizType`: empty (the default policy) or 3-32 characters of `[A-Za-z0-9_]`.
-pub fn valid_biz_type(biz_type: &str) -> bool {
-    biz_type.is_empty()
-        || ((3..=32).contains(&biz_type.len()) && biz_type.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
 }
 
 fn invalid_value(en: String, zh: String) -> ApiError {
@@ -32,7 +32,7 @@ fn check(request: &ImageModerationRequest) -> Result<(), ApiError> {
     if !valid_data_id(data_id) {
         return Err(ApiError::new(Code::InvalidParameterValueInvalidDataId));
     }
-    if !valid_biz_type(request.biz_type.as_deref().unwrap_or("")) {
+    if !policy::valid_biz_type(request.biz_type.as_deref().unwrap_or("")) {
         return Err(invalid_value(
             "BizType must be empty or 3 to 32 characters of letters, digits and underscore.".into(),
             "BizType 必须为空，或由 3 到 32 个字母、数字、下划线组成。".into(),
@@ -87,26 +87,61 @@ pub async fn image_moderation(context: Context, params: Value) -> Result<Map<Str
         }
         (true, false) => (context.state.fetcher.fetch(url).await.map_err(|e| error::fetch_error(&e))?, Source::Url),
     };
+    let policy = policy::resolve(
+        context.state.policies.as_ref(),
+        context.account.owner(),
+        request.biz_type.as_deref().unwrap_or(""),
+    )
+    .map_err(|e| error::policy_error(&e))?;
     let file_md5 = media::md5_hex(&bytes);
     let sampling = Sampling::from_request(request.interval, request.max_frames, context.state.settings.max_frames);
-    let decoded = decode(&context, Bytes::from(bytes), sampling, source).await?;
+    let decoded = Arc::new(decode(&context, Bytes::from(bytes), sampling, source).await?);
+    let evidence = analyse(&context, &decoded).await?;
 
-    // The detectors that report findings arrive with the models; with none enabled the
-    // decision rule passes every frame as Normal.
-    let verdicts = decoded.frames.iter().map(|frame| (frame.index, decide(&[])));
-    let (worst_frame, decision) = worst(verdicts).expect("a decoded image has at least one frame");
-    let extra = serde_json::json!({
+    // Each frame judged by the policy; the answer is the worst frame's.
+    let judged: Vec<(u32, Vec<LabelJudgement>)> =
+        decoded.frames.iter().zip(&evidence).map(|(frame, e)| (frame.index, policy.judge(e))).collect();
+    let verdicts = judged.iter().enumerate().map(|(i, (_, labels))| {
+        let findings: Vec<_> = labels.iter().map(|j| j.finding.clone()).collect();
+        (i, decide(&findings))
+    });
+    let (worst_index, decision) = worst(verdicts).expect("a decoded image has at least one frame");
+    let (worst_frame, labels) = &judged[worst_index];
+    let explanation: Vec<_> = labels.iter().flat_map(|j| j.explanations.iter()).collect();
+    let mut extra = serde_json::json!({
         "Format": decoded.probe.format.name(),
         "Width": decoded.probe.width,
         "Height": decoded.probe.height,
         "Frames": decoded.frames.iter().map(|f| f.index).collect::<Vec<_>>(),
         "Frame": worst_frame,
+        "Explanation": explanation,
     });
+    let answered = if policy.observe_only {
+        extra["Observed"] = serde_json::json!({
+            "Suggestion": decision.suggestion.as_str(),
+            "Label": decision.label.as_str(),
+            "SubLabel": decision.sub_label,
+            "Score": decision.score,
+        });
+        metrics::counter!("ims_observed_total", "suggestion" => decision.suggestion.as_str(), "label" => decision.label.as_str())
+            .increment(1);
+        tracing::info!(
+            biz_type = %policy.biz_type,
+            suggestion = decision.suggestion.as_str(),
+            label = decision.label.as_str(),
+            "observe-only verdict"
+        );
+        Decision { suggestion: Suggestion::Pass, ..decision }
+    } else {
+        decision
+    };
     let response = ImageModerationResponse {
-        suggestion: decision.suggestion.as_str().to_string(),
-        label: decision.label.as_str().to_string(),
-        sub_label: decision.sub_label,
-        score: i64::from(decision.score),
+        suggestion: answered.suggestion.as_str().to_string(),
+        label: answered.label.as_str().to_string(),
+        sub_label: answered.sub_label,
+        score: i64::from(answered.score),
+        label_results: labels.iter().map(|j| label_result(j, policy.observe_only)).collect(),
+        object_results: evidence[worst_index].nudenet.as_deref().map(body_parts).into_iter().collect(),
         data_id: request.data_id.unwrap_or_default(),
         biz_type: request.biz_type.unwrap_or_default(),
         extra: extra.to_string(),
@@ -118,6 +153,92 @@ pub async fn image_moderation(context: Context, params: Value) -> Result<Map<Str
         "2020-07-13" => fields(v20200713::ImageModerationResponse::from(response)),
         _ => fields(response),
     })
+}
+
+/// One label as the API shows it: the scene, its verdict, and each model's score as a detail.
+fn label_result(judged: &LabelJudgement, observe_only: bool) -> LabelResult {
+    let finding = &judged.finding;
+    LabelResult {
+        scene: finding.label.as_str().to_string(),
+        suggestion: if observe_only { Suggestion::Pass } else { finding.suggestion }.as_str().to_string(),
+        label: finding.label.as_str().to_string(),
+        sub_label: finding.sub_label.clone(),
+        score: u64::from(finding.score),
+        details: judged
+            .votes
+            .iter()
+            .enumerate()
+            .map(|(i, vote)| LabelDetailItem {
+                id: i as i64,
+                name: if vote.sub_label.is_empty() {
+                    vote.model.to_string()
+                } else {
+                    format!("{}:{}", vote.model, vote.sub_label)
+                },
+                score: (vote.score * 100.0).round().clamp(0.0, 100.0) as u64,
+            })
+            .collect(),
+    }
+}
+
+/// NudeNet's boxes, each with the label its class votes for.
+fn body_parts(parts: &[BodyPart]) -> ObjectResult {
+    let label_of = |class: &str| {
+        if EXPOSED_PARTS.contains(&class) {
+            "Porn"
+        } else if COVERED_PARTS.contains(&class) {
+            "Sexy"
+        } else {
+            "Normal"
+        }
+    };
+    ObjectResult {
+        scene: "BodyPart".into(),
+        suggestion: "Pass".into(),
+        label: "Normal".into(),
+        names: parts.iter().map(|p| p.class.clone()).collect(),
+        details: parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ObjectDetail {
+                id: i as u64,
+                name: label_of(&p.class).into(),
+                sub_label: p.class.clone(),
+                score: (p.score * 100.0).round().clamp(0.0, 100.0) as u64,
+                location: Location {
+                    x: f64::from(p.bbox[0]),
+                    y: f64::from(p.bbox[1]),
+                    width: f64::from(p.bbox[2]),
+                    height: f64::from(p.bbox[3]),
+                    rotate: 0.0,
+                },
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// Runs the models on every frame, the frames in parallel on the blocking pool (the models'
+/// queues batch them).
+async fn analyse(context: &Context, decoded: &Arc<Decoded>) -> Result<Vec<Evidence>, ApiError> {
+    // Frames are reduced for decoding; boxes are reported in the original's pixels (the longer
+    // sides compared, as EXIF orientation may have swapped width and height).
+    let first = &decoded.frames[0].image;
+    let scale =
+        decoded.probe.width.max(decoded.probe.height) as f64 / f64::from(first.width().max(first.height()).max(1));
+    let jobs: Vec<_> = (0..decoded.frames.len())
+        .map(|i| {
+            let (analyzer, decoded) = (context.state.analyzer.clone(), decoded.clone());
+            tokio::task::spawn_blocking(move || analyzer.analyse(&decoded.frames[i].image, scale))
+        })
+        .collect();
+    let mut evidence = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let result = job.await.map_err(|_| ApiError::new(Code::InternalError))?;
+        evidence.push(result.map_err(|e| error::inference_error(&e))?);
+    }
+    Ok(evidence)
 }
 
 /// Decodes on the blocking pool, holding one of the decode permits, within the time bound.
@@ -152,15 +273,5 @@ mod tests {
         assert!(!valid_data_id("a b"));
         assert!(!valid_data_id("a/b"));
         assert!(!valid_data_id("数据"));
-    }
-
-    #[test]
-    fn biz_type_rules() {
-        assert!(valid_biz_type(""));
-        assert!(valid_biz_type("abc"));
-        assert!(valid_biz_type(&"a".repeat(32)));
-        assert!(!valid_biz_type("ab"));
-        assert!(!valid_biz_type(&"a".repeat(33)));
-        assert!(!valid_biz_type("a-b-c"));
     }
 }

