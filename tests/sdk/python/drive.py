@@ -4,7 +4,8 @@ Reads one job as JSON on stdin, prints {"results": [...]} on stdout, one entry p
 {"ok": <response>} or {"error": {"code", "message", "request_id"}}.
 
 Job fields: endpoint (host:port), secret_id, secret_key, version ("2020-12-29" or
-"2020-07-13"), action (default ImageModeration), method (POST or GET), sign
+"2020-07-13"), action (default ImageModeration; actions the SDK has no model for, such as
+ims's policy actions, go through its generic `call_json`), method (POST or GET), sign
 (TC3-HMAC-SHA256, HmacSHA1 or HmacSHA256), language (optional), params (the request),
 time_offset (seconds added to the SDK's clock, to test expired signatures), count and
 concurrency (a burst of identical calls from that many threads at once).
@@ -50,11 +51,16 @@ def call(job, barrier):
     models = importlib.import_module(f"tencentcloud.ims.v{version}.models")
     action = job.get("action", "ImageModeration")
     client = make_client(job)
-    request = getattr(models, f"{action}Request")()
-    request.from_json_string(json.dumps(job.get("params", {})))
+    typed = hasattr(models, f"{action}Request")
+    if typed:
+        request = getattr(models, f"{action}Request")()
+        request.from_json_string(json.dumps(job.get("params", {})))
     if barrier is not None:
         barrier.wait()
     try:
+        if not typed:
+            # ims's own actions (policies...): the SDK's generic, signed JSON call.
+            return {"ok": client.call_json(action, job.get("params", {}))["Response"]}
         response = getattr(client, action)(request)
         return {"ok": json.loads(response.to_json_string())}
     except TencentCloudSDKException as e:

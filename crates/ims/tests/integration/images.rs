@@ -52,7 +52,7 @@ fn animated_frames_are_sampled_as_requested() {
         assert_eq!(frames(&response), expected, "{sampling}");
         let extra: Value = serde_json::from_str(response["Extra"].as_str().unwrap()).unwrap();
         assert_eq!(extra["Format"], "gif");
-        assert_eq!(extra["Frame"], 0, "with no finding the first frame is the worst");
+        assert_eq!(extra["Frame"], 0, "nothing reached Review: the first frame stands for all");
     }
 }
 

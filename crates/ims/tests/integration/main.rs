@@ -8,3 +8,4 @@ mod harness;
 mod images;
 mod sdk_node;
 mod sdk_python;
+mod verdicts;
