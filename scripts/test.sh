@@ -31,8 +31,8 @@ IMS_REFERENCE_PYTHON=$(venv_for reference-venv tests/reference/python/requiremen
 export IMS_TEST_PYTHON IMS_REFERENCE_PYTHON
 
 echo "== Node SDK and reference packages"
-for dir in tests/sdk/node tests/reference/*/; do
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+for lock in tests/sdk/node/package-lock.json tests/reference/*/package-lock.json; do
+    (cd "$(dirname "$lock")" && npm ci --no-audit --no-fund --loglevel=error)
 done
 
 echo "== cargo test"
