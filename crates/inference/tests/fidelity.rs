@@ -77,8 +77,11 @@ fn options() -> ModelOptions {
     ModelOptions { sessions: 1, threads: 2, max_batch: 1, queue_capacity: 8 }
 }
 
-fn runtime() -> Runtime {
-    Runtime::load(&artifacts().join("lib/libonnxruntime.so.1.31.1")).expect("run scripts/fetch.py")
+/// ONNX Runtime allows one environment per process: the tests share it.
+fn runtime() -> &'static Runtime {
+    static RUNTIME: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| Runtime::load(&artifacts().join("lib/libonnxruntime.so.1.31.1")).expect("run scripts/fetch.py"))
 }
 
 #[test]
@@ -89,9 +92,8 @@ fn nsfwjs_scores_match_nsfwjs_itself() {
         reference.join("node_modules").exists(),
         "tests/reference/nsfwjs/node_modules is missing: run scripts/test.sh"
     );
-    let model =
-        Model::load(&runtime(), &artifacts().join("models/nsfwjs-mobilenet-v2.onnx"), &nsfwjs::INPUT, options())
-            .unwrap();
+    let model = Model::load(runtime(), &artifacts().join("models/nsfwjs-mobilenet-v2.onnx"), &nsfwjs::INPUT, options())
+        .unwrap();
     let mut node = Command::new("node");
     node.arg("classify.js").current_dir(&reference);
     let expected: Vec<Vec<f32>> = run_reference(node, &frames);
