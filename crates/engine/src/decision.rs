@@ -77,6 +77,11 @@ impl Label {
     }
 }
 
+/// A model probability (0-1) as the API's integer score (0-100).
+pub fn points(probability: f32) -> u8 {
+    (probability * 100.0).round().clamp(0.0, 100.0) as u8
+}
+
 /// One detector's judgement of one label, after the policy's thresholds were applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {

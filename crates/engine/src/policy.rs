@@ -11,7 +11,7 @@
 //! strongly the models agree. [`crate::decision::decide`] then picks the verdict.
 
 use crate::accounts::AccountId;
-use crate::decision::{Finding, Label, Suggestion};
+use crate::decision::{points, Finding, Label, Suggestion};
 use crate::evidence::{Evidence, COVERED_PARTS, EXPOSED_PARTS};
 use serde::{Deserialize, Serialize};
 
@@ -234,7 +234,7 @@ impl Policy {
         explanations.iter_mut().for_each(|e| e.suggestion = suggestion);
         let mut scores: Vec<f32> = votes.iter().map(|v| v.score).collect();
         scores.sort_by(|a, b| b.total_cmp(a));
-        let score = (scores[needed - 1] * 100.0).round().clamp(0.0, 100.0) as u8;
+        let score = points(scores[needed - 1]);
         // The sub-label comes from the most specific model that named one.
         let sub_label = votes.iter().find(|v| !v.sub_label.is_empty()).map_or(String::new(), |v| v.sub_label.clone());
         Some(LabelJudgement { finding: Finding { label, sub_label, score, suggestion }, votes, explanations })

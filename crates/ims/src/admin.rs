@@ -58,25 +58,9 @@ pub enum AccountCommand {
 pub enum PolicyCommand {
     /// Create a policy (BizType) of a main account: the default policy's settings, then those
     /// of `--file` (a BizConfig as `policy show --json` prints it), then the flags.
-    Create {
-        #[arg(long)]
-        account: i64,
-        biz_type: String,
-        #[command(flatten)]
-        settings: PolicySettings,
-        #[command(flatten)]
-        output: Output,
-    },
+    Create(PolicyEdit),
     /// Change a policy's settings (its name cannot change).
-    Update {
-        #[arg(long)]
-        account: i64,
-        biz_type: String,
-        #[command(flatten)]
-        settings: PolicySettings,
-        #[command(flatten)]
-        output: Output,
-    },
+    Update(PolicyEdit),
     /// Show one policy; an empty BizType ("") shows the built-in default.
     Show {
         #[arg(long)]
@@ -98,6 +82,17 @@ pub enum PolicyCommand {
         account: i64,
         biz_type: String,
     },
+}
+
+#[derive(Args)]
+pub struct PolicyEdit {
+    #[arg(long)]
+    account: i64,
+    biz_type: String,
+    #[command(flatten)]
+    settings: PolicySettings,
+    #[command(flatten)]
+    output: Output,
 }
 
 #[derive(Args)]
@@ -154,13 +149,13 @@ fn main_account(repo: &dyn AccountRepository, id: i64) -> anyhow::Result<Account
 
 pub fn policy(store: &(impl AccountRepository + PolicyRepository), command: PolicyCommand) -> anyhow::Result<()> {
     match command {
-        PolicyCommand::Create { account, biz_type, settings, output } => {
+        PolicyCommand::Create(PolicyEdit { account, biz_type, settings, output }) => {
             let owner = main_account(store, account)?;
             let policy = settings.apply(Policy::named(&biz_type)?)?;
             store.create_policy(owner, &policy)?;
             print_policies(&[policy], &output);
         }
-        PolicyCommand::Update { account, biz_type, settings, output } => {
+        PolicyCommand::Update(PolicyEdit { account, biz_type, settings, output }) => {
             let owner = main_account(store, account)?;
             let current = engine::policy::resolve(store, owner, &biz_type)?;
             anyhow::ensure!(!biz_type.is_empty(), "the default policy is built in; create a named one");

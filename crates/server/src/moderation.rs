@@ -5,7 +5,7 @@ use crate::actions::{fields, Context};
 use crate::error;
 use crate::error::Source;
 use bytes::Bytes;
-use engine::decision::{decide, worst, Decision, Suggestion};
+use engine::decision::{decide, points, worst, Decision, Suggestion};
 use engine::evidence::{BodyPart, Evidence, COVERED_PARTS, EXPOSED_PARTS};
 use engine::policy::{self, LabelJudgement};
 use media::{Decoded, Sampling};
@@ -175,7 +175,7 @@ fn label_result(judged: &LabelJudgement, observe_only: bool) -> LabelResult {
                 } else {
                     format!("{}:{}", vote.model, vote.sub_label)
                 },
-                score: (vote.score * 100.0).round().clamp(0.0, 100.0) as u64,
+                score: u64::from(points(vote.score)),
             })
             .collect(),
     }
@@ -204,7 +204,7 @@ fn body_parts(parts: &[BodyPart]) -> ObjectResult {
                 id: i as u64,
                 name: label_of(&p.class).into(),
                 sub_label: p.class.clone(),
-                score: (p.score * 100.0).round().clamp(0.0, 100.0) as u64,
+                score: u64::from(points(p.score)),
                 location: Location {
                     x: f64::from(p.bbox[0]),
                     y: f64::from(p.bbox[1]),

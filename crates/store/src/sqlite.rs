@@ -297,39 +297,33 @@ fn policy_from_body(body: String) -> Result<Policy, PolicyError> {
     serde_json::from_str(&body).map_err(policy_storage)
 }
 
-impl PolicyRepository for SqliteStore {
-    fn create_policy(&self, owner: AccountId, policy: &Policy) -> Result<(), PolicyError> {
+impl SqliteStore {
+    /// Validates and stores a policy with `sql` (parameters: owner, name, body, now); returns
+    /// the rows changed.
+    fn write_policy(&self, sql: &str, owner: AccountId, policy: &Policy) -> Result<usize, PolicyError> {
         policy.validate()?;
         let body = serde_json::to_string(policy).map_err(policy_storage)?;
-        let changed = self
-            .pool
+        self.pool
             .get()
             .map_err(policy_storage)?
-            .execute(
-                "INSERT INTO policies (owner_id, biz_type, body, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
-                 ON CONFLICT DO NOTHING",
-                params![owner.0, policy.biz_type, body, now()],
-            )
-            .map_err(policy_storage)?;
-        if changed == 0 {
+            .execute(sql, params![owner.0, policy.biz_type, body, now()])
+            .map_err(policy_storage)
+    }
+}
+
+impl PolicyRepository for SqliteStore {
+    fn create_policy(&self, owner: AccountId, policy: &Policy) -> Result<(), PolicyError> {
+        let sql = "INSERT INTO policies (owner_id, biz_type, body, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
+                   ON CONFLICT DO NOTHING";
+        if self.write_policy(sql, owner, policy)? == 0 {
             return Err(PolicyError::Exists(policy.biz_type.clone()));
         }
         Ok(())
     }
 
     fn update_policy(&self, owner: AccountId, policy: &Policy) -> Result<(), PolicyError> {
-        policy.validate()?;
-        let body = serde_json::to_string(policy).map_err(policy_storage)?;
-        let changed = self
-            .pool
-            .get()
-            .map_err(policy_storage)?
-            .execute(
-                "UPDATE policies SET body = ?3, updated_at = ?4 WHERE owner_id = ?1 AND biz_type = ?2",
-                params![owner.0, policy.biz_type, body, now()],
-            )
-            .map_err(policy_storage)?;
-        if changed == 0 {
+        let sql = "UPDATE policies SET body = ?3, updated_at = ?4 WHERE owner_id = ?1 AND biz_type = ?2";
+        if self.write_policy(sql, owner, policy)? == 0 {
             return Err(PolicyError::NotFound(policy.biz_type.clone()));
         }
         Ok(())
