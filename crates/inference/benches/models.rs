@@ -139,11 +139,12 @@ fn main() {
     // Before the per-model rows load their own copies of the models: the server's footprint.
     let server_rss = peak_rss_mib();
 
-    // The per-model rows use what the server's defaults give on this machine.
+    // The per-model rows run one model alone, so they give it what onnxruntime's default session
+    // options give the Python side: one session with a thread per core.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let options = ModelOptions {
-        sessions: (cores / 2).max(1),
-        threads: settings.threads_per_session.max(1),
+        sessions: 1,
+        threads: cores,
         max_batch: settings.max_batch,
         queue_capacity: 1024,
     };

@@ -81,38 +81,53 @@ mod pillow {
         (value >> PRECISION_BITS).clamp(0, 255) as u8
     }
 
-    fn convolve(taps: &(usize, Vec<i32>), sample: impl Fn(usize) -> u8) -> u8 {
-        let (start, weights) = taps;
-        let sum = weights
-            .iter()
-            .enumerate()
-            .fold(1i32 << (PRECISION_BITS - 1), |acc, (i, w)| acc + i32::from(sample(start + i)) * w);
-        clip8(sum)
+    /// Horizontal pass: each output pixel of a row mixes `taps` neighbours of the input row.
+    fn horizontal(source: &[u8], in_w: usize, rows: usize, taps: &[(usize, Vec<i32>)]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(taps.len() * rows * 3);
+        for row in source.chunks_exact(in_w * 3).take(rows) {
+            for (start, weights) in taps {
+                let mut sums = [1i32 << (PRECISION_BITS - 1); 3];
+                for (pixel, w) in row[start * 3..].chunks_exact(3).zip(weights) {
+                    for c in 0..3 {
+                        sums[c] += i32::from(pixel[c]) * w;
+                    }
+                }
+                out.extend(sums.map(clip8));
+            }
+        }
+        out
+    }
+
+    /// Vertical pass: each output row mixes `taps` whole input rows (row-wise, cache-friendly).
+    fn vertical(source: &[u8], row_len: usize, taps: &[(usize, Vec<i32>)]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(taps.len() * row_len);
+        let mut sums = vec![0i32; row_len];
+        for (start, weights) in taps {
+            sums.fill(1 << (PRECISION_BITS - 1));
+            for (i, w) in weights.iter().enumerate() {
+                let row = &source[(start + i) * row_len..][..row_len];
+                for (sum, value) in sums.iter_mut().zip(row) {
+                    *sum += i32::from(*value) * w;
+                }
+            }
+            out.extend(sums.iter().map(|s| clip8(*s)));
+        }
+        out
     }
 
     pub fn resize_bilinear(image: &RgbImage, width: u32, height: u32) -> RgbImage {
         let (in_w, in_h) = image.dimensions();
-        let source = image.as_raw();
         let horizontal = if in_w == width {
-            image.clone()
+            image.as_raw().clone()
         } else {
-            let taps = coefficients(in_w, width);
-            RgbImage::from_fn(width, in_h, |x, y| {
-                let row = y as usize * in_w as usize * 3;
-                image::Rgb(std::array::from_fn(|c| convolve(&taps[x as usize], |i| source[row + i * 3 + c])))
-            })
+            horizontal(image.as_raw(), in_w as usize, in_h as usize, &coefficients(in_w, width))
         };
-        if in_h == height {
-            return horizontal;
-        }
-        let taps = coefficients(in_h, height);
-        let middle = horizontal.as_raw();
-        RgbImage::from_fn(width, height, |x, y| {
-            let column = x as usize * 3;
-            image::Rgb(std::array::from_fn(|c| {
-                convolve(&taps[y as usize], |i| middle[i * width as usize * 3 + column + c])
-            }))
-        })
+        let pixels = if in_h == height {
+            horizontal
+        } else {
+            vertical(&horizontal, width as usize * 3, &coefficients(in_h, height))
+        };
+        RgbImage::from_raw(width, height, pixels).expect("the passes produce width x height x 3 bytes")
     }
 
     #[cfg(test)]
