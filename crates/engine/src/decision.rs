@@ -72,7 +72,7 @@ impl Label {
         }
     }
 
-    fn rank(self) -> usize {
+    pub fn rank(self) -> usize {
         Label::PRIORITY.iter().position(|&l| l == self).expect("every label has a priority")
     }
 }

@@ -5,10 +5,16 @@
 //! - [`ratelimit`]: the per-account request-rate limiter;
 //! - [`evidence`]: what the models saw in a frame;
 //! - [`policy`]: policies (`BizType`) and how the models' votes become findings;
-//! - [`decision`]: how findings become a Block / Review / Pass verdict.
+//! - [`decision`]: how findings become a Block / Review / Pass verdict;
+//! - [`library`]: image libraries and matching by perceptual hash;
+//! - [`history`]: the record of every result, its queries and corrections;
+//! - [`task`]: asynchronous tasks and their callback deliveries.
 
 pub mod accounts;
 pub mod decision;
 pub mod evidence;
+pub mod history;
+pub mod library;
 pub mod policy;
 pub mod ratelimit;
+pub mod task;

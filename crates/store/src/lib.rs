@@ -1,11 +1,15 @@
 //! Persistence. The engine defines one repository trait per concern; this crate implements
 //! them on an embedded SQLite database (the default, nothing to install).
 //!
-//! - [`sqlite`]: the SQLite store, its connection pool and migrations;
+//! - [`sqlite`]: the SQLite store, its connection pool and migrations, accounts and policies;
+//! - [`history`]: moderation results; [`libraries`]: image libraries; [`tasks`]: async tasks;
 //! - [`seal`]: encryption at rest for the secrets the server must read back (API secret keys).
 
+pub mod history;
+pub mod libraries;
 pub mod seal;
 pub mod sqlite;
+pub mod tasks;
 
 pub use seal::Sealer;
 pub use sqlite::SqliteStore;

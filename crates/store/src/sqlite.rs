@@ -48,6 +48,81 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (owner_id, biz_type)
     );
 "#,
+    r#"
+    CREATE TABLE results (
+        request_id TEXT PRIMARY KEY,
+        owner_id INTEGER NOT NULL,
+        account_id INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        origin TEXT NOT NULL CHECK (origin IN ('sync', 'async')),
+        biz_type TEXT NOT NULL,
+        data_id TEXT NOT NULL,
+        file_md5 TEXT NOT NULL,
+        file_url TEXT NOT NULL,
+        suggestion TEXT NOT NULL,
+        label TEXT NOT NULL,
+        sub_label TEXT NOT NULL,
+        score INTEGER NOT NULL,
+        flagged TEXT NOT NULL,
+        text TEXT NOT NULL,
+        hits TEXT NOT NULL,
+        response TEXT NOT NULL,
+        thumbnail BLOB,
+        hashes BLOB NOT NULL,
+        corrected_suggestion TEXT,
+        corrected_label TEXT,
+        correction_note TEXT,
+        corrected_by INTEGER,
+        corrected_at INTEGER
+    );
+    CREATE INDEX results_by_owner ON results(owner_id, created_at);
+    CREATE INDEX results_by_time ON results(created_at);
+
+    CREATE TABLE image_libs (
+        lib_id TEXT PRIMARY KEY,
+        owner_id INTEGER NOT NULL REFERENCES accounts(id),
+        name TEXT NOT NULL,
+        label TEXT NOT NULL,
+        action TEXT NOT NULL CHECK (action IN ('Allow', 'Block')),
+        created_at INTEGER NOT NULL,
+        UNIQUE (owner_id, name)
+    );
+    CREATE TABLE image_samples (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        image_id TEXT NOT NULL UNIQUE,
+        lib_id TEXT NOT NULL REFERENCES image_libs(lib_id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        hashes BLOB NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX image_samples_by_lib ON image_samples(lib_id, seq);
+    -- Readers that keep an index in memory follow removals by this log's sequence.
+    CREATE TABLE image_sample_removals (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sample_seq INTEGER NOT NULL
+    );
+    CREATE TRIGGER image_sample_removed AFTER DELETE ON image_samples
+    BEGIN
+        INSERT INTO image_sample_removals (sample_seq) VALUES (old.seq);
+    END;
+
+    CREATE TABLE tasks (
+        task_id TEXT PRIMARY KEY,
+        account_id INTEGER NOT NULL,
+        secret_id TEXT NOT NULL,
+        data_id TEXT NOT NULL,
+        callback_url TEXT NOT NULL,
+        request TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'delivering', 'delivered', 'failed')),
+        result TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_error TEXT NOT NULL DEFAULT '',
+        delivered_at INTEGER
+    );
+    CREATE INDEX tasks_by_state ON tasks(state, next_attempt_at);
+"#,
 ];
 
 pub struct SqliteStore {
@@ -55,7 +130,7 @@ pub struct SqliteStore {
     sealer: Sealer,
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
@@ -103,6 +178,14 @@ impl SqliteStore {
 
     fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, AccountError> {
         self.pool.get().map_err(storage)
+    }
+
+    /// A pooled connection, its error in the caller's error type.
+    pub(crate) fn connection<E>(
+        &self,
+        error: impl Fn(String) -> E,
+    ) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, E> {
+        self.pool.get().map_err(|e| error(e.to_string()))
     }
 }
 

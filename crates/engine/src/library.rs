@@ -1,0 +1,456 @@
+//! Image libraries (the cloud's black and white sample libraries) and how an image is matched
+//! against them.
+//!
+//! A library belongs to a main account, carries a label and an action: `Allow` (a match overrides
+//! the models and passes the image) or `Block` (a match blocks it with the library's label).
+//! Samples are kept as PDQ perceptual hashes (256 bits); an image matches a sample when one of its
+//! hashes is within [`MATCH_DISTANCE`] bits of one of the sample's. Hashes below
+//! [`MIN_QUALITY`] (flat, featureless images) are not used: they match too much.
+//!
+//! [`HashIndex`] finds the hashes within a distance without scanning them all (multi-index
+//! hashing); [`Matcher`] keeps one in memory, in step with the repository, which may be
+//! changed by another process (the CLI): it reads only what changed since its last look.
+
+use crate::accounts::AccountId;
+use crate::decision::Label;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+/// Largest Hamming distance between two PDQ hashes of the same picture (Meta's recommendation).
+pub const MATCH_DISTANCE: u32 = 31;
+/// PDQ quality (0-100) under which a hash is discarded.
+pub const MIN_QUALITY: u8 = 50;
+
+/// A 256-bit PDQ hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Hash256(pub [u64; 4]);
+
+impl Hash256 {
+    pub fn from_bytes(bytes: &[u8; 32]) -> Hash256 {
+        Hash256(std::array::from_fn(|i| u64::from_be_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"))))
+    }
+
+    pub fn to_bytes(self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (i, word) in self.0.iter().enumerate() {
+            out[i * 8..i * 8 + 8].copy_from_slice(&word.to_be_bytes());
+        }
+        out
+    }
+
+    pub fn to_hex(self) -> String {
+        self.to_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn distance(&self, other: &Hash256) -> u32 {
+        self.0.iter().zip(&other.0).map(|(a, b)| (a ^ b).count_ones()).sum()
+    }
+
+    /// The `i`-th 16-bit chunk (0..16).
+    fn chunk(&self, i: usize) -> u16 {
+        (self.0[i / 4] >> ((i % 4) * 16)) as u16
+    }
+}
+
+/// Packs hashes as stored: 32 bytes each.
+pub fn pack_hashes(hashes: &[Hash256]) -> Vec<u8> {
+    hashes.iter().flat_map(|h| h.to_bytes()).collect()
+}
+
+/// The inverse of [`pack_hashes`]; a trailing partial hash is ignored.
+pub fn unpack_hashes(bytes: &[u8]) -> Vec<Hash256> {
+    bytes.chunks_exact(32).map(|c| Hash256::from_bytes(c.try_into().expect("32 bytes"))).collect()
+}
+
+const CHUNKS: usize = 16;
+
+/// Multi-index hashing: each hash is filed under each of its 16 chunks of 16 bits. Two hashes
+/// within 31 bits differ by at most 1 bit in at least one chunk (pigeonhole: 16 chunks with 2 or
+/// more each would make 32), so a search looks up each chunk and its 16 one-bit neighbours
+/// (272 buckets) and checks only the hashes found there. Slots of removed hashes are reused.
+#[derive(Default)]
+pub struct HashIndex {
+    hashes: Vec<Option<(Hash256, u64)>>,
+    tables: Vec<HashMap<u16, Vec<u32>>>,
+    free: Vec<u32>,
+}
+
+impl HashIndex {
+    pub fn new() -> HashIndex {
+        HashIndex { hashes: Vec::new(), tables: (0..CHUNKS).map(|_| HashMap::new()).collect(), free: Vec::new() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.hashes.len() - self.free.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Files `hash` for `key`; returns its slot, for [`HashIndex::remove`].
+    pub fn insert(&mut self, hash: Hash256, key: u64) -> u32 {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.hashes[slot as usize] = Some((hash, key));
+                slot
+            }
+            None => {
+                self.hashes.push(Some((hash, key)));
+                (self.hashes.len() - 1) as u32
+            }
+        };
+        for (i, table) in self.tables.iter_mut().enumerate() {
+            table.entry(hash.chunk(i)).or_default().push(slot);
+        }
+        slot
+    }
+
+    pub fn remove(&mut self, slot: u32) {
+        let Some(Some((hash, _))) = self.hashes.get(slot as usize).copied() else { return };
+        for (i, table) in self.tables.iter_mut().enumerate() {
+            if let Some(bucket) = table.get_mut(&hash.chunk(i)) {
+                bucket.retain(|s| *s != slot);
+            }
+        }
+        self.hashes[slot as usize] = None;
+        self.free.push(slot);
+    }
+
+    /// Every filed (key, distance) within `max_distance` (at most 31) of `query`, each key once
+    /// with its smallest distance.
+    pub fn search(&self, query: &Hash256, max_distance: u32) -> Vec<(u64, u32)> {
+        debug_assert!(max_distance < 2 * CHUNKS as u32);
+        let mut found: HashMap<u64, u32> = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, table) in self.tables.iter().enumerate() {
+            let chunk = query.chunk(i);
+            let probes = std::iter::once(chunk).chain((0..16).map(|bit| chunk ^ (1 << bit)));
+            for probe in probes {
+                for &slot in table.get(&probe).into_iter().flatten() {
+                    if !seen.insert(slot) {
+                        continue;
+                    }
+                    let Some((hash, key)) = self.hashes[slot as usize] else { continue };
+                    let distance = hash.distance(query);
+                    if distance <= max_distance {
+                        let best = found.entry(key).or_insert(distance);
+                        *best = (*best).min(distance);
+                    }
+                }
+            }
+        }
+        found.into_iter().collect()
+    }
+}
+
+/// What a library does with a match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LibAction {
+    /// A white library: a match passes the image whatever the models say.
+    Allow,
+    /// A black library: a match blocks the image with the library's label.
+    Block,
+}
+
+impl LibAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LibAction::Allow => "Allow",
+            LibAction::Block => "Block",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageLibrary {
+    pub lib_id: String,
+    #[serde(skip)]
+    pub owner: AccountId,
+    pub lib_name: String,
+    pub label: Label,
+    pub action: LibAction,
+    pub created_at: i64,
+}
+
+/// One sample image of a library, as its hashes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// The store's row number: increases with every sample added.
+    pub seq: i64,
+    pub image_id: String,
+    pub lib_id: String,
+    pub name: String,
+    pub hashes: Vec<Hash256>,
+    pub created_at: i64,
+}
+
+/// What changed in the libraries since a cursor.
+#[derive(Debug, Default)]
+pub struct LibraryChanges {
+    pub libraries: Vec<ImageLibrary>,
+    pub added: Vec<Sample>,
+    pub removed: Vec<i64>,
+    pub cursor: LibraryCursor,
+}
+
+/// How far a reader has followed the libraries: the last sample added, the last removal seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LibraryCursor {
+    pub sample_seq: i64,
+    pub removal_seq: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LibraryError {
+    #[error("invalid library: {0}")]
+    Invalid(String),
+    #[error("a library named `{0}` already exists")]
+    Exists(String),
+    #[error("no library `{0}`")]
+    NotFound(String),
+    #[error("no sample `{0}`")]
+    SampleNotFound(String),
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+/// Library names: 1-64 characters, not only spaces.
+pub fn validate_lib_name(name: &str) -> Result<(), LibraryError> {
+    if name.trim().is_empty() || name.chars().count() > 64 {
+        return Err(LibraryError::Invalid("LibName must be 1 to 64 characters".into()));
+    }
+    Ok(())
+}
+
+pub trait LibraryRepository: Send + Sync {
+    fn create_library(
+        &self,
+        owner: AccountId,
+        name: &str,
+        label: Label,
+        action: LibAction,
+    ) -> Result<ImageLibrary, LibraryError>;
+    fn libraries(&self, owner: AccountId) -> Result<Vec<ImageLibrary>, LibraryError>;
+    fn library(&self, owner: AccountId, lib_id: &str) -> Result<ImageLibrary, LibraryError>;
+    /// Deletes the library and its samples.
+    fn delete_library(&self, owner: AccountId, lib_id: &str) -> Result<(), LibraryError>;
+    fn add_sample(
+        &self,
+        owner: AccountId,
+        lib_id: &str,
+        name: &str,
+        hashes: &[Hash256],
+    ) -> Result<Sample, LibraryError>;
+    /// A page of a library's samples and their total.
+    fn samples(
+        &self,
+        owner: AccountId,
+        lib_id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<Sample>, u64), LibraryError>;
+    fn delete_sample(&self, owner: AccountId, image_id: &str) -> Result<(), LibraryError>;
+    /// Everything added or removed after `cursor`, with every library (they are few).
+    fn changes(&self, cursor: LibraryCursor) -> Result<LibraryChanges, LibraryError>;
+}
+
+/// A sample an image matched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LibraryMatch {
+    pub library: ImageLibrary,
+    pub image_id: String,
+    pub sample_name: String,
+    pub distance: u32,
+}
+
+impl LibraryMatch {
+    /// Similarity as an API score: 100 for identical hashes, 0 at half the bits apart.
+    pub fn score(&self) -> u8 {
+        (100 - (self.distance.min(128) * 100 / 128)) as u8
+    }
+}
+
+struct Indexed {
+    sample: Sample,
+    slots: Vec<u32>,
+}
+
+#[derive(Default)]
+struct MatcherState {
+    index: HashIndex,
+    samples: HashMap<i64, Indexed>,
+    libraries: HashMap<String, ImageLibrary>,
+    cursor: LibraryCursor,
+}
+
+/// The in-memory index of every library's samples, refreshed from the repository.
+#[derive(Default)]
+pub struct Matcher {
+    state: RwLock<MatcherState>,
+}
+
+impl Matcher {
+    pub fn new() -> Matcher {
+        Matcher { state: RwLock::new(MatcherState { index: HashIndex::new(), ..Default::default() }) }
+    }
+
+    pub fn len(&self) -> usize {
+        self.state.read().expect("matcher lock").index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Applies what changed since the last refresh (cheap when nothing did: two range reads).
+    pub fn refresh(&self, repository: &dyn LibraryRepository) -> Result<(), LibraryError> {
+        let cursor = self.state.read().expect("matcher lock").cursor;
+        let changes = repository.changes(cursor)?;
+        if changes.cursor == cursor && changes.added.is_empty() && changes.removed.is_empty() {
+            let mut state = self.state.write().expect("matcher lock");
+            state.libraries = changes.libraries.into_iter().map(|l| (l.lib_id.clone(), l)).collect();
+            return Ok(());
+        }
+        let mut state = self.state.write().expect("matcher lock");
+        let state = &mut *state;
+        state.libraries = changes.libraries.into_iter().map(|l| (l.lib_id.clone(), l)).collect();
+        for seq in changes.removed {
+            if let Some(indexed) = state.samples.remove(&seq) {
+                for slot in indexed.slots {
+                    state.index.remove(slot);
+                }
+            }
+        }
+        for sample in changes.added {
+            if state.samples.contains_key(&sample.seq) {
+                continue;
+            }
+            let slots = sample.hashes.iter().map(|h| state.index.insert(*h, sample.seq as u64)).collect();
+            state.samples.insert(sample.seq, Indexed { sample, slots });
+        }
+        state.cursor = changes.cursor;
+        Ok(())
+    }
+
+    /// The owner's samples within [`MATCH_DISTANCE`] of any of `hashes`, in the libraries
+    /// `only` names (all of the owner's when `None`), closest first, one per sample.
+    pub fn find(&self, owner: AccountId, only: Option<&[String]>, hashes: &[Hash256]) -> Vec<LibraryMatch> {
+        let state = self.state.read().expect("matcher lock");
+        let mut best: HashMap<i64, u32> = HashMap::new();
+        for hash in hashes {
+            for (key, distance) in state.index.search(hash, MATCH_DISTANCE) {
+                let entry = best.entry(key as i64).or_insert(distance);
+                *entry = (*entry).min(distance);
+            }
+        }
+        let mut matches: Vec<LibraryMatch> = best
+            .into_iter()
+            .filter_map(|(seq, distance)| {
+                let sample = &state.samples.get(&seq)?.sample;
+                let library = state.libraries.get(&sample.lib_id)?;
+                let linked = only.is_none_or(|ids| ids.iter().any(|id| *id == library.lib_id));
+                (library.owner == owner && linked).then(|| LibraryMatch {
+                    library: library.clone(),
+                    image_id: sample.image_id.clone(),
+                    sample_name: sample.name.clone(),
+                    distance,
+                })
+            })
+            .collect();
+        matches.sort_by(|a, b| a.distance.cmp(&b.distance).then_with(|| a.image_id.cmp(&b.image_id)));
+        matches
+    }
+}
+
+/// The library verdict: the closest match decides; at equal distance a block library wins.
+pub fn deciding_match(matches: &[LibraryMatch]) -> Option<&LibraryMatch> {
+    matches.iter().min_by_key(|m| (m.distance, m.library.action == LibAction::Allow))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng;
+
+    fn random_hash(rng: &mut impl Rng) -> Hash256 {
+        Hash256(std::array::from_fn(|_| rng.random()))
+    }
+
+    fn flip_bits(hash: Hash256, bits: &[usize]) -> Hash256 {
+        let mut words = hash.0;
+        for &bit in bits {
+            words[bit / 64] ^= 1 << (bit % 64);
+        }
+        Hash256(words)
+    }
+
+    #[test]
+    fn bytes_round_trip() {
+        let mut rng = rand::rng();
+        let hash = random_hash(&mut rng);
+        assert_eq!(Hash256::from_bytes(&hash.to_bytes()), hash);
+        assert_eq!(unpack_hashes(&pack_hashes(&[hash, hash])), vec![hash, hash]);
+    }
+
+    #[test]
+    fn index_finds_exactly_the_hashes_within_the_distance() {
+        let mut rng = rand::rng();
+        let mut index = HashIndex::new();
+        let base: Vec<Hash256> = (0..2000).map(|_| random_hash(&mut rng)).collect();
+        for (i, h) in base.iter().enumerate() {
+            index.insert(*h, i as u64);
+        }
+        for (i, h) in base.iter().enumerate().take(200) {
+            // 31 bits apart, spread so that every chunk but one has 2 flipped bits.
+            let bits: Vec<usize> = (0..256).step_by(8).take(31).map(|b| (b + i) % 256).collect();
+            let near = flip_bits(*h, &bits);
+            assert_eq!(near.distance(h), 31);
+            let found = index.search(&near, MATCH_DISTANCE);
+            assert!(found.contains(&(i as u64, 31)), "{i}: {found:?}");
+            let far = flip_bits(*h, &(0..32).map(|b| b * 8).collect::<Vec<_>>());
+            assert!(!index.search(&far, MATCH_DISTANCE).iter().any(|(k, _)| *k == i as u64));
+        }
+    }
+
+    #[test]
+    fn removed_hashes_are_not_found_and_slots_are_reused() {
+        let mut rng = rand::rng();
+        let mut index = HashIndex::new();
+        let a = random_hash(&mut rng);
+        let slot = index.insert(a, 7);
+        assert_eq!(index.search(&a, 0), vec![(7, 0)]);
+        index.remove(slot);
+        assert!(index.search(&a, 31).is_empty());
+        assert_eq!(index.insert(random_hash(&mut rng), 8), slot);
+        assert_eq!(index.len(), 1);
+    }
+
+    fn library(id: &str, owner: i64, action: LibAction) -> ImageLibrary {
+        ImageLibrary {
+            lib_id: id.into(),
+            owner: AccountId(owner),
+            lib_name: id.into(),
+            label: Label::Porn,
+            action,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn closest_match_decides_and_block_wins_ties() {
+        let m = |action, distance| LibraryMatch {
+            library: library("l", 1, action),
+            image_id: String::new(),
+            sample_name: String::new(),
+            distance,
+        };
+        let matches = [m(LibAction::Allow, 3), m(LibAction::Block, 3), m(LibAction::Allow, 1)];
+        assert_eq!(deciding_match(&matches).unwrap().distance, 1);
+        assert_eq!(deciding_match(&matches[..2]).unwrap().library.action, LibAction::Block);
+        assert_eq!(m(LibAction::Block, 0).score(), 100);
+        assert_eq!(m(LibAction::Block, 31).score(), 76);
+    }
+}

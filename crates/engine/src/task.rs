@@ -1,0 +1,118 @@
+//! Asynchronous moderation tasks (`CreateImageModerationAsyncTask`): persisted before the call is
+//! answered, moderated by a worker, then delivered to the customer's callback until it answers
+//! 2xx or the delivery deadline passes.
+//!
+//! A task moves `Queued` -> `Running` -> `Delivering` -> `Delivered` (or `Failed` once the
+//! deadline passed). A server that dies leaves `Running` tasks behind: they are queued again at
+//! start. A delivery is marked done in the same instant its 2xx arrives, so after a crash only a
+//! delivery whose 2xx was in flight can be repeated; receivers deduplicate by the task id.
+
+use crate::accounts::AccountId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    Queued,
+    Running,
+    Delivering,
+    Delivered,
+    Failed,
+}
+
+impl TaskState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Queued => "queued",
+            TaskState::Running => "running",
+            TaskState::Delivering => "delivering",
+            TaskState::Delivered => "delivered",
+            TaskState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TaskState> {
+        [TaskState::Queued, TaskState::Running, TaskState::Delivering, TaskState::Delivered, TaskState::Failed]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
+}
+
+/// A task as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    /// The `RequestId` the creating call answered with.
+    pub task_id: String,
+    pub account: AccountId,
+    /// The key that created it: deliveries are signed with its secret.
+    pub secret_id: String,
+    pub data_id: String,
+    pub callback_url: String,
+    /// The request's parameters (JSON); emptied once the result exists.
+    pub request: String,
+    pub state: TaskState,
+    /// The callback body (JSON) once moderated.
+    pub result: Option<String>,
+    pub attempts: u32,
+    pub next_attempt_at: i64,
+    pub created_at: i64,
+    pub last_error: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error("no task `{0}`")]
+    NotFound(String),
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+pub trait TaskRepository: Send + Sync {
+    /// Stores a new `Queued` task; the call is answered only after this returned.
+    fn enqueue(&self, task: &Task) -> Result<(), TaskError>;
+    /// Takes the oldest queued task for moderation (marks it `Running`).
+    fn claim(&self) -> Result<Option<Task>, TaskError>;
+    /// Stores the result of a running task and makes it due for delivery now.
+    fn moderated(&self, task_id: &str, result: &str, now: i64) -> Result<(), TaskError>;
+    /// The delivering tasks due at `now`, oldest first.
+    fn due(&self, now: i64, limit: u32) -> Result<Vec<Task>, TaskError>;
+    /// A delivery was answered 2xx.
+    fn delivered(&self, task_id: &str, now: i64) -> Result<(), TaskError>;
+    /// A delivery failed: retry at `next_attempt_at`, or give up when that is `None`.
+    fn delivery_failed(&self, task_id: &str, error: &str, next_attempt_at: Option<i64>) -> Result<(), TaskError>;
+    /// Queues again the tasks a previous process left `Running`; returns how many.
+    fn requeue_running(&self) -> Result<u64, TaskError>;
+    fn task(&self, task_id: &str) -> Result<Task, TaskError>;
+    /// How many tasks are in each unfinished state (queued, running, delivering).
+    fn backlog(&self) -> Result<(u64, u64, u64), TaskError>;
+}
+
+/// When attempt `attempts + 1` of a delivery is due after a failure at `now`: 1 s, 2 s, 4 s...
+/// capped at `max_backoff`, or `None` when that would be past `deadline`.
+pub fn next_attempt(now: i64, attempts: u32, max_backoff: i64, deadline: i64) -> Option<i64> {
+    let backoff = 1i64.checked_shl(attempts.min(30)).unwrap_or(i64::MAX).min(max_backoff.max(1));
+    let next = now + backoff;
+    (next <= deadline).then_some(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_stops_at_the_deadline() {
+        assert_eq!(next_attempt(100, 0, 300, 10_000), Some(101));
+        assert_eq!(next_attempt(100, 1, 300, 10_000), Some(102));
+        assert_eq!(next_attempt(100, 5, 300, 10_000), Some(132));
+        assert_eq!(next_attempt(100, 20, 300, 10_000), Some(400));
+        assert_eq!(next_attempt(100, 63, 300, 10_000), Some(400));
+        assert_eq!(next_attempt(100, 3, 300, 107), None);
+        assert_eq!(next_attempt(100, 3, 300, 108), Some(108));
+    }
+
+    #[test]
+    fn states_round_trip() {
+        for s in ["queued", "running", "delivering", "delivered", "failed"] {
+            assert_eq!(TaskState::parse(s).unwrap().as_str(), s);
+        }
+        assert!(TaskState::parse("x").is_none());
+    }
+}

@@ -1,0 +1,263 @@
+//! Image libraries and their samples in SQLite (tables `image_libs`, `image_samples`, and the
+//! removal log `image_sample_removals` that in-memory indexes follow).
+
+use crate::history::{name_of, parse_name};
+use crate::sqlite::{now, SqliteStore};
+use engine::accounts::AccountId;
+use engine::decision::Label;
+use engine::library::{
+    pack_hashes, unpack_hashes, validate_lib_name, Hash256, ImageLibrary, LibAction, LibraryChanges, LibraryCursor,
+    LibraryError, LibraryRepository, Sample,
+};
+use rusqlite::{params, OptionalExtension, Row};
+
+fn storage(e: impl std::fmt::Display) -> LibraryError {
+    LibraryError::Storage(e.to_string())
+}
+
+const LIB_COLUMNS: &str = "lib_id, owner_id, name, label, action, created_at";
+const SAMPLE_COLUMNS: &str = "seq, image_id, lib_id, name, hashes, created_at";
+
+fn library_from_row(row: &Row<'_>) -> rusqlite::Result<ImageLibrary> {
+    Ok(ImageLibrary {
+        lib_id: row.get(0)?,
+        owner: AccountId(row.get(1)?),
+        lib_name: row.get(2)?,
+        label: parse_name(&row.get::<_, String>(3)?)?,
+        action: parse_name(&row.get::<_, String>(4)?)?,
+        created_at: row.get(5)?,
+    })
+}
+
+fn sample_from_row(row: &Row<'_>) -> rusqlite::Result<Sample> {
+    Ok(Sample {
+        seq: row.get(0)?,
+        image_id: row.get(1)?,
+        lib_id: row.get(2)?,
+        name: row.get(3)?,
+        hashes: unpack_hashes(&row.get::<_, Vec<u8>>(4)?),
+        created_at: row.get(5)?,
+    })
+}
+
+impl LibraryRepository for SqliteStore {
+    fn create_library(
+        &self,
+        owner: AccountId,
+        name: &str,
+        label: Label,
+        action: LibAction,
+    ) -> Result<ImageLibrary, LibraryError> {
+        validate_lib_name(name)?;
+        let library = ImageLibrary {
+            lib_id: uuid::Uuid::new_v4().to_string(),
+            owner,
+            lib_name: name.to_string(),
+            label,
+            action,
+            created_at: now(),
+        };
+        let inserted = self
+            .connection(LibraryError::Storage)?
+            .execute(
+                &format!(
+                    "INSERT INTO image_libs ({LIB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING"
+                ),
+                params![library.lib_id, owner.0, name, name_of(&label), name_of(&action), library.created_at],
+            )
+            .map_err(storage)?;
+        if inserted == 0 {
+            return Err(LibraryError::Exists(name.into()));
+        }
+        Ok(library)
+    }
+
+    fn libraries(&self, owner: AccountId) -> Result<Vec<ImageLibrary>, LibraryError> {
+        let conn = self.connection(LibraryError::Storage)?;
+        let mut stmt = conn
+            .prepare(&format!("SELECT {LIB_COLUMNS} FROM image_libs WHERE owner_id = ?1 ORDER BY created_at, name"))
+            .map_err(storage)?;
+        let rows = stmt.query_map([owner.0], library_from_row).map_err(storage)?;
+        rows.collect::<Result<_, _>>().map_err(storage)
+    }
+
+    fn library(&self, owner: AccountId, lib_id: &str) -> Result<ImageLibrary, LibraryError> {
+        self.connection(LibraryError::Storage)?
+            .query_row(
+                &format!("SELECT {LIB_COLUMNS} FROM image_libs WHERE owner_id = ?1 AND lib_id = ?2"),
+                params![owner.0, lib_id],
+                library_from_row,
+            )
+            .optional()
+            .map_err(storage)?
+            .ok_or_else(|| LibraryError::NotFound(lib_id.into()))
+    }
+
+    fn delete_library(&self, owner: AccountId, lib_id: &str) -> Result<(), LibraryError> {
+        self.library(owner, lib_id)?;
+        let mut conn = self.connection(LibraryError::Storage)?;
+        let tx = conn.transaction().map_err(storage)?;
+        // Samples first, one by one through the trigger that logs removals.
+        tx.execute("DELETE FROM image_samples WHERE lib_id = ?1", [lib_id]).map_err(storage)?;
+        tx.execute("DELETE FROM image_libs WHERE owner_id = ?1 AND lib_id = ?2", params![owner.0, lib_id])
+            .map_err(storage)?;
+        tx.commit().map_err(storage)
+    }
+
+    fn add_sample(
+        &self,
+        owner: AccountId,
+        lib_id: &str,
+        name: &str,
+        hashes: &[Hash256],
+    ) -> Result<Sample, LibraryError> {
+        self.library(owner, lib_id)?;
+        if name.chars().count() > 256 {
+            return Err(LibraryError::Invalid("a sample name has at most 256 characters".into()));
+        }
+        if hashes.is_empty() {
+            return Err(LibraryError::Invalid("the image has no usable hash (too flat or too small)".into()));
+        }
+        let image_id = uuid::Uuid::new_v4().to_string();
+        let created_at = now();
+        let conn = self.connection(LibraryError::Storage)?;
+        conn.execute(
+            "INSERT INTO image_samples (image_id, lib_id, name, hashes, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![image_id, lib_id, name, pack_hashes(hashes), created_at],
+        )
+        .map_err(storage)?;
+        Ok(Sample {
+            seq: conn.last_insert_rowid(),
+            image_id,
+            lib_id: lib_id.into(),
+            name: name.into(),
+            hashes: hashes.to_vec(),
+            created_at,
+        })
+    }
+
+    fn samples(
+        &self,
+        owner: AccountId,
+        lib_id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<Sample>, u64), LibraryError> {
+        self.library(owner, lib_id)?;
+        let conn = self.connection(LibraryError::Storage)?;
+        let total: u64 = conn
+            .query_row("SELECT COUNT(*) FROM image_samples WHERE lib_id = ?1", [lib_id], |r| r.get(0))
+            .map_err(storage)?;
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {SAMPLE_COLUMNS} FROM image_samples WHERE lib_id = ?1 ORDER BY seq LIMIT {limit} OFFSET {offset}"
+            ))
+            .map_err(storage)?;
+        let samples = stmt.query_map([lib_id], sample_from_row).map_err(storage)?.collect::<Result<_, _>>();
+        Ok((samples.map_err(storage)?, total))
+    }
+
+    fn delete_sample(&self, owner: AccountId, image_id: &str) -> Result<(), LibraryError> {
+        let deleted = self
+            .connection(LibraryError::Storage)?
+            .execute(
+                "DELETE FROM image_samples WHERE image_id = ?1
+                 AND lib_id IN (SELECT lib_id FROM image_libs WHERE owner_id = ?2)",
+                params![image_id, owner.0],
+            )
+            .map_err(storage)?;
+        if deleted == 0 {
+            return Err(LibraryError::SampleNotFound(image_id.into()));
+        }
+        Ok(())
+    }
+
+    fn changes(&self, cursor: LibraryCursor) -> Result<LibraryChanges, LibraryError> {
+        let mut conn = self.connection(LibraryError::Storage)?;
+        // One read transaction: the cursor returned matches exactly what was read.
+        let tx = conn.transaction().map_err(storage)?;
+        let libraries = {
+            let mut stmt = tx.prepare(&format!("SELECT {LIB_COLUMNS} FROM image_libs")).map_err(storage)?;
+            let rows = stmt.query_map([], library_from_row).map_err(storage)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(storage)?
+        };
+        let added = {
+            let mut stmt = tx
+                .prepare(&format!("SELECT {SAMPLE_COLUMNS} FROM image_samples WHERE seq > ?1 ORDER BY seq"))
+                .map_err(storage)?;
+            let rows = stmt.query_map([cursor.sample_seq], sample_from_row).map_err(storage)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(storage)?
+        };
+        let removals = {
+            let mut stmt = tx
+                .prepare("SELECT seq, sample_seq FROM image_sample_removals WHERE seq > ?1 ORDER BY seq")
+                .map_err(storage)?;
+            let rows = stmt
+                .query_map([cursor.removal_seq], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(storage)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(storage)?
+        };
+        let sample_seq: i64 = tx
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'image_samples'", [], |r| {
+                r.get(0)
+            })
+            .map_err(storage)?;
+        let next = LibraryCursor {
+            sample_seq: sample_seq.max(cursor.sample_seq),
+            removal_seq: removals.last().map_or(cursor.removal_seq, |(seq, _)| *seq),
+        };
+        Ok(LibraryChanges {
+            libraries,
+            added,
+            removed: removals.into_iter().map(|(_, sample)| sample).collect(),
+            cursor: next,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Sealer;
+    use engine::accounts::AccountRepository;
+    use engine::library::Matcher;
+
+    #[test]
+    fn libraries_samples_and_a_matcher_that_follows_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("ims.db"), Sealer::from_key(&[1; 32])).unwrap();
+        let a = store.create_account("a", None).unwrap().id;
+        let b = store.create_account("b", None).unwrap().id;
+        let block = store.create_library(a, "banned", Label::Porn, LibAction::Block).unwrap();
+        assert!(matches!(store.create_library(a, "banned", Label::Ad, LibAction::Allow), Err(LibraryError::Exists(_))));
+        assert!(matches!(store.create_library(a, " ", Label::Ad, LibAction::Allow), Err(LibraryError::Invalid(_))));
+        store.create_library(b, "banned", Label::Ad, LibAction::Allow).unwrap();
+        assert!(matches!(store.library(b, &block.lib_id), Err(LibraryError::NotFound(_))));
+
+        let h1 = Hash256([1, 2, 3, 4]);
+        let h2 = Hash256([u64::MAX, 0, u64::MAX, 0]);
+        let s1 = store.add_sample(a, &block.lib_id, "one", &[h1]).unwrap();
+        assert!(matches!(store.add_sample(b, &block.lib_id, "x", &[h1]), Err(LibraryError::NotFound(_))));
+        assert!(matches!(store.add_sample(a, &block.lib_id, "x", &[]), Err(LibraryError::Invalid(_))));
+
+        let matcher = Matcher::new();
+        matcher.refresh(&store).unwrap();
+        assert_eq!(matcher.find(a, None, &[h1])[0].image_id, s1.image_id);
+        assert!(matcher.find(b, None, &[h1]).is_empty(), "another owner's library");
+        assert!(matcher.find(a, Some(&["other".into()]), &[h1]).is_empty(), "a library the policy does not link");
+
+        // Changes made by "another process" reach the matcher on its next refresh.
+        let s2 = store.add_sample(a, &block.lib_id, "two", &[h2]).unwrap();
+        store.delete_sample(a, &s1.image_id).unwrap();
+        assert!(matches!(store.delete_sample(a, &s1.image_id), Err(LibraryError::SampleNotFound(_))));
+        matcher.refresh(&store).unwrap();
+        assert!(matcher.find(a, None, &[h1]).is_empty());
+        assert_eq!(matcher.find(a, None, &[h2])[0].image_id, s2.image_id);
+        assert_eq!(store.samples(a, &block.lib_id, 0, 10).unwrap().1, 1);
+
+        store.delete_library(a, &block.lib_id).unwrap();
+        matcher.refresh(&store).unwrap();
+        assert!(matcher.is_empty());
+        assert_eq!(store.libraries(a).unwrap().len(), 0);
+    }
+}

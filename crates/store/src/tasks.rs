@@ -1,0 +1,211 @@
+//! Asynchronous tasks in SQLite (table `tasks`). Every state change is one statement, so a
+//! crash leaves each task in a state it can resume from.
+
+use crate::sqlite::{now, SqliteStore};
+use engine::accounts::AccountId;
+use engine::task::{Task, TaskError, TaskRepository, TaskState};
+use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
+
+fn storage(e: impl std::fmt::Display) -> TaskError {
+    TaskError::Storage(e.to_string())
+}
+
+const COLUMNS: &str = "task_id, account_id, secret_id, data_id, callback_url, request, state, result, attempts, \
+                       next_attempt_at, created_at, last_error";
+
+fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
+    Ok(Task {
+        task_id: row.get(0)?,
+        account: AccountId(row.get(1)?),
+        secret_id: row.get(2)?,
+        data_id: row.get(3)?,
+        callback_url: row.get(4)?,
+        request: row.get(5)?,
+        state: TaskState::parse(&row.get::<_, String>(6)?).unwrap_or(TaskState::Failed),
+        result: row.get(7)?,
+        attempts: row.get(8)?,
+        next_attempt_at: row.get(9)?,
+        created_at: row.get(10)?,
+        last_error: row.get(11)?,
+    })
+}
+
+impl SqliteStore {
+    fn task_update(&self, sql: &str, params: impl rusqlite::Params, task_id: &str) -> Result<(), TaskError> {
+        let changed = self.connection(TaskError::Storage)?.execute(sql, params).map_err(storage)?;
+        if changed == 0 {
+            return Err(TaskError::NotFound(task_id.into()));
+        }
+        Ok(())
+    }
+}
+
+impl TaskRepository for SqliteStore {
+    fn enqueue(&self, t: &Task) -> Result<(), TaskError> {
+        self.connection(TaskError::Storage)?
+            .execute(
+                &format!("INSERT INTO tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+                params![
+                    t.task_id,
+                    t.account.0,
+                    t.secret_id,
+                    t.data_id,
+                    t.callback_url,
+                    t.request,
+                    t.state.as_str(),
+                    t.result,
+                    t.attempts,
+                    t.next_attempt_at,
+                    t.created_at,
+                    t.last_error
+                ],
+            )
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    fn claim(&self) -> Result<Option<Task>, TaskError> {
+        let mut conn = self.connection(TaskError::Storage)?;
+        // IMMEDIATE: two workers cannot read the same queued task before either marks it.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
+        let task = tx
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM tasks WHERE state = 'queued' ORDER BY created_at, task_id LIMIT 1"),
+                [],
+                task_from_row,
+            )
+            .optional()
+            .map_err(storage)?;
+        if let Some(task) = &task {
+            tx.execute("UPDATE tasks SET state = 'running' WHERE task_id = ?1", [&task.task_id]).map_err(storage)?;
+        }
+        tx.commit().map_err(storage)?;
+        Ok(task.map(|t| Task { state: TaskState::Running, ..t }))
+    }
+
+    fn moderated(&self, task_id: &str, result: &str, now: i64) -> Result<(), TaskError> {
+        self.task_update(
+            "UPDATE tasks SET state = 'delivering', result = ?2, request = '', next_attempt_at = ?3
+             WHERE task_id = ?1 AND state = 'running'",
+            params![task_id, result, now],
+            task_id,
+        )
+    }
+
+    fn due(&self, now: i64, limit: u32) -> Result<Vec<Task>, TaskError> {
+        let conn = self.connection(TaskError::Storage)?;
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM tasks WHERE state = 'delivering' AND next_attempt_at <= ?1
+                 ORDER BY next_attempt_at, task_id LIMIT ?2"
+            ))
+            .map_err(storage)?;
+        let rows = stmt.query_map(params![now, limit], task_from_row).map_err(storage)?;
+        rows.collect::<Result<_, _>>().map_err(storage)
+    }
+
+    fn delivered(&self, task_id: &str, at: i64) -> Result<(), TaskError> {
+        self.task_update(
+            "UPDATE tasks SET state = 'delivered', attempts = attempts + 1, delivered_at = ?2, last_error = ''
+             WHERE task_id = ?1 AND state = 'delivering'",
+            params![task_id, at],
+            task_id,
+        )
+    }
+
+    fn delivery_failed(&self, task_id: &str, error: &str, next_attempt_at: Option<i64>) -> Result<(), TaskError> {
+        let (state, next) = match next_attempt_at {
+            Some(at) => ("delivering", at),
+            None => ("failed", now()),
+        };
+        self.task_update(
+            "UPDATE tasks SET state = ?2, attempts = attempts + 1, next_attempt_at = ?3, last_error = ?4
+             WHERE task_id = ?1 AND state = 'delivering'",
+            params![task_id, state, next, error],
+            task_id,
+        )
+    }
+
+    fn requeue_running(&self) -> Result<u64, TaskError> {
+        let changed = self
+            .connection(TaskError::Storage)?
+            .execute("UPDATE tasks SET state = 'queued' WHERE state = 'running'", [])
+            .map_err(storage)?;
+        Ok(changed as u64)
+    }
+
+    fn task(&self, task_id: &str) -> Result<Task, TaskError> {
+        self.connection(TaskError::Storage)?
+            .query_row(&format!("SELECT {COLUMNS} FROM tasks WHERE task_id = ?1"), [task_id], task_from_row)
+            .optional()
+            .map_err(storage)?
+            .ok_or_else(|| TaskError::NotFound(task_id.into()))
+    }
+
+    fn backlog(&self) -> Result<(u64, u64, u64), TaskError> {
+        self.connection(TaskError::Storage)?
+            .query_row(
+                "SELECT COALESCE(SUM(state = 'queued'), 0), COALESCE(SUM(state = 'running'), 0),
+                        COALESCE(SUM(state = 'delivering'), 0) FROM tasks WHERE state IN ('queued', 'running', 'delivering')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(storage)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Sealer;
+
+    fn task(id: &str, at: i64) -> Task {
+        Task {
+            task_id: id.into(),
+            account: AccountId(1),
+            secret_id: "AKID".into(),
+            data_id: format!("d-{id}"),
+            callback_url: "https://example.com/cb".into(),
+            request: "{}".into(),
+            state: TaskState::Queued,
+            result: None,
+            attempts: 0,
+            next_attempt_at: at,
+            created_at: at,
+            last_error: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_task_goes_through_its_states_and_survives_a_crash_while_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("ims.db"), Sealer::from_key(&[1; 32])).unwrap();
+        store.enqueue(&task("t1", 10)).unwrap();
+        store.enqueue(&task("t2", 11)).unwrap();
+        assert!(store.enqueue(&task("t1", 12)).is_err(), "task ids are unique");
+
+        let first = store.claim().unwrap().unwrap();
+        assert_eq!((first.task_id.as_str(), first.state), ("t1", TaskState::Running));
+        let second = store.claim().unwrap().unwrap();
+        assert_eq!(second.task_id, "t2");
+        assert!(store.claim().unwrap().is_none());
+        assert_eq!(store.backlog().unwrap(), (0, 2, 0));
+
+        // The process dies with both running: they are queued again at the next start.
+        assert_eq!(store.requeue_running().unwrap(), 2);
+        let again = store.claim().unwrap().unwrap();
+        assert_eq!(again.task_id, "t1");
+        store.moderated("t1", "{\"Response\":{}}", 20).unwrap();
+        assert!(store.due(19, 10).unwrap().is_empty());
+        assert_eq!(store.due(20, 10).unwrap()[0].result.as_deref(), Some("{\"Response\":{}}"));
+        assert_eq!(store.task("t1").unwrap().request, "", "the image is dropped once moderated");
+
+        store.delivery_failed("t1", "HTTP 500", Some(25)).unwrap();
+        assert!(store.due(24, 10).unwrap().is_empty());
+        store.delivered("t1", 25).unwrap();
+        let done = store.task("t1").unwrap();
+        assert_eq!((done.state, done.attempts), (TaskState::Delivered, 2));
+        assert!(store.delivered("t1", 26).is_err(), "a delivered task is not delivered again");
+        assert!(store.due(100, 10).unwrap().is_empty());
+    }
+}
