@@ -113,9 +113,8 @@ pub fn decode(bytes: &[u8], target: Option<u32>) -> Result<RgbImage, MediaError>
 
 /// Encodes `image` as a baseline JPEG at `quality` with libjpeg-turbo's defaults (standard
 /// tables, 4:2:0, no trellis: the "fastest" profile of this mozjpeg build, which is what Pillow's
-/// `save(format="JPEG", quality=q)` produces) and decodes it again. open_nsfw's reference
-/// pre-processing does this round trip, and its scores depend on the artefacts.
-pub fn roundtrip(image: &RgbImage, quality: u8) -> Result<RgbImage, MediaError> {
+/// `save(format="JPEG", quality=q)` produces).
+pub fn encode(image: &RgbImage, quality: u8) -> Result<Vec<u8>, MediaError> {
     let result = std::panic::catch_unwind(|| -> Result<Vec<u8>, MediaError> {
         let mut c = mozjpeg::Compress::new_err(Box::new(error_manager()), ColorSpace::JCS_RGB);
         c.set_fastest_defaults();
@@ -126,10 +125,13 @@ pub fn roundtrip(image: &RgbImage, quality: u8) -> Result<RgbImage, MediaError> 
         started.write_scanlines(image.as_raw()).map_err(io)?;
         started.finish().map_err(io)
     });
-    match result {
-        Ok(encoded) => decode(&encoded?, None),
-        Err(_) => Err(MediaError::Decode("the JPEG encoder failed".into())),
-    }
+    result.unwrap_or_else(|_| Err(MediaError::Decode("the JPEG encoder failed".into())))
+}
+
+/// [`encode`] then decode again. open_nsfw's reference pre-processing does this round trip, and
+/// its scores depend on the artefacts.
+pub fn roundtrip(image: &RgbImage, quality: u8) -> Result<RgbImage, MediaError> {
+    decode(&encode(image, quality)?, None)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod gif;
 mod jng;
 pub mod jpeg;
 mod native;
+pub mod pdq;
 mod svg;
 mod webp;
 
