@@ -3,13 +3,16 @@
 use crate::settings::{LogFormat, Settings};
 use anyhow::Context;
 use engine::accounts::{AccountRepository, KeyStatus};
+use engine::history::retention_cutoff;
+use engine::library::Matcher;
 use engine::ratelimit::RateLimiter;
 use inference::analyzer::Analyzer;
-use server::AppState;
+use server::{AppState, MetricsRender};
 use std::sync::Arc;
+use store::SqliteStore;
 use tracing_subscriber::EnvFilter;
 
-fn init_logging(settings: &Settings) -> anyhow::Result<()> {
+pub fn init_logging(settings: &Settings) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(&settings.log.level).context("invalid log.level")?;
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
@@ -21,7 +24,7 @@ fn init_logging(settings: &Settings) -> anyhow::Result<()> {
 }
 
 /// The first account of a fresh database, with one key, and how to call the server with it.
-fn bootstrap(repo: &dyn AccountRepository, settings: &Settings) -> anyhow::Result<Option<(String, String)>> {
+pub fn bootstrap(repo: &dyn AccountRepository, settings: &Settings) -> anyhow::Result<Option<(String, String)>> {
     let accounts = repo.accounts()?;
     let first = match accounts.iter().find(|a| a.is_main()) {
         Some(account) => account.clone(),
@@ -38,13 +41,9 @@ fn bootstrap(repo: &dyn AccountRepository, settings: &Settings) -> anyhow::Resul
     Ok(Some((key.secret_id, credential.secret_key.expose().to_string())))
 }
 
-pub fn run(settings: Settings) -> anyhow::Result<()> {
-    init_logging(&settings)?;
-    let store = crate::open_store(&settings)?;
-    let credentials = bootstrap(store.as_ref(), &settings)?;
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .context("cannot install the metrics recorder")?;
+/// Everything a moderation needs, on the store: the models, the fetcher, the libraries' index.
+/// `metrics` renders `/metrics`.
+pub fn app_state(settings: &Settings, store: Arc<SqliteStore>, metrics: MetricsRender) -> anyhow::Result<AppState> {
     let health_store = store.clone();
     let fetcher = media::fetch::Fetcher::new(settings.fetch.clone())
         .map_err(anyhow::Error::msg)
@@ -55,17 +54,37 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
             "cannot load the models (scripts/fetch.py installs them; inference.artifacts_dir says where they are)",
         )?;
     tracing::info!(models = ?analyzer.models(), "models loaded");
-    let state = AppState {
+    let matcher = Arc::new(Matcher::new());
+    matcher.refresh(store.as_ref()).context("cannot load the image libraries")?;
+    tracing::info!(hashes = matcher.len(), "image libraries loaded");
+    Ok(AppState {
         settings: Arc::new(settings.server.clone()),
         accounts: store.clone(),
-        policies: store,
+        policies: store.clone(),
+        libraries: store.clone(),
+        history: store.clone(),
+        tasks: store,
+        matcher,
         analyzer: Arc::new(analyzer),
+        history_settings: Arc::new(settings.history.clone()),
+        task_settings: Arc::new(settings.tasks.clone()),
+        task_queued: Arc::new(tokio::sync::Notify::new()),
         limiter: Arc::new(RateLimiter::default()),
         fetcher: Arc::new(fetcher),
         decode_slots: AppState::decode_slots(&settings.server),
         health: Arc::new(move || health_store.ping().map_err(|e| e.to_string())),
-        metrics: Arc::new(move || metrics.render()),
-    };
+        metrics,
+    })
+}
+
+pub fn run(settings: Settings) -> anyhow::Result<()> {
+    init_logging(&settings)?;
+    let store = crate::open_store(&settings)?;
+    let credentials = bootstrap(store.as_ref(), &settings)?;
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+    let state = app_state(&settings, store, Arc::new(move || metrics.render()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(settings.server.listen)
@@ -79,10 +98,28 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
             println!("Point any Tencent Cloud SDK for ims at endpoint {address} over http (see README.md).");
         }
         tracing::info!(%address, "serving");
+        server::tasks::spawn(state.clone());
+        tokio::spawn(purge_loop(state.clone()));
         server::serve(listener, state, shutdown_signal()).await?;
         tracing::info!("stopped");
         anyhow::Ok(())
     })
+}
+
+/// Deletes results older than `history.retention_days`, at start and then hourly.
+async fn purge_loop(state: AppState) {
+    let days = state.history_settings.retention_days;
+    loop {
+        let history = state.history.clone();
+        let cutoff = retention_cutoff(chrono::Utc::now().timestamp(), days);
+        match tokio::task::spawn_blocking(move || history.purge(cutoff)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(removed)) => tracing::info!(removed, days, "purged old results"),
+            Ok(Err(error)) => tracing::error!(%error, "cannot purge old results"),
+            Err(_) => tracing::error!("the purge panicked"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
 }
 
 async fn shutdown_signal() {

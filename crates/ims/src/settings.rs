@@ -7,7 +7,7 @@ use figment::Figment;
 use inference::analyzer::InferenceSettings;
 use media::fetch::FetchSettings;
 use serde::{Deserialize, Serialize};
-use server::ServerSettings;
+use server::{HistorySettings, ServerSettings, TaskSettings};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,6 +21,8 @@ pub struct Settings {
     pub server: ServerSettings,
     pub fetch: FetchSettings,
     pub inference: InferenceSettings,
+    pub history: HistorySettings,
+    pub tasks: TaskSettings,
     pub log: LogSettings,
     pub bootstrap: BootstrapSettings,
 }
@@ -33,6 +35,8 @@ impl Default for Settings {
             server: ServerSettings::default(),
             fetch: FetchSettings::default(),
             inference: InferenceSettings::default(),
+            history: HistorySettings::default(),
+            tasks: TaskSettings::default(),
             log: LogSettings::default(),
             bootstrap: BootstrapSettings::default(),
         }
@@ -79,7 +83,7 @@ impl Default for BootstrapSettings {
 
 /// The sections an `IMS_*` variable may set; other `IMS_*` variables are not configuration.
 const ENV_KEYS: &[&str] = &["data_dir", "master_key"];
-const ENV_SECTIONS: &[&str] = &["server__", "fetch__", "inference__", "log__", "bootstrap__"];
+const ENV_SECTIONS: &[&str] = &["server__", "fetch__", "inference__", "history__", "tasks__", "log__", "bootstrap__"];
 
 impl Settings {
     /// Defaults, then the file (if any), then the environment, then `overrides` (the flags).

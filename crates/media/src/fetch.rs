@@ -48,11 +48,11 @@ impl Default for FetchSettings {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
-    #[error("FileUrl is not a valid URL: {0}")]
+    #[error("the URL is not valid: {0}")]
     InvalidUrl(String),
-    #[error("FileUrl must use http or https, not `{0}`")]
+    #[error("the URL must use http or https, not `{0}`")]
     Scheme(String),
-    #[error("FileUrl may not name its host by IP address ({0})")]
+    #[error("the URL may not name its host by IP address ({0})")]
     IpLiteral(String),
     #[error("the host `{0}` resolves to an internal address, which is never fetched")]
     Internal(String),
@@ -197,6 +197,42 @@ impl Fetcher {
             Some(ip) if is_allowed(&self.settings.allow_internal_hosts, &ip.to_string()) => Ok(parsed),
             Some(ip) => Err(FetchError::IpLiteral(ip.to_string())),
         }
+    }
+
+    /// Whether `url` could be fetched or called back at all (syntax, scheme, no IP literal, and
+    /// a host that resolves to public addresses only), without connecting to it.
+    pub async fn check_url(&self, url: &str) -> Result<(), FetchError> {
+        let parsed = self.check(url)?;
+        let host = parsed.host_str().unwrap_or_default().trim_matches(['[', ']']).to_string();
+        if is_allowed(&self.settings.allow_internal_hosts, &host) {
+            return Ok(());
+        }
+        let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+            .await
+            .map_err(|_| FetchError::Unresolvable(host.clone()))?
+            .collect();
+        match found.iter().any(|a| !is_public(a.ip())) {
+            true => Err(FetchError::Internal(host)),
+            false if found.is_empty() => Err(FetchError::Unresolvable(host)),
+            false => Ok(()),
+        }
+    }
+
+    /// POSTs a JSON `body` with extra `headers` to `url` under the same address rules as
+    /// [`Fetcher::fetch`] (redirects are not followed); returns the HTTP status.
+    pub async fn post_json(&self, url: &str, body: &[u8], headers: &[(&str, String)]) -> Result<u16, FetchError> {
+        let url = self.check(url)?;
+        let mut request = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .timeout(Duration::from_secs(self.settings.timeout_secs.max(1) * 2))
+            .body(body.to_vec());
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = request.send().await.map_err(classify)?;
+        Ok(response.status().as_u16())
     }
 
     /// Downloads the image behind `url` (see the module documentation for every rule).

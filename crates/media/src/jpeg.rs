@@ -128,6 +128,14 @@ pub fn encode(image: &RgbImage, quality: u8) -> Result<Vec<u8>, MediaError> {
     result.unwrap_or_else(|_| Err(MediaError::Decode("the JPEG encoder failed".into())))
 }
 
+/// A JPEG of `image` fitted within `side` x `side` pixels (never enlarged).
+pub fn thumbnail(image: &RgbImage, side: u32) -> Result<Vec<u8>, MediaError> {
+    let (w, h) = image.dimensions();
+    let scale = (f64::from(side) / f64::from(w.max(h).max(1))).min(1.0);
+    let fit = |n: u32| ((f64::from(n) * scale).round() as u32).max(1);
+    encode(&image::imageops::thumbnail(image, fit(w), fit(h)), 70)
+}
+
 /// [`encode`] then decode again. open_nsfw's reference pre-processing does this round trip, and
 /// its scores depend on the artefacts.
 pub fn roundtrip(image: &RgbImage, quality: u8) -> Result<RgbImage, MediaError> {

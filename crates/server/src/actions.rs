@@ -1,7 +1,7 @@
 //! The table of actions and the path every API request takes through the server.
 
 use crate::call::{self, Call, Params};
-use crate::{auth, envelope, error, moderation, policies, AppState};
+use crate::{auth, envelope, error, history, libraries, moderation, policies, tasks, AppState};
 use axum::extract::Request;
 use axum::response::Response;
 use engine::accounts::{Account, Operation};
@@ -17,52 +17,69 @@ use tracing::Instrument;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     ImageModeration,
+    CreateImageModerationAsyncTask,
     CreateBizConfig,
     ModifyBizConfig,
     DescribeBizConfig,
     DescribeBizConfigs,
     DeleteBizConfig,
+    CreateImageLib,
+    DescribeImageLibs,
+    DeleteImageLib,
+    CreateImageSamples,
+    DescribeImageSamples,
+    DeleteImageSamples,
+    DescribeImsList,
+    DescribeImageStat,
+    CreateImsCorrection,
 }
 
+use Operation::{Read, Write};
+
+/// Each action's name and what a sub-account's grant must allow for it. Moderating records a
+/// result and is billed: read-only grants may not.
+const TABLE: &[(Action, &str, Operation)] = &[
+    (Action::ImageModeration, "ImageModeration", Write),
+    (Action::CreateImageModerationAsyncTask, "CreateImageModerationAsyncTask", Write),
+    (Action::CreateBizConfig, "CreateBizConfig", Write),
+    (Action::ModifyBizConfig, "ModifyBizConfig", Write),
+    (Action::DescribeBizConfig, "DescribeBizConfig", Read),
+    (Action::DescribeBizConfigs, "DescribeBizConfigs", Read),
+    (Action::DeleteBizConfig, "DeleteBizConfig", Write),
+    (Action::CreateImageLib, "CreateImageLib", Write),
+    (Action::DescribeImageLibs, "DescribeImageLibs", Read),
+    (Action::DeleteImageLib, "DeleteImageLib", Write),
+    (Action::CreateImageSamples, "CreateImageSamples", Write),
+    (Action::DescribeImageSamples, "DescribeImageSamples", Read),
+    (Action::DeleteImageSamples, "DeleteImageSamples", Write),
+    (Action::DescribeImsList, "DescribeImsList", Read),
+    (Action::DescribeImageStat, "DescribeImageStat", Read),
+    (Action::CreateImsCorrection, "CreateImsCorrection", Write),
+];
+
 impl Action {
-    pub const ALL: &'static [Action] = &[
-        Action::ImageModeration,
-        Action::CreateBizConfig,
-        Action::ModifyBizConfig,
-        Action::DescribeBizConfig,
-        Action::DescribeBizConfigs,
-        Action::DeleteBizConfig,
-    ];
+    fn entry(self) -> &'static (Action, &'static str, Operation) {
+        TABLE.iter().find(|(a, ..)| *a == self).expect("every action is in the table")
+    }
 
     pub fn name(self) -> &'static str {
-        match self {
-            Action::ImageModeration => "ImageModeration",
-            Action::CreateBizConfig => "CreateBizConfig",
-            Action::ModifyBizConfig => "ModifyBizConfig",
-            Action::DescribeBizConfig => "DescribeBizConfig",
-            Action::DescribeBizConfigs => "DescribeBizConfigs",
-            Action::DeleteBizConfig => "DeleteBizConfig",
-        }
+        self.entry().1
     }
 
     fn lookup(name: &str) -> Option<Action> {
-        Action::ALL.iter().copied().find(|a| a.name() == name)
+        TABLE.iter().find(|(_, n, _)| *n == name).map(|(a, ..)| *a)
     }
 
-    /// What a sub-account's grant must allow.
     pub fn operation(self) -> Operation {
-        match self {
-            // Moderating records a result and is billed: read-only grants may not.
-            Action::ImageModeration | Action::CreateBizConfig | Action::ModifyBizConfig | Action::DeleteBizConfig => {
-                Operation::Write
-            }
-            Action::DescribeBizConfig | Action::DescribeBizConfigs => Operation::Read,
-        }
+        self.entry().2
     }
 
     pub fn rate_class(self) -> RateClass {
-        // Management calls share the synchronous budget.
-        RateClass::Sync
+        match self {
+            Action::CreateImageModerationAsyncTask => RateClass::Async,
+            // Management calls share the synchronous budget.
+            _ => RateClass::Sync,
+        }
     }
 }
 
@@ -71,6 +88,10 @@ pub struct Context {
     pub state: AppState,
     pub account: Account,
     pub version: &'static str,
+    /// The `RequestId` the answer carries.
+    pub request_id: String,
+    /// The key the call was signed with.
+    pub secret_id: String,
 }
 
 /// Answers one API request, whatever happens, with the envelope.
@@ -82,7 +103,7 @@ pub async fn handle(state: AppState, request: Request) -> Response {
         let (lang, parsed) = call::read(request, state.body_timeout()).await;
         let mut action_label = "-";
         let result = match parsed {
-            Ok(call) => run(&state, call, &mut action_label).await,
+            Ok(call) => run(&state, call, &request_id, &mut action_label).await,
             Err(e) => Err(e),
         };
         let elapsed = started.elapsed();
@@ -99,7 +120,12 @@ pub async fn handle(state: AppState, request: Request) -> Response {
     .await
 }
 
-async fn run(state: &AppState, call: Call, action_label: &mut &'static str) -> Result<Map<String, Value>, ApiError> {
+async fn run(
+    state: &AppState,
+    call: Call,
+    request_id: &str,
+    action_label: &mut &'static str,
+) -> Result<Map<String, Value>, ApiError> {
     let now = chrono::Utc::now().timestamp();
     let account = auth::authenticate(state.accounts.clone(), &call, now).await?;
     tracing::Span::current().record("account", account.id.0);
@@ -142,8 +168,9 @@ async fn run(state: &AppState, call: Call, action_label: &mut &'static str) -> R
         return Err(error::rate_limited(limit));
     }
 
+    let secret_id = call.secret_id.clone();
     let params = parameters(definition, defined, call.params)?;
-    let context = Context { state: state.clone(), account, version };
+    let context = Context { state: state.clone(), account, version, request_id: request_id.to_string(), secret_id };
     match action {
         Action::ImageModeration => moderation::image_moderation(context, params).await,
         Action::CreateBizConfig => policies::create(context, params).await,
@@ -151,6 +178,16 @@ async fn run(state: &AppState, call: Call, action_label: &mut &'static str) -> R
         Action::DescribeBizConfig => policies::describe(context, params).await,
         Action::DescribeBizConfigs => policies::list(context, params).await,
         Action::DeleteBizConfig => policies::delete(context, params).await,
+        Action::CreateImageModerationAsyncTask => tasks::create(context, params).await,
+        Action::CreateImageLib => libraries::create(context, params).await,
+        Action::DescribeImageLibs => libraries::list(context, params).await,
+        Action::DeleteImageLib => libraries::delete(context, params).await,
+        Action::CreateImageSamples => libraries::add_samples(context, params).await,
+        Action::DescribeImageSamples => libraries::samples(context, params).await,
+        Action::DeleteImageSamples => libraries::delete_samples(context, params).await,
+        Action::DescribeImsList => history::list(context, params).await,
+        Action::DescribeImageStat => history::stats(context, params).await,
+        Action::CreateImsCorrection => history::correct(context, params).await,
     }
 }
 
@@ -170,6 +207,21 @@ fn parameters(definition: &ApiDefinition, action: &schema::ActionDef, params: Pa
         }
         Params::Flat(pairs) => definition.unflatten(action, &pairs).map_err(|e| error::param_error(&e)),
     }
+}
+
+/// Runs storage work on the blocking pool (SQLite is synchronous), its error through `map`.
+pub async fn blocking<T: Send + 'static, E: Send + 'static>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+    map: impl FnOnce(&E) -> ApiError,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|_| ApiError::new(Code::InternalError))?.map_err(|e| map(&e))
+}
+
+/// An action's parameters (already checked against its definition) as its input type.
+pub fn parse<T: serde::de::DeserializeOwned>(params: Value) -> Result<T, ApiError> {
+    serde_json::from_value(params).map_err(|e| {
+        ApiError::with_message(Code::InvalidParameter, format!("Invalid parameters: {e}."), format!("参数错误：{e}。"))
+    })
 }
 
 /// Serialises a response type into the fields of the envelope.

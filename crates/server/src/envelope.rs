@@ -17,10 +17,14 @@ fn json(value: &Value) -> Response {
     response
 }
 
-/// `{"Response": {...fields, "RequestId"}}`.
-pub fn success(mut fields: Map<String, Value>, request_id: &str) -> Response {
+/// `{"Response": {...fields, "RequestId"}}`: also the body of an asynchronous task's callback.
+pub fn success_body(mut fields: Map<String, Value>, request_id: &str) -> Value {
     fields.insert("RequestId".into(), Value::from(request_id));
-    json(&serde_json::json!({ "Response": fields }))
+    serde_json::json!({ "Response": fields })
+}
+
+pub fn success(fields: Map<String, Value>, request_id: &str) -> Response {
+    json(&success_body(fields, request_id))
 }
 
 /// `{"Response": {"Error": {"Code", "Message"}, "RequestId"}}`.

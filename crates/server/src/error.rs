@@ -2,7 +2,10 @@
 //! this file decides which code and which words a client sees for each.
 
 use engine::accounts::AccountError;
+use engine::history::HistoryError;
+use engine::library::LibraryError;
 use engine::policy::PolicyError;
+use engine::task::TaskError;
 use inference::InferenceError;
 use media::fetch::FetchError;
 use media::MediaError;
@@ -56,6 +59,72 @@ pub fn policy_error(error: &PolicyError) -> ApiError {
             ApiError::new(Code::InternalError)
         }
     }
+}
+
+pub fn library_error(error: &LibraryError) -> ApiError {
+    match error {
+        LibraryError::Invalid(reason) => ApiError::with_message(
+            Code::InvalidParameterValueInvalidParameter,
+            format!("Invalid image library request: {reason}."),
+            format!("图片库请求无效：{reason}。"),
+        ),
+        LibraryError::Exists(name) => ApiError::with_message(
+            Code::ResourceInUse,
+            format!("An image library named `{name}` already exists."),
+            format!("图片库 `{name}` 已存在。"),
+        ),
+        LibraryError::NotFound(id) => ApiError::with_message(
+            Code::ResourceNotFound,
+            format!("There is no image library `{id}`."),
+            format!("图片库 `{id}` 不存在。"),
+        ),
+        LibraryError::SampleNotFound(id) => ApiError::with_message(
+            Code::ResourceNotFound,
+            format!("There is no library image `{id}`."),
+            format!("图片库样本 `{id}` 不存在。"),
+        ),
+        LibraryError::Storage(reason) => {
+            tracing::error!(%reason, "library storage failed");
+            ApiError::new(Code::InternalError)
+        }
+    }
+}
+
+pub fn history_error(error: &HistoryError) -> ApiError {
+    match error {
+        HistoryError::NotFound(id) => ApiError::with_message(
+            Code::ResourceNotFound,
+            format!("There is no result `{id}` (results are kept for history.retention_days days)."),
+            format!("审核结果 `{id}` 不存在（结果保留 history.retention_days 天）。"),
+        ),
+        HistoryError::Invalid(reason) => ApiError::with_message(
+            Code::InvalidParameterValueInvalidParameter,
+            format!("Invalid query: {reason}."),
+            format!("查询条件无效：{reason}。"),
+        ),
+        HistoryError::Storage(reason) => {
+            tracing::error!(%reason, "result storage failed");
+            ApiError::new(Code::InternalError)
+        }
+    }
+}
+
+/// A task that cannot be stored is not accepted: the caller must know to retry.
+pub fn task_error(error: &TaskError) -> ApiError {
+    tracing::error!(%error, "task storage failed");
+    ApiError::with_message(
+        Code::ResourceUnavailableInQueueError,
+        "The task could not be queued; it was not accepted. Retry later.",
+        "任务未能入队，未被受理，请稍后重试。",
+    )
+}
+
+pub fn callback_url_error(error: &FetchError) -> ApiError {
+    ApiError::with_message(
+        Code::InvalidParameterValueInvalidCallbackUrl,
+        format!("CallbackUrl is not acceptable: {error}."),
+        format!("CallbackUrl 不可用：{error}。"),
+    )
 }
 
 pub fn param_error(error: &ParamError) -> ApiError {

@@ -11,16 +11,22 @@ pub mod auth;
 pub mod call;
 pub mod envelope;
 pub mod error;
+pub mod history;
+pub mod libraries;
 pub mod moderation;
 pub mod policies;
+pub mod tasks;
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use engine::accounts::AccountRepository;
+use engine::history::HistoryRepository;
+use engine::library::{LibraryRepository, Matcher};
 use engine::policy::PolicyRepository;
 use engine::ratelimit::RateLimiter;
+use engine::task::TaskRepository;
 use inference::analyzer::Analyzer;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -63,6 +69,42 @@ impl Default for ServerSettings {
     }
 }
 
+/// How long results are kept, and what is kept of the image (`[history]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistorySettings {
+    /// Days a result is kept; older ones are purged hourly.
+    pub retention_days: u32,
+    /// Longer side of the thumbnail kept with each result, in pixels; 0 keeps none.
+    pub thumbnail_side: u32,
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        HistorySettings { retention_days: 30, thumbnail_side: 160 }
+    }
+}
+
+/// Asynchronous tasks and their callbacks (`[tasks]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TaskSettings {
+    /// Tasks moderated at once.
+    pub workers: usize,
+    /// Callbacks sent at once.
+    pub deliveries: usize,
+    /// Seconds after a task's creation during which its callback is retried.
+    pub delivery_deadline_secs: i64,
+    /// The longest wait between two attempts (the wait doubles from 1 s up to this).
+    pub max_backoff_secs: i64,
+}
+
+impl Default for TaskSettings {
+    fn default() -> Self {
+        TaskSettings { workers: 2, deliveries: 8, delivery_deadline_secs: 86_400, max_backoff_secs: 300 }
+    }
+}
+
 /// Reports whether the server's dependencies (the database) answer, for `/healthz`.
 pub type HealthCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 /// Renders the Prometheus exposition text for `/metrics`.
@@ -76,7 +118,16 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     pub fetcher: Arc<media::fetch::Fetcher>,
     pub policies: Arc<dyn PolicyRepository>,
+    pub libraries: Arc<dyn LibraryRepository>,
+    pub history: Arc<dyn HistoryRepository>,
+    pub tasks: Arc<dyn TaskRepository>,
+    /// The libraries' samples, indexed in memory.
+    pub matcher: Arc<Matcher>,
     pub analyzer: Arc<Analyzer>,
+    pub history_settings: Arc<HistorySettings>,
+    pub task_settings: Arc<TaskSettings>,
+    /// Wakes the task workers when a task is queued.
+    pub task_queued: Arc<tokio::sync::Notify>,
     /// Permits to decode an image; bounds the memory and CPU that decoding takes at once.
     pub decode_slots: Arc<tokio::sync::Semaphore>,
     pub health: HealthCheck,

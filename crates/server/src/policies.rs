@@ -3,11 +3,11 @@
 //! crates/protocol/api/ims/extensions.json). A policy belongs to the main account; sub-accounts
 //! act on their main account's policies within their grant.
 
-use crate::actions::{fields, Context};
+use crate::actions::{self, fields, parse, Context};
 use crate::error;
 use engine::decision::Label;
 use engine::policy::{Policy, PolicyError, PolicyRepository, Threshold};
-use protocol::{ApiError, Code};
+use protocol::ApiError;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -31,6 +31,7 @@ struct BizConfigInput {
     votes: Option<i64>,
     observe_only: Option<bool>,
     thresholds: Option<Vec<ThresholdInput>>,
+    image_libs: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -41,12 +42,6 @@ struct BizTypeInput {
 
 fn invalid(reason: String) -> ApiError {
     error::policy_error(&PolicyError::Invalid(reason))
-}
-
-fn parse<T: serde::de::DeserializeOwned>(params: Value) -> Result<T, ApiError> {
-    serde_json::from_value(params).map_err(|e| {
-        ApiError::with_message(Code::InvalidParameter, format!("Invalid parameters: {e}."), format!("参数错误：{e}。"))
-    })
 }
 
 fn label(name: &str) -> Result<Label, ApiError> {
@@ -87,9 +82,24 @@ impl BizConfigInput {
                 None => policy.thresholds.push(given),
             }
         }
+        // `["*"]` goes back to every library of the account.
+        if let Some(libs) = self.image_libs {
+            policy.image_libs = if libs == ["*"] { None } else { Some(libs) };
+        }
         policy.validate().map_err(|e| error::policy_error(&e))?;
         Ok(policy)
     }
+}
+
+/// Every library a policy links must be one of the account's.
+async fn check_libraries(context: &Context, policy: &Policy) -> Result<(), ApiError> {
+    let ids = policy.image_libs.clone().unwrap_or_default();
+    let (libraries, owner) = (context.state.libraries.clone(), context.account.owner());
+    actions::blocking(
+        move || ids.iter().try_for_each(|id| libraries.library(owner, id).map(drop)),
+        error::library_error,
+    )
+    .await
 }
 
 /// Runs a repository call on the blocking pool (SQLite is synchronous).
@@ -98,10 +108,7 @@ async fn blocking<T: Send + 'static>(
     work: impl FnOnce(&dyn PolicyRepository) -> Result<T, PolicyError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let repository: Arc<dyn PolicyRepository> = context.state.policies.clone();
-    tokio::task::spawn_blocking(move || work(repository.as_ref()))
-        .await
-        .map_err(|_| ApiError::new(Code::InternalError))?
-        .map_err(|e| error::policy_error(&e))
+    actions::blocking(move || work(repository.as_ref()), error::policy_error).await
 }
 
 fn one(policy: &Policy) -> Map<String, Value> {
@@ -113,6 +120,7 @@ pub async fn create(context: Context, params: Value) -> Result<Map<String, Value
     let named = Policy::named(&input_name(&input.biz_type)?).map_err(|e| error::policy_error(&e))?;
     let policy = input.apply(named)?;
     let owner = context.account.owner();
+    check_libraries(&context, &policy).await?;
     let stored = policy.clone();
     blocking(&context, move |r| r.create_policy(owner, &stored)).await?;
     tracing::info!(account = %context.account.id, biz_type = %policy.biz_type, "policy created");
@@ -134,6 +142,7 @@ pub async fn modify(context: Context, params: Value) -> Result<Map<String, Value
     let lookup = name.clone();
     let current = blocking(&context, move |r| r.policy(owner, &lookup)?.ok_or(PolicyError::NotFound(lookup))).await?;
     let policy = input.apply(current)?;
+    check_libraries(&context, &policy).await?;
     let stored = policy.clone();
     blocking(&context, move |r| r.update_policy(owner, &stored)).await?;
     tracing::info!(account = %context.account.id, biz_type = %name, "policy modified");
