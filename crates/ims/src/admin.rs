@@ -106,6 +106,9 @@ pub struct PolicySettings {
     /// Record verdicts but always answer Pass.
     #[arg(long)]
     observe_only: Option<bool>,
+    /// The image libraries applied, as LibIds separated by commas; `*` for all of the account's.
+    #[arg(long)]
+    image_libs: Option<String>,
 }
 
 impl PolicySettings {
@@ -121,6 +124,12 @@ impl PolicySettings {
         }
         if let Some(observe_only) = self.observe_only {
             policy.observe_only = observe_only;
+        }
+        if let Some(libs) = self.image_libs {
+            policy.image_libs = match libs.trim() {
+                "*" => None,
+                list => Some(list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()),
+            };
         }
         policy.validate()?;
         Ok(policy)

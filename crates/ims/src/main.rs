@@ -1,6 +1,9 @@
 //! `ims`: the image moderation server and its operator's command line.
 
 mod admin;
+mod inputs;
+mod library;
+mod moderate;
 mod serve;
 mod settings;
 
@@ -40,6 +43,11 @@ enum Command {
     /// Policies (BizType): scenes, thresholds, votes, observe-only.
     #[command(subcommand)]
     Policy(admin::PolicyCommand),
+    /// Image libraries (allow and block lists matched by perceptual hash) and their samples.
+    #[command(subcommand)]
+    Library(library::LibraryCommand),
+    /// Moderate files, directories and URL lists in a batch, here or on a running server.
+    Moderate(moderate::ModerateArgs),
     /// Print the effective configuration, secrets hidden.
     Config,
 }
@@ -66,6 +74,11 @@ fn main() -> anyhow::Result<()> {
         Command::Account(command) => admin::account(open_store(&settings)?.as_ref(), command),
         Command::Key(command) => admin::key(open_store(&settings)?.as_ref(), command),
         Command::Policy(command) => admin::policy(open_store(&settings)?.as_ref(), command),
+        Command::Library(command) => {
+            let fetcher = media::fetch::Fetcher::new(settings.fetch.clone()).map_err(anyhow::Error::msg)?;
+            library::run(open_store(&settings)?.as_ref(), &fetcher, command)
+        }
+        Command::Moderate(args) => moderate::run(settings, args),
         Command::Config => {
             print!("{}", settings.to_redacted_toml());
             Ok(())

@@ -94,6 +94,23 @@ pub fn tc3_canonical_request(method: &str, query: &str, headers: &[(&str, &str)]
     format!("{method}\n/\n{query}\n{lines}\n{}\n{payload_hash}", names.join(";"))
 }
 
+/// The `Authorization` header of a JSON POST to `/` signed as the SDKs sign by default
+/// (signed headers `content-type;host`), for clients of our own (the batch CLI).
+pub fn tc3_authorization(
+    secret_id: &str,
+    secret_key: &str,
+    timestamp: i64,
+    date: &str,
+    host: &str,
+    content_type: &str,
+    body: &[u8],
+) -> String {
+    let canonical =
+        tc3_canonical_request("POST", "", &[("content-type", content_type), ("host", host)], &sha256_hex(body));
+    let signature = tc3_signature(secret_key, timestamp, date, "ims", &canonical);
+    format!("{TC3_ALGORITHM} Credential={secret_id}/{date}/ims/tc3_request, SignedHeaders=content-type;host, Signature={signature}")
+}
+
 /// The hex signature of a canonical request under a secret key.
 pub fn tc3_signature(secret_key: &str, timestamp: i64, date: &str, service: &str, canonical_request: &str) -> String {
     let scope = format!("{date}/{service}/tc3_request");
