@@ -38,7 +38,19 @@ impl Server {
 
     /// Starts with extra environment variables and extra `serve` arguments.
     pub fn start_with(env: &[(&str, &str)], args: &[&str]) -> Server {
-        let data_dir = tempfile::tempdir().unwrap();
+        Server::spawn(tempfile::tempdir().unwrap(), env, args)
+    }
+
+    /// Kills the server with SIGKILL (no shutdown of any kind) and starts it again on the same
+    /// data directory with `env`.
+    pub fn kill_and_restart(mut self, env: &[(&str, &str)]) -> Server {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
+        Server::spawn(data_dir, env, &[])
+    }
+
+    fn spawn(data_dir: tempfile::TempDir, env: &[(&str, &str)], args: &[&str]) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ims"));
         command
             .arg("--data-dir")
@@ -156,6 +168,14 @@ impl Server {
 }
 
 impl Server {
+    /// Calls `action` through the Python SDK (its generic call for actions it has no model of)
+    /// with the first account's key.
+    pub fn call(&self, action: &str, params: Value) -> Result<Value, (String, String)> {
+        let mut job = self.job(params);
+        job["action"] = json!(action);
+        single(python(&job))
+    }
+
     /// A moderation job of a real image, signed with the given key.
     pub fn image_job_as(&self, secret_id: &str, secret_key: &str) -> Value {
         let mut job = self.job(json!({"FileContent": image_base64()}));
@@ -255,6 +275,11 @@ pub fn bmp(width: u32, height: u32) -> Vec<u8> {
     b.extend([0u8; 24]);
     b.extend((0..pixels).map(|i| (i * 7 % 251) as u8));
     b
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 pub fn image_base64() -> String {

@@ -6,6 +6,7 @@ mod envelope;
 mod fetch;
 mod harness;
 mod images;
+mod libraries;
 mod sdk_node;
 mod sdk_python;
 mod verdicts;

@@ -1,14 +1,9 @@
 //! Real verdicts: the models' scores through the API, policies (BizType) managed through the
 //! SDK, thresholds, explanations, observe-only, and the safety of every safe test image.
 
-use crate::harness::{python, single, workspace_root, Server, Tc3};
-use base64::Engine;
+use crate::harness::{b64, python, single, workspace_root, Server, Tc3};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
 
 /// A real photograph: Grace Hopper from ../shared, or (without ../shared) a generated picture.
 fn photo() -> String {
@@ -26,9 +21,7 @@ fn photo() -> String {
 }
 
 fn call(server: &Server, action: &str, params: Value) -> Result<Value, (String, String)> {
-    let mut job = server.job(params);
-    job["action"] = json!(action);
-    single(python(&job))
+    server.call(action, params)
 }
 
 fn extra(response: &Value) -> Value {
