@@ -199,21 +199,22 @@ impl Fetcher {
         }
     }
 
-    /// Whether `url` could be fetched or called back at all (syntax, scheme, no IP literal, and
-    /// a host that resolves to public addresses only), without connecting to it.
+    /// Whether `url` could be fetched or called back at all (syntax, scheme, no IP literal, no
+    /// host resolving to an internal address), without connecting to it.
     pub async fn check_url(&self, url: &str) -> Result<(), FetchError> {
         let parsed = self.check(url)?;
         let host = parsed.host_str().unwrap_or_default().trim_matches(['[', ']']).to_string();
         if is_allowed(&self.settings.allow_internal_hosts, &host) {
             return Ok(());
         }
-        let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-            .await
-            .map_err(|_| FetchError::Unresolvable(host.clone()))?
-            .collect();
+        // A name that does not resolve now may later (the connection is checked again then);
+        // one that resolves to an internal address is refused at once.
+        let found: Vec<SocketAddr> = match tokio::net::lookup_host((host.as_str(), 0)).await {
+            Ok(found) => found.collect(),
+            Err(_) => return Ok(()),
+        };
         match found.iter().any(|a| !is_public(a.ip())) {
             true => Err(FetchError::Internal(host)),
-            false if found.is_empty() => Err(FetchError::Unresolvable(host)),
             false => Ok(()),
         }
     }

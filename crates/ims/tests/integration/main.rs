@@ -9,4 +9,5 @@ mod images;
 mod libraries;
 mod sdk_node;
 mod sdk_python;
+mod tasks;
 mod verdicts;
