@@ -282,6 +282,24 @@ pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// A JPEG with detail at every scale (a grid of random colours with noise on top, different for
+/// each `seed`): its perceptual hashes have a high quality, and differ between seeds.
+pub fn textured_jpeg(width: u32, height: u32, seed: u32) -> Vec<u8> {
+    let hash = |a: u32, b: u32| {
+        (a.wrapping_mul(7919) ^ b.wrapping_mul(104_729) ^ seed.wrapping_mul(15_485_863)).wrapping_mul(2_654_435_761)
+            >> 24
+    };
+    let (cell_w, cell_h) = ((width / 12).max(1), (height / 9).max(1));
+    let picture = image::RgbImage::from_fn(width, height, |x, y| {
+        let cell = hash(x / cell_w, y / cell_h + 1000);
+        let grain = hash(x, y) % 32;
+        image::Rgb([(cell + grain) as u8, (cell * 3 + grain) as u8, (cell * 7) as u8])
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(&picture).unwrap();
+    out
+}
+
 pub fn image_base64() -> String {
     base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bmp(64, 64))
 }

@@ -5,6 +5,7 @@ mod accounts;
 mod envelope;
 mod fetch;
 mod harness;
+mod history;
 mod images;
 mod libraries;
 mod sdk_node;

@@ -204,11 +204,7 @@ fn a_server_killed_mid_queue_delivers_every_task_once_after_restart() {
     let env = [LOCAL_CALLBACKS, ("IMS_TASKS__WORKERS", "1")];
     let server = Server::start_with(&env, &[]);
     // Photo-sized images, so that each task takes a while and the queue is still long.
-    let noise = image::RgbImage::from_fn(1600, 1200, |x, y| {
-        let v = (x.wrapping_mul(7919) ^ y.wrapping_mul(104_729)).wrapping_mul(2_654_435_761) >> 24;
-        image::Rgb([v as u8, (v >> 1) as u8 ^ x as u8, y as u8])
-    });
-    let photo = crate::harness::b64(&crate::libraries::jpeg(&noise, 90));
+    let photo = crate::harness::b64(&crate::harness::textured_jpeg(1600, 1200, 0));
     let ids: Vec<String> = (0..16).map(|i| format!("crash-{i}")).collect();
     for id in &ids {
         create_task_of(&server, &photo, id, &receiver.url()).unwrap();
