@@ -2,7 +2,7 @@
 //! linear scan of the same hashes, for queries that match a filed hash (12 bits away) and
 //! queries that match nothing. Prints a table; `cargo bench -p engine --bench library`.
 
-use engine::library::{HashIndex, Hash256, MATCH_DISTANCE};
+use engine::library::{Hash256, HashIndex, MATCH_DISTANCE};
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
 
@@ -35,6 +35,16 @@ fn median_us(queries: &[Hash256], mut f: impl FnMut(&Hash256) -> usize) -> (f64,
     (times[times.len() / 2], found)
 }
 
+/// Peak resident memory of this process, MiB (Linux).
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
+    kib.unwrap_or(0.0) / 1024.0
+}
+
 fn main() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     println!("PDQ library lookup (distance <= {MATCH_DISTANCE}); median of 200 queries each; microseconds");
@@ -53,10 +63,10 @@ fn main() {
         let (hit, found) = median_us(&matching, |q| index.search(q, MATCH_DISTANCE).len());
         assert!(found >= 200, "every near query finds its hash");
         let (miss, _) = median_us(&unrelated, |q| index.search(q, MATCH_DISTANCE).len());
-        let (scan, scanned) = median_us(&matching[..20], |q| {
-            hashes.iter().filter(|h| h.distance(q) <= MATCH_DISTANCE).count()
-        });
+        let (scan, scanned) =
+            median_us(&matching[..20], |q| hashes.iter().filter(|h| h.distance(q) <= MATCH_DISTANCE).count());
         assert!(scanned >= 20);
         println!("| {n:>9} | {build:>6.2} | {hit:>9.1} | {miss:>9.1} | {scan:>9.1} | {:>6.0}x |", scan / hit);
     }
+    println!("\npeak RSS of the bench process (the 10^6 index and its source hashes): {:.0} MiB", peak_rss_mib());
 }

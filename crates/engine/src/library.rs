@@ -65,20 +65,49 @@ pub fn unpack_hashes(bytes: &[u8]) -> Vec<Hash256> {
 
 const CHUNKS: usize = 16;
 
+/// The chunks are already uniformly distributed bits: they are their own hash.
+#[derive(Default, Clone, Copy)]
+struct ChunkHasher(u64);
+
+impl std::hash::Hasher for ChunkHasher {
+    fn finish(&self) -> u64 {
+        // Spread the 16 bits over the word: hashbrown takes its control bits from the top.
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.0 = u64::from(n);
+    }
+}
+
+type ChunkTable = HashMap<u16, Vec<u32>, std::hash::BuildHasherDefault<ChunkHasher>>;
+
 /// Multi-index hashing: each hash is filed under each of its 16 chunks of 16 bits. Two hashes
 /// within 31 bits differ by at most 1 bit in at least one chunk (pigeonhole: 16 chunks with 2 or
 /// more each would make 32), so a search looks up each chunk and its 16 one-bit neighbours
 /// (272 buckets) and checks only the hashes found there. Slots of removed hashes are reused.
 #[derive(Default)]
 pub struct HashIndex {
-    hashes: Vec<Option<(Hash256, u64)>>,
-    tables: Vec<HashMap<u16, Vec<u32>>>,
+    hashes: Vec<Hash256>,
+    keys: Vec<Option<u64>>,
+    tables: Vec<ChunkTable>,
     free: Vec<u32>,
 }
 
 impl HashIndex {
     pub fn new() -> HashIndex {
-        HashIndex { hashes: Vec::new(), tables: (0..CHUNKS).map(|_| HashMap::new()).collect(), free: Vec::new() }
+        HashIndex {
+            hashes: Vec::new(),
+            keys: Vec::new(),
+            tables: (0..CHUNKS).map(|_| ChunkTable::default()).collect(),
+            free: Vec::new(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -93,11 +122,13 @@ impl HashIndex {
     pub fn insert(&mut self, hash: Hash256, key: u64) -> u32 {
         let slot = match self.free.pop() {
             Some(slot) => {
-                self.hashes[slot as usize] = Some((hash, key));
+                self.hashes[slot as usize] = hash;
+                self.keys[slot as usize] = Some(key);
                 slot
             }
             None => {
-                self.hashes.push(Some((hash, key)));
+                self.hashes.push(hash);
+                self.keys.push(Some(key));
                 (self.hashes.len() - 1) as u32
             }
         };
@@ -108,13 +139,16 @@ impl HashIndex {
     }
 
     pub fn remove(&mut self, slot: u32) {
-        let Some(Some((hash, _))) = self.hashes.get(slot as usize).copied() else { return };
+        if self.keys.get(slot as usize).copied().flatten().is_none() {
+            return;
+        }
+        let hash = self.hashes[slot as usize];
         for (i, table) in self.tables.iter_mut().enumerate() {
             if let Some(bucket) = table.get_mut(&hash.chunk(i)) {
                 bucket.retain(|s| *s != slot);
             }
         }
-        self.hashes[slot as usize] = None;
+        self.keys[slot as usize] = None;
         self.free.push(slot);
     }
 
@@ -122,26 +156,26 @@ impl HashIndex {
     /// with its smallest distance.
     pub fn search(&self, query: &Hash256, max_distance: u32) -> Vec<(u64, u32)> {
         debug_assert!(max_distance < 2 * CHUNKS as u32);
-        let mut found: HashMap<u64, u32> = HashMap::new();
-        let mut seen = std::collections::HashSet::new();
+        // A hash found through several chunks is checked again each time: four popcounts cost
+        // less than remembering what was seen.
+        let mut found: Vec<(u64, u32)> = Vec::new();
         for (i, table) in self.tables.iter().enumerate() {
             let chunk = query.chunk(i);
             let probes = std::iter::once(chunk).chain((0..16).map(|bit| chunk ^ (1 << bit)));
             for probe in probes {
                 for &slot in table.get(&probe).into_iter().flatten() {
-                    if !seen.insert(slot) {
-                        continue;
-                    }
-                    let Some((hash, key)) = self.hashes[slot as usize] else { continue };
-                    let distance = hash.distance(query);
+                    let distance = self.hashes[slot as usize].distance(query);
                     if distance <= max_distance {
-                        let best = found.entry(key).or_insert(distance);
-                        *best = (*best).min(distance);
+                        if let Some(key) = self.keys[slot as usize] {
+                            found.push((key, distance));
+                        }
                     }
                 }
             }
         }
-        found.into_iter().collect()
+        found.sort_unstable();
+        found.dedup_by_key(|(key, _)| *key);
+        found
     }
 }
 
