@@ -115,8 +115,9 @@ pub async fn moderate(
     let file_md5 = media::md5_hex(&bytes);
     let sampling = Sampling::from_request(request.interval, request.max_frames, state.settings.max_frames);
     let decoded = Arc::new(decode(state, Bytes::from(bytes), sampling, source).await?);
-    let evidence = analyse(state, &decoded).await?;
-    let looks = look(state, &decoded).await?;
+    // The hashes and the thumbnail are made on a blocking thread while the models run.
+    let (evidence, looks) = tokio::join!(analyse(state, &decoded), look(state, &decoded));
+    let (evidence, looks) = (evidence?, looks?);
     let matches = match_libraries(state, owner, &policy, &looks.hashes).await;
 
     // Each frame judged by the policy; the answer is the worst frame's.

@@ -9,6 +9,7 @@ use sha2::Sha256;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -230,4 +231,30 @@ fn a_server_killed_mid_queue_delivers_every_task_once_after_restart() {
     for id in &ids {
         assert_eq!(accepted[id], 1, "{id} delivered {} times: {accepted:?}", accepted[id]);
     }
+}
+
+#[test]
+fn callbacks_stop_at_their_deadline_and_unstorable_tasks_are_refused() {
+    let receiver = Receiver::start(usize::MAX);
+    let env = [LOCAL_CALLBACKS, ("IMS_TASKS__DELIVERY_DEADLINE_SECS", "3")];
+    let server = Server::start_with(&env, &[]);
+    create_task(&server, "doomed", &receiver.url()).unwrap();
+    // Attempts at about 0, 1, 3 s; the next would be past the deadline.
+    std::thread::sleep(Duration::from_secs(6));
+    let attempts = receiver.snapshot().len();
+    assert!((2..=4).contains(&attempts), "{attempts} attempts");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(receiver.snapshot().len(), attempts, "no attempt after the deadline");
+    assert!(server.log().contains("callback abandoned after its deadline"), "{}", server.log());
+
+    // A database that refuses the write (as a full disk would): the task is not accepted.
+    let db = server.data_dir.path().join("ims.db");
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(\"CREATE TRIGGER no_room BEFORE INSERT ON tasks BEGIN SELECT RAISE(FAIL, 'disk full'); END\"); c.commit()")
+        .arg(&db)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(create_task(&server, "refused", &receiver.url()).unwrap_err().0, "ResourceUnavailable.InQueueError");
 }
