@@ -1,0 +1,215 @@
+//! OCR accuracy on ../shared/data/ocr, next to rapidocr's own (the PyPI package that ships the
+//! same PP-OCR models, run with its defaults in the reference virtualenv) on the same images in
+//! the same run, with both times. Accuracy = 1 - character error rate, whitespace ignored:
+//! for the rapidocr set each ground-truth line against the closest line read; for whole pages
+//! the lines read, in order, against the page. Prints a table; fails if ours is more than one
+//! point below the package's on any set. Skipped, saying so, when ../shared is absent.
+//! `cargo test -p inference --release --test ocr -- --nocapture`
+
+use inference::ocr::Ocr;
+use inference::{ModelOptions, Runtime};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn artifacts() -> PathBuf {
+    std::env::var("IMS_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace().join(".cache")).join("artifacts")
+}
+
+/// What an image should read as.
+enum Truth {
+    /// Lines that must each be found among the lines read.
+    Lines(Vec<String>),
+    /// The whole text, in reading order.
+    Page(String),
+    /// Nothing.
+    Empty,
+}
+
+struct Case {
+    set: &'static str,
+    image: PathBuf,
+    truth: Truth,
+}
+
+fn chars(text: &str) -> Vec<char> {
+    text.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = if ca == cb { previous } else { 1 + previous.min(row[j]).min(row[j + 1]) };
+            previous = current;
+        }
+    }
+    row[b.len()]
+}
+
+/// 1 - CER of `read` against `truth`, at least 0.
+fn accuracy(truth: &str, read: &str) -> f64 {
+    let t = chars(truth);
+    if t.is_empty() {
+        return if chars(read).is_empty() { 1.0 } else { 0.0 };
+    }
+    (1.0 - edit_distance(&t, &chars(read)) as f64 / t.len() as f64).max(0.0)
+}
+
+fn score(truth: &Truth, lines: &[String]) -> f64 {
+    match truth {
+        Truth::Lines(expected) => {
+            let best = |e: &String| lines.iter().map(|l| accuracy(e, l)).fold(0.0, f64::max);
+            expected.iter().map(best).sum::<f64>() / expected.len() as f64
+        }
+        Truth::Page(text) => accuracy(text, &lines.join(" ")),
+        Truth::Empty => {
+            if lines.iter().all(|l| chars(l).is_empty()) {
+                1.0
+            } else {
+                0.0
+            }
+        }
+    }
+}
+
+/// The test images with their ground truth; scripts the models do not read (Cyrillic,
+/// Devanagari, Tamil, Telugu, Hebrew) are left out.
+fn cases(data: &Path) -> Vec<Case> {
+    let mut cases = Vec::new();
+    let latin_or_cjk = |s: &str| s.chars().all(|c| (c as u32) < 0x0370 || ('\u{2000}'..='\u{FFEF}').contains(&c));
+    for line in std::fs::read_to_string(data.join("rapidocr/gt.jsonl")).unwrap().lines() {
+        let entry: Value = serde_json::from_str(line).unwrap();
+        let image = data.join("rapidocr").join(entry["image"].as_str().unwrap());
+        let truth = match &entry["text"] {
+            Value::Null => Truth::Empty,
+            Value::String(s) if latin_or_cjk(s) => Truth::Lines(vec![s.clone()]),
+            Value::Array(lines) => Truth::Lines(lines.iter().map(|l| l.as_str().unwrap().to_string()).collect()),
+            _ => continue,
+        };
+        cases.push(Case { set: "rapidocr", image, truth });
+    }
+    for line in std::fs::read_to_string(data.join("rendered/gt.jsonl")).unwrap().lines() {
+        let entry: Value = serde_json::from_str(line).unwrap();
+        let image = data.join(entry["image"].as_str().unwrap().trim_start_matches("ocr/"));
+        cases.push(Case { set: "rendered", image, truth: Truth::Page(entry["text"].as_str().unwrap().to_string()) });
+    }
+    let testing = data.join("tesseract-test/testing");
+    for (image, text) in [("phototest.tif", "phototest.gold.txt"), ("eurotext.tif", "eurotext.txt")] {
+        let truth = Truth::Page(std::fs::read_to_string(testing.join(text)).unwrap());
+        cases.push(Case { set: "english pages", image: testing.join(image), truth });
+    }
+    let pytesseract = data.join("pytesseract");
+    if let Ok(gt) = std::fs::read_to_string(pytesseract.join("gt.txt")) {
+        // The same page in several formats (test-european.jpg is another page).
+        let mut images: Vec<PathBuf> = std::fs::read_dir(pytesseract.join("tests/data"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_stem().is_some_and(|n| n == "test" || n == "test_la" || n == "test-small"))
+            .collect();
+        images.sort();
+        for image in images {
+            cases.push(Case { set: "english pages", image, truth: Truth::Page(gt.clone()) });
+        }
+    }
+    cases
+}
+
+/// The image as the server decodes it; images under the API's 50-pixel minimum (a few
+/// single-line crops) through the `image` crate.
+fn load(path: &Path) -> Option<image::RgbImage> {
+    let bytes = std::fs::read(path).ok()?;
+    match media::decode(&bytes, media::Sampling::default()) {
+        Ok(mut decoded) => Some(decoded.frames.remove(0).image),
+        Err(_) => image::load_from_memory(&bytes).ok().map(|i| i.to_rgb8()),
+    }
+}
+
+#[test]
+fn ocr_reads_as_well_as_rapidocr_and_faster() {
+    let data = workspace().join("../shared/data/ocr");
+    if !data.exists() {
+        println!("SKIPPED: ../shared/data is absent, so there are no OCR test images");
+        return;
+    }
+    let artifacts = artifacts();
+    let runtime = Runtime::load(&artifacts.join("lib/libonnxruntime.so.1.31.1")).unwrap();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let options = ModelOptions { sessions: 1, threads: cores, max_batch: 8, queue_capacity: 64 };
+    let ocr = Ocr::load(&runtime, &artifacts.join("models"), options).unwrap();
+
+    let cases: Vec<(Case, image::RgbImage)> =
+        cases(&data).into_iter().filter_map(|c| load(&c.image).map(|i| (c, i))).collect();
+    let python = std::env::var("IMS_REFERENCE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace().join(".cache/reference-venv/bin/python"));
+    let reference: Option<Value> = python.exists().then(|| {
+        let output = std::process::Command::new(&python)
+            .arg(workspace().join("tests/reference/python/ocr.py"))
+            .args(cases.iter().map(|(c, _)| &c.image))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).unwrap()
+    });
+    if reference.is_none() {
+        println!("(the reference virtualenv is missing: run scripts/test.sh to compare with rapidocr)");
+    }
+
+    // Per set: (our accuracy sum, our seconds, their accuracy sum, their seconds, images).
+    let mut sets: Vec<(&str, f64, f64, f64, f64, usize)> = Vec::new();
+    for (case, image) in &cases {
+        ocr.read(image).unwrap(); // warm-up, as the reference warms up
+        let start = Instant::now();
+        let lines: Vec<String> = ocr.read(image).unwrap().into_iter().map(|l| l.text).collect();
+        let seconds = start.elapsed().as_secs_f64();
+        let ours = score(&case.truth, &lines);
+        let theirs = reference.as_ref().map(|r| {
+            let entry = &r[case.image.to_str().unwrap()];
+            let lines: Vec<String> =
+                entry["lines"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect();
+            (score(&case.truth, &lines), entry["seconds"].as_f64().unwrap())
+        });
+        println!(
+            "{:<60} ours {:.3} {:>6.0} ms   rapidocr {}",
+            case.image.strip_prefix(&data).unwrap().display(),
+            ours,
+            seconds * 1000.0,
+            theirs.map_or("-".into(), |(a, s)| format!("{a:.3} {:>6.0} ms", s * 1000.0))
+        );
+        let (their_accuracy, their_seconds) = theirs.unwrap_or((0.0, 0.0));
+        match sets.iter_mut().find(|s| s.0 == case.set) {
+            Some(s) => {
+                s.1 += ours;
+                s.2 += seconds;
+                s.3 += their_accuracy;
+                s.4 += their_seconds;
+                s.5 += 1;
+            }
+            None => sets.push((case.set, ours, seconds, their_accuracy, their_seconds, 1)),
+        }
+    }
+    println!("\n| set | images | ours: accuracy | ours: ms per image | rapidocr: accuracy | rapidocr: ms per image |");
+    println!("|---|---|---|---|---|---|");
+    for (set, ours, seconds, theirs, their_seconds, n) in &sets {
+        let n = *n as f64;
+        println!(
+            "| {set} | {n} | {:.3} | {:.0} | {} | {} |",
+            ours / n,
+            seconds / n * 1000.0,
+            reference.as_ref().map_or("-".into(), |_| format!("{:.3}", theirs / n)),
+            reference.as_ref().map_or("-".into(), |_| format!("{:.0}", their_seconds / n * 1000.0)),
+        );
+        if reference.is_some() {
+            assert!(ours / n >= theirs / n - 0.01, "{set}: ours {:.3} vs rapidocr {:.3}", ours / n, theirs / n);
+        }
+        assert!(ours / n >= 0.8, "{set}: accuracy {:.3}", ours / n);
+    }
+}
