@@ -106,9 +106,10 @@ fn cases(data: &Path) -> Vec<Case> {
         let truth = Truth::Page(std::fs::read_to_string(testing.join(text)).unwrap());
         cases.push(Case { set: "english pages", image: testing.join(image), truth });
     }
+    // pytesseract's test page in several formats: tesseract's phototest page (its gt.txt says so;
+    // test-european.jpg is another page).
     let pytesseract = data.join("pytesseract");
-    if let Ok(gt) = std::fs::read_to_string(pytesseract.join("gt.txt")) {
-        // The same page in several formats (test-european.jpg is another page).
+    if let Ok(gt) = std::fs::read_to_string(testing.join("phototest.gold.txt")) {
         let mut images: Vec<PathBuf> = std::fs::read_dir(pytesseract.join("tests/data"))
             .unwrap()
             .map(|e| e.unwrap().path())
