@@ -178,7 +178,7 @@ impl HistoryRepository for SqliteStore {
             .map_err(storage)?;
         let mut stmt = conn
             .prepare(&format!(
-                "SELECT {COLUMNS} FROM results WHERE {clause} ORDER BY created_at DESC, request_id LIMIT {limit} OFFSET {offset}"
+                "SELECT {COLUMNS} FROM results WHERE {clause} ORDER BY created_at DESC, rowid DESC LIMIT {limit} OFFSET {offset}"
             ))
             .map_err(storage)?;
         let records = stmt
