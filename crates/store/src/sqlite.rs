@@ -123,6 +123,27 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX tasks_by_state ON tasks(state, next_attempt_at);
 "#,
+    r#"
+    CREATE TABLE keyword_libs (
+        lib_id TEXT PRIMARY KEY,
+        owner_id INTEGER NOT NULL REFERENCES accounts(id),
+        name TEXT NOT NULL,
+        label TEXT NOT NULL,
+        suggestion TEXT NOT NULL CHECK (suggestion IN ('Block', 'Review')),
+        created_at INTEGER NOT NULL,
+        UNIQUE (owner_id, name)
+    );
+    CREATE TABLE keywords (
+        sample_id TEXT PRIMARY KEY,
+        lib_id TEXT NOT NULL REFERENCES keyword_libs(lib_id) ON DELETE CASCADE,
+        content TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (lib_id, content)
+    );
+    -- Bumped by every change to keyword libraries, so matchers know when to rebuild.
+    CREATE TABLE keyword_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
+    INSERT INTO keyword_version VALUES (1, 0);
+"#,
 ];
 
 pub struct SqliteStore {
