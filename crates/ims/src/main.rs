@@ -2,6 +2,7 @@
 
 mod admin;
 mod inputs;
+mod keywords;
 mod library;
 mod moderate;
 mod serve;
@@ -46,6 +47,9 @@ enum Command {
     /// Image libraries (allow and block lists matched by perceptual hash) and their samples.
     #[command(subcommand)]
     Library(library::LibraryCommand),
+    /// Keyword libraries (words matched in the text of images) and their words.
+    #[command(subcommand)]
+    Keywords(keywords::KeywordsCommand),
     /// Moderate files, directories and URL lists in a batch, here or on a running server.
     Moderate(moderate::ModerateArgs),
     /// Print the effective configuration, secrets hidden.
@@ -78,6 +82,7 @@ fn main() -> anyhow::Result<()> {
             let fetcher = media::fetch::Fetcher::new(settings.fetch.clone()).map_err(anyhow::Error::msg)?;
             library::run(open_store(&settings)?.as_ref(), &fetcher, command)
         }
+        Command::Keywords(command) => keywords::run(open_store(&settings)?.as_ref(), command),
         Command::Moderate(args) => moderate::run(settings, args),
         Command::Config => {
             print!("{}", settings.to_redacted_toml());

@@ -4,6 +4,7 @@ use crate::settings::{LogFormat, Settings};
 use anyhow::Context;
 use engine::accounts::{AccountRepository, KeyStatus};
 use engine::history::retention_cutoff;
+use engine::keywords::KeywordMatcher;
 use engine::library::Matcher;
 use engine::ratelimit::RateLimiter;
 use inference::analyzer::Analyzer;
@@ -63,7 +64,9 @@ pub fn app_state(settings: &Settings, store: Arc<SqliteStore>, metrics: MetricsR
         policies: store.clone(),
         libraries: store.clone(),
         history: store.clone(),
-        tasks: store,
+        tasks: store.clone(),
+        keywords: store,
+        keyword_matcher: Arc::new(KeywordMatcher::new()),
         matcher,
         analyzer: Arc::new(analyzer),
         history_settings: Arc::new(settings.history.clone()),

@@ -1,7 +1,7 @@
 //! The table of actions and the path every API request takes through the server.
 
 use crate::call::{self, Call, Params};
-use crate::{auth, envelope, error, history, libraries, moderation, policies, tasks, AppState};
+use crate::{auth, envelope, error, history, keywords, libraries, moderation, policies, tasks, AppState};
 use axum::extract::Request;
 use axum::response::Response;
 use engine::accounts::{Account, Operation};
@@ -32,6 +32,12 @@ pub enum Action {
     DescribeImsList,
     DescribeImageStat,
     CreateImsCorrection,
+    CreateKeywordsLib,
+    DescribeKeywordsLibs,
+    DeleteKeywordsLib,
+    CreateKeywordsSamples,
+    DescribeKeywordsSamples,
+    DeleteLibSamples,
 }
 
 use Operation::{Read, Write};
@@ -55,6 +61,12 @@ const TABLE: &[(Action, &str, Operation)] = &[
     (Action::DescribeImsList, "DescribeImsList", Read),
     (Action::DescribeImageStat, "DescribeImageStat", Read),
     (Action::CreateImsCorrection, "CreateImsCorrection", Write),
+    (Action::CreateKeywordsLib, "CreateKeywordsLib", Write),
+    (Action::DescribeKeywordsLibs, "DescribeKeywordsLibs", Read),
+    (Action::DeleteKeywordsLib, "DeleteKeywordsLib", Write),
+    (Action::CreateKeywordsSamples, "CreateKeywordsSamples", Write),
+    (Action::DescribeKeywordsSamples, "DescribeKeywordsSamples", Read),
+    (Action::DeleteLibSamples, "DeleteLibSamples", Write),
 ];
 
 impl Action {
@@ -188,6 +200,12 @@ async fn run(
         Action::DescribeImsList => history::list(context, params).await,
         Action::DescribeImageStat => history::stats(context, params).await,
         Action::CreateImsCorrection => history::correct(context, params).await,
+        Action::CreateKeywordsLib => keywords::create(context, params).await,
+        Action::DescribeKeywordsLibs => keywords::list(context, params).await,
+        Action::DeleteKeywordsLib => keywords::delete(context, params).await,
+        Action::CreateKeywordsSamples => keywords::add(context, params).await,
+        Action::DescribeKeywordsSamples => keywords::samples(context, params).await,
+        Action::DeleteLibSamples => keywords::delete_samples(context, params).await,
     }
 }
 

@@ -3,6 +3,7 @@
 
 use engine::accounts::AccountError;
 use engine::history::HistoryError;
+use engine::keywords::KeywordError;
 use engine::library::LibraryError;
 use engine::policy::PolicyError;
 use engine::task::TaskError;
@@ -85,6 +86,35 @@ pub fn library_error(error: &LibraryError) -> ApiError {
         ),
         LibraryError::Storage(reason) => {
             tracing::error!(%reason, "library storage failed");
+            ApiError::new(Code::InternalError)
+        }
+    }
+}
+
+pub fn keyword_error(error: &KeywordError) -> ApiError {
+    match error {
+        KeywordError::Invalid(reason) => ApiError::with_message(
+            Code::InvalidParameterValueInvalidParameter,
+            format!("Invalid keyword library request: {reason}."),
+            format!("关键词库请求无效：{reason}。"),
+        ),
+        KeywordError::Exists(name) => ApiError::with_message(
+            Code::ResourceInUse,
+            format!("A keyword library named `{name}` already exists."),
+            format!("关键词库 `{name}` 已存在。"),
+        ),
+        KeywordError::NotFound(id) => ApiError::with_message(
+            Code::ResourceNotFound,
+            format!("There is no keyword library `{id}`."),
+            format!("关键词库 `{id}` 不存在。"),
+        ),
+        KeywordError::SampleNotFound(id) => ApiError::with_message(
+            Code::ResourceNotFound,
+            format!("There is no keyword `{id}`."),
+            format!("关键词 `{id}` 不存在。"),
+        ),
+        KeywordError::Storage(reason) => {
+            tracing::error!(%reason, "keyword storage failed");
             ApiError::new(Code::InternalError)
         }
     }

@@ -12,6 +12,7 @@ pub mod call;
 pub mod envelope;
 pub mod error;
 pub mod history;
+pub mod keywords;
 pub mod libraries;
 pub mod moderation;
 pub mod policies;
@@ -23,6 +24,7 @@ use axum::routing::get;
 use axum::Router;
 use engine::accounts::AccountRepository;
 use engine::history::HistoryRepository;
+use engine::keywords::{KeywordMatcher, KeywordRepository};
 use engine::library::{LibraryRepository, Matcher};
 use engine::policy::PolicyRepository;
 use engine::ratelimit::RateLimiter;
@@ -121,6 +123,9 @@ pub struct AppState {
     pub libraries: Arc<dyn LibraryRepository>,
     pub history: Arc<dyn HistoryRepository>,
     pub tasks: Arc<dyn TaskRepository>,
+    pub keywords: Arc<dyn KeywordRepository>,
+    /// Every keyword library in one automaton, rebuilt when they change.
+    pub keyword_matcher: Arc<KeywordMatcher>,
     /// The libraries' samples, indexed in memory.
     pub matcher: Arc<Matcher>,
     pub analyzer: Arc<Analyzer>,

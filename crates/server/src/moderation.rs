@@ -6,15 +6,16 @@ use crate::error::{self, Source};
 use crate::AppState;
 use bytes::Bytes;
 use engine::accounts::{Account, AccountId};
-use engine::decision::{decide, points, worst, Decision, Label, Suggestion};
-use engine::evidence::{BodyPart, Evidence, COVERED_PARTS, EXPOSED_PARTS};
+use engine::decision::{decide, points, worst, Decision, Finding, Label, Suggestion};
+use engine::evidence::{BodyPart, Evidence, TextLine, COVERED_PARTS, EXPOSED_PARTS};
 use engine::history::{Origin, Record};
+use engine::keywords;
 use engine::library::{deciding_match, Hash256, LibAction, LibraryMatch, MATCH_DISTANCE, MIN_QUALITY};
 use engine::policy::{self, LabelJudgement, Policy};
 use media::{Decoded, Sampling};
 use protocol::wire::{
     v20200713, ImageModerationRequest, ImageModerationResponse, LabelDetailItem, LabelResult, LibDetail, LibResult,
-    Location, ObjectDetail, ObjectResult,
+    Location, ObjectDetail, ObjectResult, OcrHitInfo, OcrResult, OcrTextDetail, Positions,
 };
 use protocol::{ApiError, Code};
 use serde_json::{Map, Value};
@@ -115,9 +116,11 @@ pub async fn moderate(
     let file_md5 = media::md5_hex(&bytes);
     let sampling = Sampling::from_request(request.interval, request.max_frames, state.settings.max_frames);
     let decoded = Arc::new(decode(state, Bytes::from(bytes), sampling, source).await?);
-    // The hashes and the thumbnail are made on a blocking thread while the models run.
-    let (evidence, looks) = tokio::join!(analyse(state, &decoded), look(state, &decoded));
-    let (evidence, looks) = (evidence?, looks?);
+    // The hashes, the thumbnail and the text are made on blocking threads while the models run.
+    let (evidence, looks, lines) =
+        tokio::join!(analyse(state, &decoded), look(state, &decoded), read_text(state, &decoded, policy.ocr));
+    let (evidence, looks, lines) = (evidence?, looks?, lines?);
+    let hits = match_keywords(state, owner, &policy, &lines).await;
     let matches = match_libraries(state, owner, &policy, &looks.hashes).await;
 
     // Each frame judged by the policy; the answer is the worst frame's.
@@ -127,10 +130,32 @@ pub async fn moderate(
         let findings: Vec<_> = labels.iter().map(|j| j.finding.clone()).collect();
         (i, decide(&findings))
     });
-    let (worst_index, model_decision) = worst(verdicts).expect("a decoded image has at least one frame");
+    let (worst_index, frame_decision) = worst(verdicts).expect("a decoded image has at least one frame");
     let (worst_frame, labels) = &judged[worst_index];
     let mut explanation: Vec<Value> =
         labels.iter().flat_map(|j| j.explanations.iter()).map(|e| serde_json::json!(e)).collect();
+    // Keyword hits in the text are findings too: the worse of the two verdicts stands.
+    let keyword_findings: Vec<Finding> = hits
+        .iter()
+        .flat_map(|(_, line_hits)| line_hits)
+        .map(|h| Finding {
+            label: h.library.label,
+            sub_label: String::new(),
+            score: 100,
+            suggestion: h.library.suggestion,
+        })
+        .collect();
+    let lines_read = &lines;
+    explanation.extend(hits.iter().flat_map(|(line, line_hits)| {
+        line_hits.iter().map(move |h| {
+            serde_json::json!({
+                "Label": h.library.label.as_str(), "Suggestion": h.library.suggestion.as_str(), "Keyword": h.keyword,
+                "LibId": h.library.lib_id, "Text": lines_read[*line].text,
+            })
+        })
+    }));
+    let (_, model_decision) =
+        worst([(0, frame_decision), (1, decide(&keyword_findings))]).expect("two verdicts to choose from");
     // A library match overrides the models: an allow list passes, a block list blocks.
     let decision = match deciding_match(&matches) {
         Some(m) => {
@@ -190,6 +215,7 @@ pub async fn moderate(
         label_results: labels.iter().map(|j| label_result(j, policy.observe_only)).collect(),
         object_results: evidence[worst_index].nudenet.as_deref().map(body_parts).into_iter().collect(),
         lib_results: lib_results(&matches, policy.observe_only),
+        ocr_results: ocr_results(&lines, &hits, policy.observe_only),
         data_id: request.data_id.clone().unwrap_or_default(),
         biz_type: request.biz_type.clone().unwrap_or_default(),
         extra: extra.to_string(),
@@ -201,6 +227,7 @@ pub async fn moderate(
     let mut flagged: Vec<Label> =
         labels.iter().filter(|j| j.finding.suggestion != Suggestion::Pass).map(|j| j.finding.label).collect();
     flagged.extend(matches.iter().filter(|m| m.library.action == LibAction::Block).map(|m| m.library.label));
+    flagged.extend(keyword_findings.iter().map(|f| f.label));
     flagged.dedup();
     let record = Record {
         request_id: request_id.to_string(),
@@ -217,8 +244,12 @@ pub async fn moderate(
         sub_label: answered.sub_label,
         score: answered.score,
         flagged,
-        text: String::new(),
-        hits: matches.iter().map(|m| format!("lib:{}", m.image_id)).collect(),
+        text: lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n"),
+        hits: matches
+            .iter()
+            .map(|m| format!("lib:{}", m.image_id))
+            .chain(hits.iter().flat_map(|(_, hs)| hs.iter().map(|h| format!("keyword:{}", h.keyword))))
+            .collect(),
         response: serde_json::to_string(&response).unwrap_or_default(),
         thumbnail: looks.thumbnail,
         hashes: looks.hashes,
@@ -231,6 +262,132 @@ pub async fn moderate(
         tracing::error!(code = e.code.as_str(), "the result could not be recorded");
     }
     Ok(response)
+}
+
+/// The text of every frame, when the policy reads text and the OCR models are loaded; the
+/// frames in parallel. Lines repeated in several frames are kept once.
+async fn read_text(state: &AppState, decoded: &Arc<Decoded>, wanted: bool) -> Result<Vec<TextLine>, ApiError> {
+    if !wanted {
+        return Ok(Vec::new());
+    }
+    let scale = frame_scale(decoded);
+    let jobs: Vec<_> = (0..decoded.frames.len())
+        .map(|i| {
+            let (analyzer, decoded) = (state.analyzer.clone(), decoded.clone());
+            tokio::task::spawn_blocking(move || analyzer.read_text(&decoded.frames[i].image, scale))
+        })
+        .collect();
+    let mut lines: Vec<TextLine> = Vec::new();
+    for job in jobs {
+        let read = job.await.map_err(|_| ApiError::new(Code::InternalError))?;
+        for line in read.map_err(|e| error::inference_error(&e))?.unwrap_or_default() {
+            if !lines.iter().any(|l| l.text == line.text) {
+                lines.push(line);
+            }
+        }
+    }
+    Ok(lines)
+}
+
+/// The keyword hits of each line (by index), under the policy's keyword libraries. A failure
+/// to read the libraries leaves the matcher as it was (logged).
+async fn match_keywords(
+    state: &AppState,
+    owner: AccountId,
+    policy: &Policy,
+    lines: &[TextLine],
+) -> Vec<(usize, Vec<keywords::Hit>)> {
+    if lines.is_empty() {
+        return Vec::new();
+    }
+    let (matcher, repository) = (state.keyword_matcher.clone(), state.keywords.clone());
+    let (only, texts) = (policy.keyword_libs.clone(), lines.iter().map(|l| l.text.clone()).collect::<Vec<_>>());
+    tokio::task::spawn_blocking(move || {
+        if let Err(error) = matcher.refresh(repository.as_ref()) {
+            tracing::error!(%error, "the keyword libraries could not be refreshed");
+        }
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| (i, matcher.find(owner, only.as_deref(), text)))
+            .filter(|(_, hits)| !hits.is_empty())
+            .collect()
+    })
+    .await
+    .unwrap_or_default()
+}
+
+/// The axis-aligned box around a line's corners, and the angle of its top edge in degrees.
+fn location(quad: &[[f64; 2]; 4]) -> Location {
+    let xs = quad.iter().map(|p| p[0]);
+    let ys = quad.iter().map(|p| p[1]);
+    let (x0, x1) = (xs.clone().fold(f64::MAX, f64::min), xs.fold(f64::MIN, f64::max));
+    let (y0, y1) = (ys.clone().fold(f64::MAX, f64::min), ys.fold(f64::MIN, f64::max));
+    let rotate = (quad[1][1] - quad[0][1]).atan2(quad[1][0] - quad[0][0]).to_degrees();
+    Location {
+        x: x0.round(),
+        y: y0.round(),
+        width: (x1 - x0).round(),
+        height: (y1 - y0).round(),
+        rotate: rotate.round(),
+    }
+}
+
+/// The `OCR` scene: the text read, each line with where it is and what it hit.
+fn ocr_results(lines: &[TextLine], hits: &[(usize, Vec<keywords::Hit>)], observe_only: bool) -> Vec<OcrResult> {
+    if lines.is_empty() {
+        return Vec::new();
+    }
+    let findings_of = |hs: &[keywords::Hit]| -> Vec<Finding> {
+        hs.iter()
+            .map(|h| Finding {
+                label: h.library.label,
+                sub_label: String::new(),
+                score: 100,
+                suggestion: h.library.suggestion,
+            })
+            .collect()
+    };
+    let all: Vec<keywords::Hit> = hits.iter().flat_map(|(_, hs)| hs.iter().cloned()).collect();
+    let overall = decide(&findings_of(&all));
+    let shown = |s: Suggestion| if observe_only { Suggestion::Pass } else { s }.as_str().to_string();
+    vec![OcrResult {
+        scene: "OCR".into(),
+        suggestion: shown(overall.suggestion),
+        label: overall.label.as_str().into(),
+        sub_label: String::new(),
+        score: u64::from(overall.score),
+        text: lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n"),
+        details: lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| {
+                let line_hits: &[keywords::Hit] = hits.iter().find(|(l, _)| *l == i).map_or(&[], |(_, hs)| hs);
+                let verdict = decide(&findings_of(line_hits));
+                OcrTextDetail {
+                    text: line.text.clone(),
+                    label: verdict.label.as_str().into(),
+                    lib_id: line_hits.first().map(|h| h.library.lib_id.clone()).unwrap_or_default(),
+                    lib_name: line_hits.first().map(|h| h.library.lib_name.clone()).unwrap_or_default(),
+                    keywords: line_hits.iter().map(|h| h.keyword.clone()).collect(),
+                    score: u64::from(verdict.score),
+                    location: location(&line.quad),
+                    rate: u64::from(points(line.score)),
+                    sub_label: String::new(),
+                    hit_infos: line_hits
+                        .iter()
+                        .map(|h| OcrHitInfo {
+                            kind: "Keyword".into(),
+                            keyword: h.keyword.clone(),
+                            lib_name: h.library.lib_name.clone(),
+                            positions: vec![Positions { start: h.start as i64, end: h.end as i64 }],
+                            label: h.library.label.as_str().into(),
+                        })
+                        .collect(),
+                }
+            })
+            .collect(),
+    }]
 }
 
 /// What the history and the libraries keep of an image: its PDQ hashes and a thumbnail.
@@ -367,14 +524,17 @@ fn body_parts(parts: &[BodyPart]) -> ObjectResult {
     }
 }
 
+/// Frames are reduced for decoding; boxes are reported in the original's pixels (the longer
+/// sides compared, as EXIF orientation may have swapped width and height).
+fn frame_scale(decoded: &Decoded) -> f64 {
+    let first = &decoded.frames[0].image;
+    decoded.probe.width.max(decoded.probe.height) as f64 / f64::from(first.width().max(first.height()).max(1))
+}
+
 /// Runs the models on every frame, the frames in parallel on the blocking pool (the models'
 /// queues batch them).
 async fn analyse(state: &AppState, decoded: &Arc<Decoded>) -> Result<Vec<Evidence>, ApiError> {
-    // Frames are reduced for decoding; boxes are reported in the original's pixels (the longer
-    // sides compared, as EXIF orientation may have swapped width and height).
-    let first = &decoded.frames[0].image;
-    let scale =
-        decoded.probe.width.max(decoded.probe.height) as f64 / f64::from(first.width().max(first.height()).max(1));
+    let scale = frame_scale(decoded);
     let jobs: Vec<_> = (0..decoded.frames.len())
         .map(|i| {
             let (analyzer, decoded) = (state.analyzer.clone(), decoded.clone());

@@ -6,6 +6,7 @@
 use crate::actions::{self, fields, parse, Context};
 use crate::error;
 use engine::decision::Label;
+use engine::keywords::KeywordError;
 use engine::policy::{Policy, PolicyError, PolicyRepository, Threshold};
 use protocol::ApiError;
 use serde::Deserialize;
@@ -32,6 +33,8 @@ struct BizConfigInput {
     observe_only: Option<bool>,
     thresholds: Option<Vec<ThresholdInput>>,
     image_libs: Option<Vec<String>>,
+    ocr: Option<bool>,
+    keyword_libs: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,6 +89,12 @@ impl BizConfigInput {
         if let Some(libs) = self.image_libs {
             policy.image_libs = if libs == ["*"] { None } else { Some(libs) };
         }
+        if let Some(libs) = self.keyword_libs {
+            policy.keyword_libs = if libs == ["*"] { None } else { Some(libs) };
+        }
+        if let Some(ocr) = self.ocr {
+            policy.ocr = ocr;
+        }
         policy.validate().map_err(|e| error::policy_error(&e))?;
         Ok(policy)
     }
@@ -98,6 +107,19 @@ async fn check_libraries(context: &Context, policy: &Policy) -> Result<(), ApiEr
     actions::blocking(
         move || ids.iter().try_for_each(|id| libraries.library(owner, id).map(drop)),
         error::library_error,
+    )
+    .await?;
+    let ids = policy.keyword_libs.clone().unwrap_or_default();
+    let keywords = context.state.keywords.clone();
+    actions::blocking(
+        move || {
+            let known = keywords.keyword_libraries(owner)?;
+            match ids.iter().find(|id| !known.iter().any(|l| &l.lib_id == *id)) {
+                Some(missing) => Err(KeywordError::NotFound(missing.clone())),
+                None => Ok(()),
+            }
+        },
+        error::keyword_error,
     )
     .await
 }

@@ -8,6 +8,7 @@ mod fetch;
 mod harness;
 mod history;
 mod images;
+mod keywords;
 mod libraries;
 mod sdk_node;
 mod sdk_python;

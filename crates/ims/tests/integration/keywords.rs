@@ -1,0 +1,106 @@
+//! Text in images through the API: OCR results with keyword hits seen by the real Python SDK,
+//! keyword libraries managed by actions and the CLI and effective at once, OCR off per policy.
+
+use crate::harness::{b64, python, single, workspace_root, Server};
+use serde_json::{json, Value};
+
+/// A page of ../shared rendered with "内容审核测试 Content moderation 123"; `None` without ../shared.
+fn rendered_page() -> Option<String> {
+    std::fs::read(workspace_root().join("../shared/data/ocr/rendered/wqy-microhei.png")).ok().map(|b| b64(&b))
+}
+
+/// `ImageModeration` through the SDK's own typed call (not the generic one): the SDK parses
+/// OcrResults into its models.
+fn moderate(server: &Server, params: Value) -> Value {
+    single(python(&server.job(params))).unwrap()
+}
+
+#[test]
+fn the_sdk_sees_ocr_results_with_keyword_hits() {
+    let Some(page) = rendered_page() else {
+        println!("SKIPPED: ../shared/data is absent (this test needs its rendered pages)");
+        return;
+    };
+    let server = Server::start();
+    let plain = moderate(&server, json!({"FileContent": page}));
+    assert_eq!(plain["Suggestion"], "Pass", "{plain}");
+    let ocr = &plain["OcrResults"][0];
+    assert_eq!(ocr["Scene"], "OCR");
+    assert_eq!(ocr["Text"], "内容审核测试 Content moderation 123", "{ocr}");
+    let line = &ocr["Details"][0];
+    assert!(line["Rate"].as_i64().unwrap() >= 90, "{line}");
+    let location = &line["Location"];
+    assert!(location["Width"].as_f64().unwrap() > 500.0 && location["Height"].as_f64().unwrap() > 10.0, "{location}");
+
+    let lib = server
+        .call("CreateKeywordsLib", json!({"LibName": "test words", "Label": "Illegal", "Suggestion": "Block"}))
+        .unwrap();
+    let lib_id = lib["LibId"].as_str().unwrap();
+    // Written with a space and in traditional characters: it still hits.
+    let added =
+        server.call("CreateKeywordsSamples", json!({"LibId": lib_id, "Samples": [{"Content": "審核 測試"}]})).unwrap();
+    let sample_id = added["SampleIds"][0].as_str().unwrap().to_string();
+
+    let hit = moderate(&server, json!({"FileContent": page}));
+    assert_eq!((hit["Suggestion"].as_str(), hit["Label"].as_str()), (Some("Block"), Some("Illegal")), "{hit}");
+    let detail = &hit["OcrResults"][0]["Details"][0];
+    assert_eq!(detail["Keywords"], json!(["審核 測試"]));
+    assert_eq!(detail["LibId"], lib_id);
+    let info = &detail["HitInfos"][0];
+    assert_eq!((info["Type"].as_str(), info["Keyword"].as_str()), (Some("Keyword"), Some("審核 測試")), "{info}");
+    assert_eq!(info["Positions"][0], json!({"Start": 2, "End": 6}));
+    assert_eq!(info["LibName"], "test words");
+
+    // Off in a policy: no text read, no hit.
+    server.call("CreateBizConfig", json!({"BizType": "no_text", "Ocr": false})).unwrap();
+    let blind = moderate(&server, json!({"FileContent": page, "BizType": "no_text"}));
+    assert_eq!(blind["Suggestion"], "Pass");
+    assert!(blind["OcrResults"].as_array().is_none_or(|a| a.is_empty()), "{blind}");
+
+    // Removed: the next request passes.
+    server.call("DeleteLibSamples", json!({"SampleIds": [sample_id]})).unwrap();
+    assert_eq!(moderate(&server, json!({"FileContent": page}))["Suggestion"], "Pass");
+
+    // The CLI fills the library from a file; effective at once.
+    let account = server.cli_json(&["account", "list"])[0]["id"].as_i64().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let words = dir.path().join("words.txt");
+    std::fs::write(&words, "# test list\nmoderation\n\nnothing here\n").unwrap();
+    let out =
+        server.cli(&["keywords", "add", "--account", &account, lib_id, "--file", words.to_str().unwrap()]).unwrap();
+    assert!(out.contains("2 added"), "{out}");
+    let again = moderate(&server, json!({"FileContent": page}));
+    assert_eq!(again["Suggestion"], "Block", "{again}");
+    assert_eq!(again["OcrResults"][0]["Details"][0]["HitInfos"][0]["Positions"][0], json!({"Start": 15, "End": 25}));
+}
+
+#[test]
+fn keyword_requests_are_checked_at_their_bounds() {
+    let server = Server::start();
+    let lib = server.call("CreateKeywordsLib", json!({"LibName": "l", "Label": "Abuse"})).unwrap();
+    let lib_id = lib["LibId"].as_str().unwrap();
+    let code = |action: &str, params: Value| server.call(action, params).unwrap_err().0;
+    let invalid = "InvalidParameterValue.InvalidParameter";
+    assert_eq!(code("CreateKeywordsLib", json!({"LibName": "l", "Label": "Abuse"})), "ResourceInUse");
+    assert_eq!(code("CreateKeywordsLib", json!({"LibName": "m", "Label": "Abuse", "Suggestion": "Pass"})), invalid);
+    let words = |n: usize| (0..n).map(|i| json!({"Content": format!("word{i}")})).collect::<Vec<_>>();
+    assert_eq!(code("CreateKeywordsSamples", json!({"LibId": lib_id, "Samples": words(0)})), invalid);
+    assert_eq!(code("CreateKeywordsSamples", json!({"LibId": lib_id, "Samples": words(1001)})), invalid);
+    let added = server.call("CreateKeywordsSamples", json!({"LibId": lib_id, "Samples": words(1000)})).unwrap();
+    assert_eq!(added["SampleIds"].as_array().unwrap().len(), 1000);
+    let again = server.call("CreateKeywordsSamples", json!({"LibId": lib_id, "Samples": words(2)})).unwrap();
+    assert_eq!(again["Skipped"], 2, "keywords already there are skipped");
+    for content in ["a".repeat(65), "!!!".into(), String::new()] {
+        assert_eq!(code("CreateKeywordsSamples", json!({"LibId": lib_id, "Samples": [{"Content": content}]})), invalid);
+    }
+    server.call("CreateKeywordsSamples", json!({"LibId": lib_id, "Samples": [{"Content": "a".repeat(64)}]})).unwrap();
+    let listed = server.call("DescribeKeywordsSamples", json!({"LibId": lib_id, "Limit": 1000})).unwrap();
+    assert_eq!(listed["TotalCount"], 1001);
+    assert_eq!(code("DescribeKeywordsSamples", json!({"LibId": lib_id, "Limit": 1001})), invalid);
+    assert_eq!(code("DeleteLibSamples", json!({"SampleIds": ["nope"]})), "ResourceNotFound");
+    assert_eq!(code("CreateBizConfig", json!({"BizType": "bad", "KeywordLibs": ["nope"]})), "ResourceNotFound");
+    let libs = server.call("DescribeKeywordsLibs", json!({})).unwrap();
+    assert_eq!(libs["Libs"][0]["SampleCount"], 1001);
+    server.call("DeleteKeywordsLib", json!({"LibId": lib_id})).unwrap();
+    assert_eq!(code("DeleteKeywordsLib", json!({"LibId": lib_id})), "ResourceNotFound");
+}
