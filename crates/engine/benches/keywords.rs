@@ -27,7 +27,8 @@ fn main() {
     println!("| keywords | build ms | match us | hits |");
     println!("|---|---|---|---|");
     for n in [10usize, 1_000, 10_000, 100_000] {
-        let mut words: Vec<String> = (0..n - 2).map(|_| (0..rng.random_range(2..5)).map(|_| hanzi(&mut rng)).collect()).collect();
+        let mut words: Vec<String> =
+            (0..n - 2).map(|_| (0..rng.random_range(2..5)).map(|_| hanzi(&mut rng)).collect()).collect();
         words.extend(["赌博".to_string(), "casino".to_string()]);
         let matcher = KeywordMatcher::new();
         let start = Instant::now();

@@ -8,10 +8,12 @@
 //! - [`decision`]: how findings become a Block / Review / Pass verdict;
 //! - [`library`]: image libraries and matching by perceptual hash;
 //! - [`keywords`]: keyword libraries and matching that sees through evasions;
+//! - [`ads`]: links, phone numbers, contact handles and QR codes as ads;
 //! - [`history`]: the record of every result, its queries and corrections;
 //! - [`task`]: asynchronous tasks and their callback deliveries.
 
 pub mod accounts;
+pub mod ads;
 pub mod decision;
 pub mod evidence;
 pub mod history;

@@ -11,6 +11,7 @@
 //! strongly the models agree. [`crate::decision::decide`] then picks the verdict.
 
 use crate::accounts::AccountId;
+use crate::ads::AdSettings;
 use crate::decision::{points, Finding, Label, Suggestion};
 use crate::evidence::{Evidence, COVERED_PARTS, EXPOSED_PARTS};
 use serde::{Deserialize, Serialize};
@@ -90,6 +91,9 @@ pub struct Policy {
     /// The keyword libraries applied; `None` applies every library of the account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyword_libs: Option<Vec<String>>,
+    /// Which ads are looked for (QR codes, links, phone numbers, contact handles).
+    #[serde(default)]
+    pub ads: AdSettings,
 }
 
 fn yes() -> bool {
@@ -132,6 +136,7 @@ impl Default for Policy {
             image_libs: None,
             ocr: true,
             keyword_libs: None,
+            ads: AdSettings::default(),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! width and height above [`MIN_SIDE`] and below [`MAX_SIDE`]; aspect ratio below
 //! [`MAX_ASPECT_RATIO`]:1. Dimensions come from the file header, before any pixel is decoded.
 
+pub mod codes;
 pub mod fetch;
 pub mod format;
 

@@ -6,6 +6,7 @@ use crate::error::{self, Source};
 use crate::AppState;
 use bytes::Bytes;
 use engine::accounts::{Account, AccountId};
+use engine::ads::{self, AdHit, AdKind, AdSettings};
 use engine::decision::{decide, points, worst, Decision, Finding, Label, Suggestion};
 use engine::evidence::{BodyPart, Evidence, TextLine, COVERED_PARTS, EXPOSED_PARTS};
 use engine::history::{Origin, Record};
@@ -116,11 +117,21 @@ pub async fn moderate(
     let file_md5 = media::md5_hex(&bytes);
     let sampling = Sampling::from_request(request.interval, request.max_frames, state.settings.max_frames);
     let decoded = Arc::new(decode(state, Bytes::from(bytes), sampling, source).await?);
-    // The hashes, the thumbnail and the text are made on blocking threads while the models run.
-    let (evidence, looks, lines) =
-        tokio::join!(analyse(state, &decoded), look(state, &decoded), read_text(state, &decoded, policy.ocr));
+    // The hashes, the thumbnail, the text and the codes are made on blocking threads while the
+    // models run.
+    let (evidence, looks, lines, codes) = tokio::join!(
+        analyse(state, &decoded),
+        look(state, &decoded),
+        read_text(state, &decoded, policy.ocr),
+        find_codes(&decoded, policy.ads.qr_code)
+    );
     let (evidence, looks, lines) = (evidence?, looks?, lines?);
-    let hits = match_keywords(state, owner, &policy, &lines).await;
+    let keyword_hits = match_keywords(state, owner, &policy, &lines).await;
+    let hits: Vec<LineHits> = lines
+        .iter()
+        .zip(keyword_hits)
+        .map(|(line, keywords)| LineHits { keywords, ads: ads::find_in_text(&policy.ads, &line.text) })
+        .collect();
     let matches = match_libraries(state, owner, &policy, &looks.hashes).await;
 
     // Each frame judged by the policy; the answer is the worst frame's.
@@ -134,28 +145,28 @@ pub async fn moderate(
     let (worst_frame, labels) = &judged[worst_index];
     let mut explanation: Vec<Value> =
         labels.iter().flat_map(|j| j.explanations.iter()).map(|e| serde_json::json!(e)).collect();
-    // Keyword hits in the text are findings too: the worse of the two verdicts stands.
-    let keyword_findings: Vec<Finding> = hits
-        .iter()
-        .flat_map(|(_, line_hits)| line_hits)
-        .map(|h| Finding {
-            label: h.library.label,
-            sub_label: String::new(),
-            score: 100,
-            suggestion: h.library.suggestion,
-        })
-        .collect();
-    let lines_read = &lines;
-    explanation.extend(hits.iter().flat_map(|(line, line_hits)| {
-        line_hits.iter().map(move |h| {
+    // Keyword and ad hits in the text, and QR codes, are findings too: the worse verdict stands.
+    let mut text_findings: Vec<Finding> = hits.iter().flat_map(|h| h.findings(&policy.ads)).collect();
+    text_findings.extend(codes.iter().map(|_| ads::finding(&policy.ads, AdKind::QrCode)));
+    for (line, line_hits) in lines.iter().zip(&hits) {
+        explanation.extend(line_hits.keywords.iter().map(|h| {
             serde_json::json!({
                 "Label": h.library.label.as_str(), "Suggestion": h.library.suggestion.as_str(), "Keyword": h.keyword,
-                "LibId": h.library.lib_id, "Text": lines_read[*line].text,
+                "LibId": h.library.lib_id, "Text": line.text,
             })
-        })
+        }));
+        explanation.extend(line_hits.ads.iter().map(|a| {
+            serde_json::json!({
+                "Label": "Ad", "Suggestion": policy.ads.suggestion.as_str(), "Ad": a.kind.as_str(), "Value": a.text,
+                "Text": line.text,
+            })
+        }));
+    }
+    explanation.extend(codes.iter().map(|c| {
+        serde_json::json!({"Label": "Ad", "Suggestion": policy.ads.suggestion.as_str(), "Ad": "QrCode", "Value": c.value})
     }));
     let (_, model_decision) =
-        worst([(0, frame_decision), (1, decide(&keyword_findings))]).expect("two verdicts to choose from");
+        worst([(0, frame_decision), (1, decide(&text_findings))]).expect("two verdicts to choose from");
     // A library match overrides the models: an allow list passes, a block list blocks.
     let decision = match deciding_match(&matches) {
         Some(m) => {
@@ -213,9 +224,15 @@ pub async fn moderate(
         sub_label: answered.sub_label.clone(),
         score: i64::from(answered.score),
         label_results: labels.iter().map(|j| label_result(j, policy.observe_only)).collect(),
-        object_results: evidence[worst_index].nudenet.as_deref().map(body_parts).into_iter().collect(),
+        object_results: evidence[worst_index]
+            .nudenet
+            .as_deref()
+            .map(body_parts)
+            .into_iter()
+            .chain(qr_codes(&codes, &policy.ads, policy.observe_only))
+            .collect(),
         lib_results: lib_results(&matches, policy.observe_only),
-        ocr_results: ocr_results(&lines, &hits, policy.observe_only),
+        ocr_results: ocr_results(&lines, &hits, &policy.ads, policy.observe_only),
         data_id: request.data_id.clone().unwrap_or_default(),
         biz_type: request.biz_type.clone().unwrap_or_default(),
         extra: extra.to_string(),
@@ -227,7 +244,7 @@ pub async fn moderate(
     let mut flagged: Vec<Label> =
         labels.iter().filter(|j| j.finding.suggestion != Suggestion::Pass).map(|j| j.finding.label).collect();
     flagged.extend(matches.iter().filter(|m| m.library.action == LibAction::Block).map(|m| m.library.label));
-    flagged.extend(keyword_findings.iter().map(|f| f.label));
+    flagged.extend(text_findings.iter().map(|f| f.label));
     flagged.dedup();
     let record = Record {
         request_id: request_id.to_string(),
@@ -248,7 +265,9 @@ pub async fn moderate(
         hits: matches
             .iter()
             .map(|m| format!("lib:{}", m.image_id))
-            .chain(hits.iter().flat_map(|(_, hs)| hs.iter().map(|h| format!("keyword:{}", h.keyword))))
+            .chain(hits.iter().flat_map(|h| h.keywords.iter().map(|k| format!("keyword:{}", k.keyword))))
+            .chain(hits.iter().flat_map(|h| h.ads.iter().map(|a| format!("{}:{}", a.kind.as_str(), a.text))))
+            .chain(codes.iter().map(|c| format!("QrCode:{}", c.value)))
             .collect(),
         response: serde_json::to_string(&response).unwrap_or_default(),
         thumbnail: looks.thumbnail,
@@ -289,32 +308,130 @@ async fn read_text(state: &AppState, decoded: &Arc<Decoded>, wanted: bool) -> Re
     Ok(lines)
 }
 
-/// The keyword hits of each line (by index), under the policy's keyword libraries. A failure
-/// to read the libraries leaves the matcher as it was (logged).
+/// The keyword hits of each line, under the policy's keyword libraries. A failure to read the
+/// libraries leaves the matcher as it was (logged).
 async fn match_keywords(
     state: &AppState,
     owner: AccountId,
     policy: &Policy,
     lines: &[TextLine],
-) -> Vec<(usize, Vec<keywords::Hit>)> {
+) -> Vec<Vec<keywords::Hit>> {
     if lines.is_empty() {
         return Vec::new();
     }
     let (matcher, repository) = (state.keyword_matcher.clone(), state.keywords.clone());
     let (only, texts) = (policy.keyword_libs.clone(), lines.iter().map(|l| l.text.clone()).collect::<Vec<_>>());
+    let count = texts.len();
     tokio::task::spawn_blocking(move || {
         if let Err(error) = matcher.refresh(repository.as_ref()) {
             tracing::error!(%error, "the keyword libraries could not be refreshed");
         }
-        texts
-            .iter()
-            .enumerate()
-            .map(|(i, text)| (i, matcher.find(owner, only.as_deref(), text)))
-            .filter(|(_, hits)| !hits.is_empty())
-            .collect()
+        texts.iter().map(|text| matcher.find(owner, only.as_deref(), text)).collect()
     })
     .await
-    .unwrap_or_default()
+    .unwrap_or_else(|_| vec![Vec::new(); count])
+}
+
+/// What one line of text hit: keywords of the libraries, and ads.
+struct LineHits {
+    keywords: Vec<keywords::Hit>,
+    ads: Vec<AdHit>,
+}
+
+impl LineHits {
+    fn findings(&self, settings: &AdSettings) -> Vec<Finding> {
+        let keyword = |h: &keywords::Hit| Finding {
+            label: h.library.label,
+            sub_label: String::new(),
+            score: 100,
+            suggestion: h.library.suggestion,
+        };
+        self.keywords.iter().map(keyword).chain(self.ads.iter().map(|a| ads::finding(settings, a.kind))).collect()
+    }
+
+    fn hit_infos(&self) -> Vec<OcrHitInfo> {
+        let keywords = self.keywords.iter().map(|h| OcrHitInfo {
+            kind: "Keyword".into(),
+            keyword: h.keyword.clone(),
+            lib_name: h.library.lib_name.clone(),
+            positions: vec![Positions { start: h.start as i64, end: h.end as i64 }],
+            label: h.library.label.as_str().into(),
+        });
+        let ads = self.ads.iter().map(|a| OcrHitInfo {
+            kind: a.kind.as_str().into(),
+            keyword: a.text.clone(),
+            lib_name: String::new(),
+            positions: vec![Positions { start: a.start as i64, end: a.end as i64 }],
+            label: Label::Ad.as_str().into(),
+        });
+        keywords.chain(ads).collect()
+    }
+}
+
+/// The QR codes and barcodes of every frame, when the policy looks for them; the same value
+/// in several frames once. Points are in the original image's pixels.
+async fn find_codes(decoded: &Arc<Decoded>, wanted: bool) -> Vec<media::codes::Code> {
+    if !wanted {
+        return Vec::new();
+    }
+    let scale = frame_scale(decoded) as f32;
+    let jobs: Vec<_> = (0..decoded.frames.len())
+        .map(|i| {
+            let decoded = decoded.clone();
+            tokio::task::spawn_blocking(move || media::codes::find_codes(&decoded.frames[i].image))
+        })
+        .collect();
+    let mut codes: Vec<media::codes::Code> = Vec::new();
+    for job in jobs {
+        for mut code in job.await.unwrap_or_default() {
+            if !codes.iter().any(|c| c.value == code.value) {
+                code.points.iter_mut().for_each(|p| *p = p.map(|v| v * scale));
+                codes.push(code);
+            }
+        }
+    }
+    codes
+}
+
+/// The `QrCode` scene: each code's value, its format and where it is.
+fn qr_codes(codes: &[media::codes::Code], settings: &AdSettings, observe_only: bool) -> Option<ObjectResult> {
+    if codes.is_empty() {
+        return None;
+    }
+    let suggestion = if observe_only { Suggestion::Pass } else { settings.suggestion };
+    Some(ObjectResult {
+        scene: "QrCode".into(),
+        suggestion: suggestion.as_str().into(),
+        label: Label::Ad.as_str().into(),
+        sub_label: "QrCode".into(),
+        score: 100,
+        names: codes.iter().map(|c| c.format.clone()).collect(),
+        details: codes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let (xs, ys) = (c.points.iter().map(|p| f64::from(p[0])), c.points.iter().map(|p| f64::from(p[1])));
+                let (x0, x1) = (xs.clone().fold(f64::MAX, f64::min), xs.fold(f64::MIN, f64::max));
+                let (y0, y1) = (ys.clone().fold(f64::MAX, f64::min), ys.fold(f64::MIN, f64::max));
+                ObjectDetail {
+                    id: i as u64,
+                    name: c.format.clone(),
+                    value: c.value.clone(),
+                    score: 100,
+                    location: Location {
+                        x: x0.round(),
+                        y: y0.round(),
+                        width: (x1 - x0).round(),
+                        height: (y1 - y0).round(),
+                        rotate: 0.0,
+                    },
+                    sub_label: "QrCode".into(),
+                    ..Default::default()
+                }
+            })
+            .collect(),
+        ..Default::default()
+    })
 }
 
 /// The axis-aligned box around a line's corners, and the angle of its top edge in degrees.
@@ -334,56 +451,36 @@ fn location(quad: &[[f64; 2]; 4]) -> Location {
 }
 
 /// The `OCR` scene: the text read, each line with where it is and what it hit.
-fn ocr_results(lines: &[TextLine], hits: &[(usize, Vec<keywords::Hit>)], observe_only: bool) -> Vec<OcrResult> {
+fn ocr_results(lines: &[TextLine], hits: &[LineHits], settings: &AdSettings, observe_only: bool) -> Vec<OcrResult> {
     if lines.is_empty() {
         return Vec::new();
     }
-    let findings_of = |hs: &[keywords::Hit]| -> Vec<Finding> {
-        hs.iter()
-            .map(|h| Finding {
-                label: h.library.label,
-                sub_label: String::new(),
-                score: 100,
-                suggestion: h.library.suggestion,
-            })
-            .collect()
-    };
-    let all: Vec<keywords::Hit> = hits.iter().flat_map(|(_, hs)| hs.iter().cloned()).collect();
-    let overall = decide(&findings_of(&all));
+    let all: Vec<Finding> = hits.iter().flat_map(|h| h.findings(settings)).collect();
+    let overall = decide(&all);
     let shown = |s: Suggestion| if observe_only { Suggestion::Pass } else { s }.as_str().to_string();
     vec![OcrResult {
         scene: "OCR".into(),
         suggestion: shown(overall.suggestion),
         label: overall.label.as_str().into(),
-        sub_label: String::new(),
+        sub_label: overall.sub_label.clone(),
         score: u64::from(overall.score),
         text: lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n"),
         details: lines
             .iter()
-            .enumerate()
-            .map(|(i, line)| {
-                let line_hits: &[keywords::Hit] = hits.iter().find(|(l, _)| *l == i).map_or(&[], |(_, hs)| hs);
-                let verdict = decide(&findings_of(line_hits));
+            .zip(hits)
+            .map(|(line, line_hits)| {
+                let verdict = decide(&line_hits.findings(settings));
                 OcrTextDetail {
                     text: line.text.clone(),
                     label: verdict.label.as_str().into(),
-                    lib_id: line_hits.first().map(|h| h.library.lib_id.clone()).unwrap_or_default(),
-                    lib_name: line_hits.first().map(|h| h.library.lib_name.clone()).unwrap_or_default(),
-                    keywords: line_hits.iter().map(|h| h.keyword.clone()).collect(),
+                    lib_id: line_hits.keywords.first().map(|h| h.library.lib_id.clone()).unwrap_or_default(),
+                    lib_name: line_hits.keywords.first().map(|h| h.library.lib_name.clone()).unwrap_or_default(),
+                    keywords: line_hits.keywords.iter().map(|h| h.keyword.clone()).collect(),
                     score: u64::from(verdict.score),
                     location: location(&line.quad),
                     rate: u64::from(points(line.score)),
-                    sub_label: String::new(),
-                    hit_infos: line_hits
-                        .iter()
-                        .map(|h| OcrHitInfo {
-                            kind: "Keyword".into(),
-                            keyword: h.keyword.clone(),
-                            lib_name: h.library.lib_name.clone(),
-                            positions: vec![Positions { start: h.start as i64, end: h.end as i64 }],
-                            label: h.library.label.as_str().into(),
-                        })
-                        .collect(),
+                    sub_label: verdict.sub_label,
+                    hit_infos: line_hits.hit_infos(),
                 }
             })
             .collect(),

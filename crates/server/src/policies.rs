@@ -5,6 +5,7 @@
 
 use crate::actions::{self, fields, parse, Context};
 use crate::error;
+use engine::ads::AdSettings;
 use engine::decision::Label;
 use engine::keywords::KeywordError;
 use engine::policy::{Policy, PolicyError, PolicyRepository, Threshold};
@@ -35,6 +36,7 @@ struct BizConfigInput {
     image_libs: Option<Vec<String>>,
     ocr: Option<bool>,
     keyword_libs: Option<Vec<String>>,
+    ads: Option<AdSettings>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,6 +96,12 @@ impl BizConfigInput {
         }
         if let Some(ocr) = self.ocr {
             policy.ocr = ocr;
+        }
+        if let Some(ads) = self.ads {
+            if ads.suggestion == engine::decision::Suggestion::Pass {
+                return Err(invalid("Ads.Suggestion is Review or Block".into()));
+            }
+            policy.ads = ads;
         }
         policy.validate().map_err(|e| error::policy_error(&e))?;
         Ok(policy)

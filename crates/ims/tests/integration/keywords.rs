@@ -104,3 +104,42 @@ fn keyword_requests_are_checked_at_their_bounds() {
     server.call("DeleteKeywordsLib", json!({"LibId": lib_id})).unwrap();
     assert_eq!(code("DeleteKeywordsLib", json!({"LibId": lib_id})), "ResourceNotFound");
 }
+
+/// A 3-pixel-per-module QR code of `value` on a white page, as PNG.
+fn qr_png(value: &str) -> Vec<u8> {
+    use rxing::Writer;
+    let matrix = rxing::MultiFormatWriter.encode(value, &rxing::BarcodeFormat::QR_CODE, 0, 0).unwrap();
+    let page = image::RgbImage::from_fn(matrix.width() * 3 + 100, matrix.height() * 3 + 100, |x, y| {
+        let inside = (50..50 + matrix.width() * 3).contains(&x) && (50..50 + matrix.height() * 3).contains(&y);
+        if inside && matrix.get((x - 50) / 3, (y - 50) / 3) {
+            image::Rgb([0, 0, 0])
+        } else {
+            image::Rgb([255, 255, 255])
+        }
+    });
+    let mut png = std::io::Cursor::new(Vec::new());
+    page.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    png.into_inner()
+}
+
+#[test]
+fn qr_codes_are_ads_unless_the_policy_says_otherwise() {
+    let server = Server::start();
+    let image = b64(&qr_png("https://example.com/promo"));
+    let r = moderate(&server, json!({"FileContent": image}));
+    assert_eq!(
+        (r["Suggestion"].as_str(), r["Label"].as_str(), r["SubLabel"].as_str()),
+        (Some("Review"), Some("Ad"), Some("QrCode")),
+        "{r}"
+    );
+    let object = r["ObjectResults"].as_array().unwrap().iter().find(|o| o["Scene"] == "QrCode").unwrap();
+    assert_eq!(object["Details"][0]["Value"], "https://example.com/promo");
+    assert!(object["Details"][0]["Location"]["X"].as_f64().unwrap() >= 45.0, "{object}");
+    server.call("CreateBizConfig", json!({"BizType": "codes_ok", "Ads": {"QrCode": false}})).unwrap();
+    let allowed = moderate(&server, json!({"FileContent": image, "BizType": "codes_ok"}));
+    assert_eq!(allowed["Suggestion"], "Pass", "{allowed}");
+    server.call("CreateBizConfig", json!({"BizType": "codes_blocked", "Ads": {"Suggestion": "Block"}})).unwrap();
+    assert_eq!(moderate(&server, json!({"FileContent": image, "BizType": "codes_blocked"}))["Suggestion"], "Block");
+    let bad = server.call("CreateBizConfig", json!({"BizType": "codes_bad", "Ads": {"Suggestion": "Pass"}}));
+    assert_eq!(bad.unwrap_err().0, "InvalidParameterValue.InvalidParameter");
+}
