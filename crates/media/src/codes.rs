@@ -1,9 +1,9 @@
-//! QR codes and barcodes in an image (`rxing`, Apache-2.0): what they say and where they are.
+//! QR codes in an image (`rxing`, Apache-2.0): what they say and where they are.
 //! Ads hide contact details and links in QR codes; the decoded value is reported as evidence.
 
 use image::RgbImage;
 
-/// One code found: its format (`QR_CODE`, `EAN_13`...), its text, and the corner or end points
+/// One code found: its format (`qrcode`), its text, and the corner or end points
 /// the decoder located, in the image's pixels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Code {
@@ -20,7 +20,15 @@ pub fn find_codes(image: &RgbImage) -> Vec<Code> {
         .pixels()
         .map(|p| ((u32::from(p[0]) * 299 + u32::from(p[1]) * 587 + u32::from(p[2]) * 114 + 500) / 1000) as u8)
         .collect();
-    let found = std::panic::catch_unwind(|| rxing::helpers::detect_multiple_in_luma(luma, w, h));
+    // QR codes only: the one-dimensional readers find "barcodes" in lines of printed text.
+    let mut hints = rxing::DecodeHints {
+        PossibleFormats: Some(std::collections::HashSet::from([rxing::BarcodeFormat::QR_CODE])),
+        ..Default::default()
+    };
+    // A decoder panic on a hostile image is contained: no code found.
+    let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        rxing::helpers::detect_multiple_in_luma_with_hints(luma, w, h, &mut hints)
+    }));
     let Ok(Ok(results)) = found else { return Vec::new() };
     let mut codes: Vec<Code> = results
         .iter()
