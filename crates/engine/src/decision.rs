@@ -39,12 +39,15 @@ pub enum Label {
     Ad,
     Teenager,
     Custom,
+    /// AI-generated (`Type=IMAGE_AIGC`).
+    #[serde(rename = "AIGC")]
+    Aigc,
 }
 
 impl Label {
     /// Tie-break order, most serious first: a customer would rather hear "Porn" than "Sexy"
     /// for an image that reached Block on both.
-    pub const PRIORITY: [Label; 10] = [
+    pub const PRIORITY: [Label; 11] = [
         Label::Porn,
         Label::Terror,
         Label::Polity,
@@ -54,6 +57,7 @@ impl Label {
         Label::Sexy,
         Label::Ad,
         Label::Custom,
+        Label::Aigc,
         Label::Normal,
     ];
 
@@ -69,6 +73,7 @@ impl Label {
             Label::Ad => "Ad",
             Label::Teenager => "Teenager",
             Label::Custom => "Custom",
+            Label::Aigc => "AIGC",
         }
     }
 

@@ -19,6 +19,7 @@ mod jng;
 pub mod jpeg;
 mod native;
 pub mod pdq;
+pub mod provenance;
 mod svg;
 mod webp;
 

@@ -83,13 +83,6 @@ pub async fn moderate(
     origin: Origin,
 ) -> Result<ImageModerationResponse, ApiError> {
     check(&request)?;
-    if request.kind.as_deref() == Some("IMAGE_AIGC") {
-        return Err(ApiError::with_message(
-            Code::UnsupportedOperation,
-            "Type IMAGE_AIGC (AI-generated image detection) is not available in this deployment yet.",
-            "本部署暂不支持 IMAGE_AIGC（AI 生成图片识别）。",
-        ));
-    }
     let content = request.file_content.as_deref().unwrap_or("");
     let url = request.file_url.as_deref().unwrap_or("");
     let (bytes, source) = match (content.is_empty(), url.is_empty()) {
@@ -116,7 +109,18 @@ pub async fn moderate(
         .map_err(|e| error::policy_error(&e))?;
     let file_md5 = media::md5_hex(&bytes);
     let sampling = Sampling::from_request(request.interval, request.max_frames, state.settings.max_frames);
-    let decoded = Arc::new(decode(state, Bytes::from(bytes), sampling, source).await?);
+    let bytes = Bytes::from(bytes);
+    let decoded = Arc::new(decode(state, bytes.clone(), sampling, source).await?);
+    if request.kind.as_deref() == Some("IMAGE_AIGC") {
+        let response = aigc(&request, &bytes, &decoded, file_md5, policy.observe_only);
+        let suggestion = if response.suggestion == "Pass" { Suggestion::Pass } else { Suggestion::Review };
+        let label = if suggestion == Suggestion::Pass { Label::Normal } else { Label::Aigc };
+        let verdict =
+            Decision { suggestion, label, sub_label: response.sub_label.clone(), score: response.score as u8 };
+        let summary = Summary { verdict, flagged: vec![], text: String::new(), hits: vec![], looks: None };
+        record(state, account, request_id, origin, url, &response, summary).await;
+        return Ok(response);
+    }
     // The hashes, the thumbnail, the text and the codes are made on blocking threads while the
     // models run.
     let (evidence, looks, lines, codes) = tokio::join!(
@@ -246,20 +250,8 @@ pub async fn moderate(
     flagged.extend(matches.iter().filter(|m| m.library.action == LibAction::Block).map(|m| m.library.label));
     flagged.extend(text_findings.iter().map(|f| f.label));
     flagged.dedup();
-    let record = Record {
-        request_id: request_id.to_string(),
-        owner,
-        account: account.id,
-        created_at: chrono::Utc::now().timestamp(),
-        origin,
-        biz_type: response.biz_type.clone(),
-        data_id: response.data_id.clone(),
-        file_md5: response.file_md5.clone(),
-        file_url: url.to_string(),
-        suggestion: answered.suggestion,
-        label: answered.label,
-        sub_label: answered.sub_label,
-        score: answered.score,
+    let summary = Summary {
+        verdict: answered,
         flagged,
         text: lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n"),
         hits: matches
@@ -269,17 +261,9 @@ pub async fn moderate(
             .chain(hits.iter().flat_map(|h| h.ads.iter().map(|a| format!("{}:{}", a.kind.as_str(), a.text))))
             .chain(codes.iter().map(|c| format!("QrCode:{}", c.value)))
             .collect(),
-        response: serde_json::to_string(&response).unwrap_or_default(),
-        thumbnail: looks.thumbnail,
-        hashes: looks.hashes,
-        correction: None,
+        looks: Some(looks),
     };
-    let history = state.history.clone();
-    // The answer stands even if the record cannot be written; the failure is logged and counted.
-    if let Err(e) = actions::blocking(move || history.record(&record), error::history_error).await {
-        metrics::counter!("ims_history_write_failures_total").increment(1);
-        tracing::error!(code = e.code.as_str(), "the result could not be recorded");
-    }
+    record(state, account, request_id, origin, url, &response, summary).await;
     Ok(response)
 }
 
@@ -485,6 +469,114 @@ fn ocr_results(lines: &[TextLine], hits: &[LineHits], settings: &AdSettings, obs
             })
             .collect(),
     }]
+}
+
+/// What the history keeps of a result beyond the answer itself.
+struct Summary {
+    verdict: Decision,
+    flagged: Vec<Label>,
+    text: String,
+    hits: Vec<String>,
+    looks: Option<Looks>,
+}
+
+/// Stores a result in the history. The answer stands even if the record cannot be written; the
+/// failure is logged and counted.
+async fn record(
+    state: &AppState,
+    account: &Account,
+    request_id: &str,
+    origin: Origin,
+    url: &str,
+    response: &ImageModerationResponse,
+    summary: Summary,
+) {
+    let (thumbnail, hashes) = summary.looks.map_or((None, Vec::new()), |l| (l.thumbnail, l.hashes));
+    let record = Record {
+        request_id: request_id.to_string(),
+        owner: account.owner(),
+        account: account.id,
+        created_at: chrono::Utc::now().timestamp(),
+        origin,
+        biz_type: response.biz_type.clone(),
+        data_id: response.data_id.clone(),
+        file_md5: response.file_md5.clone(),
+        file_url: url.to_string(),
+        suggestion: summary.verdict.suggestion,
+        label: summary.verdict.label,
+        sub_label: summary.verdict.sub_label,
+        score: summary.verdict.score,
+        flagged: summary.flagged,
+        text: summary.text,
+        hits: summary.hits,
+        response: serde_json::to_string(response).unwrap_or_default(),
+        thumbnail,
+        hashes,
+        correction: None,
+    };
+    let history = state.history.clone();
+    if let Err(e) = actions::blocking(move || history.record(&record), error::history_error).await {
+        metrics::counter!("ims_history_write_failures_total").increment(1);
+        tracing::error!(code = e.code.as_str(), "the result could not be recorded");
+    }
+}
+
+/// `Type=IMAGE_AIGC`: whether the file's metadata says an AI made it (C2PA, IPTC digital source
+/// type, generator text chunks, EXIF software); Review with the evidence when it does. Nothing
+/// is concluded from the pixels (see docs/text.md).
+fn aigc(
+    request: &ImageModerationRequest,
+    bytes: &[u8],
+    decoded: &Decoded,
+    file_md5: String,
+    observe_only: bool,
+) -> ImageModerationResponse {
+    let evidence = media::provenance::provenance(bytes);
+    let score = |source: &str| -> u8 {
+        if matches!(source, "C2PA" | "IPTC") {
+            100
+        } else {
+            90
+        }
+    };
+    let (suggestion, label, sub_label, top) = match evidence.first() {
+        Some(e) => (Suggestion::Review, Label::Aigc, e.source.to_string(), score(e.source)),
+        None => (Suggestion::Pass, Label::Normal, String::new(), 0),
+    };
+    let shown = if observe_only { Suggestion::Pass } else { suggestion };
+    let extra = serde_json::json!({
+        "Format": decoded.probe.format.name(),
+        "Width": decoded.probe.width,
+        "Height": decoded.probe.height,
+        "Provenance": evidence.iter().map(|e| serde_json::json!({"Source": e.source, "Key": e.key, "Value": e.value})).collect::<Vec<_>>(),
+    });
+    ImageModerationResponse {
+        suggestion: shown.as_str().into(),
+        label: label.as_str().into(),
+        sub_label: sub_label.clone(),
+        score: i64::from(top),
+        label_results: vec![LabelResult {
+            scene: "AIGC".into(),
+            suggestion: shown.as_str().into(),
+            label: label.as_str().into(),
+            sub_label,
+            score: u64::from(top),
+            details: evidence
+                .iter()
+                .enumerate()
+                .map(|(i, e)| LabelDetailItem {
+                    id: i as i64,
+                    name: format!("{}:{}", e.source, e.key),
+                    score: u64::from(score(e.source)),
+                })
+                .collect(),
+        }],
+        data_id: request.data_id.clone().unwrap_or_default(),
+        biz_type: request.biz_type.clone().unwrap_or_default(),
+        extra: extra.to_string(),
+        file_md5,
+        ..Default::default()
+    }
 }
 
 /// What the history and the libraries keep of an image: its PDQ hashes and a thumbnail.

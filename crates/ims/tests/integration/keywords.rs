@@ -143,3 +143,53 @@ fn qr_codes_are_ads_unless_the_policy_says_otherwise() {
     let bad = server.call("CreateBizConfig", json!({"BizType": "codes_bad", "Ads": {"Suggestion": "Pass"}}));
     assert_eq!(bad.unwrap_err().0, "InvalidParameterValue.InvalidParameter");
 }
+
+/// CRC-32 (ISO-HDLC), as PNG chunks need.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// A photo-like PNG with a `tEXt` chunk inserted after its header, as Stable Diffusion
+/// front-ends write their parameters.
+fn png_with_text(keyword: &str, text: &str) -> Vec<u8> {
+    let picture = image::RgbImage::from_fn(320, 240, |x, y| image::Rgb([x as u8, y as u8, (x ^ y) as u8]));
+    let mut png = std::io::Cursor::new(Vec::new());
+    picture.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let png = png.into_inner();
+    let data = [keyword.as_bytes(), b"\0", text.as_bytes()].concat();
+    let mut chunk = (data.len() as u32).to_be_bytes().to_vec();
+    let body = [b"tEXt".as_slice(), &data].concat();
+    chunk.extend(&body);
+    chunk.extend(crc32(&body).to_be_bytes());
+    let after_header = 8 + 25; // signature, then IHDR (length, type, 13 bytes, CRC)
+    [&png[..after_header], &chunk, &png[after_header..]].concat()
+}
+
+#[test]
+fn ai_generated_images_are_recognised_by_their_provenance() {
+    let server = Server::start();
+    let generated = b64(&png_with_text("parameters", "a lighthouse at dawn\nSteps: 30, Sampler: DPM++ 2M, Seed: 7"));
+    let r = moderate(&server, json!({"FileContent": generated, "Type": "IMAGE_AIGC"}));
+    assert_eq!(
+        (r["Suggestion"].as_str(), r["Label"].as_str(), r["SubLabel"].as_str()),
+        (Some("Review"), Some("AIGC"), Some("GeneratorText")),
+        "{r}"
+    );
+    assert_eq!(r["LabelResults"][0]["Scene"], "AIGC");
+    let extra: Value = serde_json::from_str(r["Extra"].as_str().unwrap()).unwrap();
+    assert_eq!(extra["Provenance"][0]["Key"], "parameters");
+    assert!(extra["Provenance"][0]["Value"].as_str().unwrap().starts_with("a lighthouse"));
+    // The same picture without the chunk says nothing about its making: Pass.
+    let plain = b64(&png_with_text("Comment", "holiday"));
+    let r = moderate(&server, json!({"FileContent": plain, "Type": "IMAGE_AIGC"}));
+    assert_eq!((r["Suggestion"].as_str(), r["Label"].as_str()), (Some("Pass"), Some("Normal")), "{r}");
+    // The same file as an ordinary moderation is judged by the models, not by its metadata.
+    assert_eq!(moderate(&server, json!({"FileContent": generated}))["Label"], "Normal");
+}
