@@ -18,6 +18,31 @@ use std::sync::{Arc, RwLock};
 
 /// Longest keyword, in characters.
 pub const MAX_KEYWORD_CHARS: usize = 64;
+/// The owner of the built-in libraries (made by the setup from registry word lists): they apply
+/// to any account whose policy names them (`KeywordLibs`), never by default: public profanity
+/// lists flag ordinary text (a news scan's "raping", the word "NSFW" in a logo).
+pub const BUILT_IN: AccountId = AccountId(0);
+
+/// The words of a public list fit for a built-in library: those that still say something after
+/// normalisation and are not too short to be anything but noise in OCR text (one Chinese
+/// character, Latin words under three letters, numbers).
+pub fn built_in_words(words: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut kept: Vec<String> = words
+        .into_iter()
+        .map(|w| w.trim().to_string())
+        .filter(|w| {
+            let (chars, _) = normalize(w);
+            let latin = latin_word(&chars);
+            !chars.is_empty()
+                && !chars.iter().all(|c| c.is_ascii_digit())
+                && chars.len() <= MAX_KEYWORD_CHARS
+                && (if latin { chars.len() >= 3 } else { chars.len() >= 2 })
+        })
+        .collect();
+    kept.sort();
+    kept.dedup();
+    kept
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -149,6 +174,8 @@ struct Automaton {
 /// Every library's keywords in one automaton, rebuilt when the repository's version changes.
 pub struct KeywordMatcher {
     automaton: RwLock<Arc<Automaton>>,
+    /// The built-in libraries, added to the repository's at every build.
+    built_in: Vec<(KeywordLibrary, Vec<String>)>,
 }
 
 impl Default for KeywordMatcher {
@@ -160,6 +187,7 @@ impl Default for KeywordMatcher {
                 patterns: Vec::new(),
                 libraries: Vec::new(),
             })),
+            built_in: Vec::new(),
         }
     }
 }
@@ -169,13 +197,25 @@ impl KeywordMatcher {
         KeywordMatcher::default()
     }
 
+    /// A matcher that also applies these built-in libraries (owned by [`BUILT_IN`]).
+    pub fn with_built_in(built_in: Vec<(KeywordLibrary, Vec<String>)>) -> KeywordMatcher {
+        KeywordMatcher { built_in, ..KeywordMatcher::default() }
+    }
+
+    /// The built-in libraries and their sizes.
+    pub fn built_in(&self) -> Vec<(&KeywordLibrary, usize)> {
+        self.built_in.iter().map(|(l, w)| (l, w.len())).collect()
+    }
+
     /// Rebuilds the automaton if the keywords changed since the last build.
     pub fn refresh(&self, repository: &dyn KeywordRepository) -> Result<(), KeywordError> {
         let version = repository.keywords_version()?;
         if self.automaton.read().expect("keyword lock").version == version {
             return Ok(());
         }
-        self.build(repository.all_keywords()?, version)
+        let mut all = repository.all_keywords()?;
+        all.extend(self.built_in.iter().cloned());
+        self.build(all, version)
     }
 
     /// Replaces the automaton with one over these libraries' keywords.
@@ -228,7 +268,12 @@ impl KeywordMatcher {
         for m in searcher.find_overlapping_iter(normalized.as_str()) {
             let (library_index, keyword, whole_word) = &automaton.patterns[m.pattern().as_usize()];
             let library = &automaton.libraries[*library_index];
-            if library.owner != owner || only.is_some_and(|ids| !ids.contains(&library.lib_id)) {
+            // Built-in libraries apply only where a policy names them; an account's own apply
+            // unless its policy names others.
+            let named = only.is_some_and(|ids| ids.contains(&library.lib_id));
+            let applies =
+                if library.owner == BUILT_IN { named } else { library.owner == owner && (only.is_none() || named) };
+            if !applies {
                 continue;
             }
             let (first, last) = (char_at[&m.start()], char_at[&m.end()] - 1);
@@ -294,6 +339,17 @@ mod tests {
         assert!(m.find(AccountId(2), None, "赌博").is_empty());
         assert!(m.find(AccountId(1), Some(&["other".into()]), "赌博").is_empty());
         assert_eq!(m.find(AccountId(1), Some(&["lib-1-Abuse".into()]), "赌博").len(), 1);
+    }
+
+    #[test]
+    fn built_in_libraries_apply_to_everyone_and_keep_only_meaningful_words() {
+        let words = built_in_words(["乳", "13.", "ok", "ass", "三级片", " anal ", "三级片"].map(String::from));
+        assert_eq!(words, ["anal", "ass", "三级片"]);
+        let built_in = KeywordLibrary { owner: BUILT_IN, ..library(0, Label::Abuse) };
+        let m = KeywordMatcher::with_built_in(vec![(built_in, words)]);
+        m.build(m.built_in.clone(), 1).unwrap();
+        assert!(m.find(AccountId(7), None, "看三级片").is_empty(), "not applied unless named");
+        assert_eq!(m.find(AccountId(7), Some(&["lib-0-Abuse".into()]), "看三级片").len(), 1);
     }
 
     #[test]

@@ -3,8 +3,9 @@
 use crate::settings::{LogFormat, Settings};
 use anyhow::Context;
 use engine::accounts::{AccountRepository, KeyStatus};
+use engine::decision::{Label, Suggestion};
 use engine::history::retention_cutoff;
-use engine::keywords::KeywordMatcher;
+use engine::keywords::{built_in_words, KeywordLibrary, KeywordMatcher, BUILT_IN};
 use engine::library::Matcher;
 use engine::ratelimit::RateLimiter;
 use inference::analyzer::Analyzer;
@@ -66,7 +67,7 @@ pub fn app_state(settings: &Settings, store: Arc<SqliteStore>, metrics: MetricsR
         history: store.clone(),
         tasks: store.clone(),
         keywords: store,
-        keyword_matcher: Arc::new(KeywordMatcher::new()),
+        keyword_matcher: Arc::new(KeywordMatcher::with_built_in(built_in_keywords(&settings.inference.artifacts_dir))),
         matcher,
         analyzer: Arc::new(analyzer),
         history_settings: Arc::new(settings.history.clone()),
@@ -78,6 +79,41 @@ pub fn app_state(settings: &Settings, store: Arc<SqliteStore>, metrics: MetricsR
         health: Arc::new(move || health_store.ping().map_err(|e| e.to_string())),
         metrics,
     })
+}
+
+/// The built-in keyword library, from the word lists the setup installed under
+/// `<artifacts>/words/` (JSON arrays, or objects with a `words` array); none if they are absent.
+fn built_in_keywords(artifacts: &std::path::Path) -> Vec<(KeywordLibrary, Vec<String>)> {
+    let mut words = Vec::new();
+    let mut files: Vec<_> =
+        std::fs::read_dir(artifacts.join("words")).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    files.sort();
+    for file in files.iter().filter(|f| f.extension().is_some_and(|e| e == "json")) {
+        let parsed: Option<serde_json::Value> = std::fs::read(file).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let list = match &parsed {
+            Some(serde_json::Value::Array(list)) => Some(list),
+            Some(value) => value["words"].as_array(),
+            None => None,
+        };
+        match list {
+            Some(list) => words.extend(list.iter().filter_map(|w| w.as_str().map(String::from))),
+            None => tracing::warn!(file = %file.display(), "not a word list; skipped"),
+        }
+    }
+    let words = built_in_words(words);
+    if words.is_empty() {
+        return Vec::new();
+    }
+    tracing::info!(words = words.len(), "built-in keyword library loaded");
+    let library = KeywordLibrary {
+        lib_id: "builtin-abuse".into(),
+        owner: BUILT_IN,
+        lib_name: "Built-in: profanity and sexual terms (en, zh)".into(),
+        label: Label::Abuse,
+        suggestion: Suggestion::Review,
+        created_at: 0,
+    };
+    vec![(library, words)]
 }
 
 pub fn run(settings: Settings) -> anyhow::Result<()> {

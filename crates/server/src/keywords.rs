@@ -91,12 +91,17 @@ pub async fn list(context: Context, _params: Value) -> Result<Map<String, Value>
             .collect::<Result<Vec<_>, KeywordError>>()
     })
     .await?;
-    let shown: Vec<Value> = libraries
+    // The built-in libraries first (read-only: made by the setup from public word lists).
+    let built_in = context.state.keyword_matcher.built_in();
+    let shown: Vec<Value> = built_in
         .iter()
-        .map(|(count, l)| {
+        .map(|(l, count)| (*count as u64, *l, true))
+        .chain(libraries.iter().map(|(count, l)| (*count, l, false)))
+        .map(|(count, l, built_in)| {
             json!({
                 "LibId": l.lib_id, "LibName": l.lib_name, "Label": l.label.as_str(),
                 "Suggestion": l.suggestion.as_str(), "SampleCount": count, "CreatedAt": l.created_at,
+                "BuiltIn": built_in,
             })
         })
         .collect();

@@ -119,10 +119,13 @@ async fn check_libraries(context: &Context, policy: &Policy) -> Result<(), ApiEr
     .await?;
     let ids = policy.keyword_libs.clone().unwrap_or_default();
     let keywords = context.state.keywords.clone();
+    let built_in: Vec<String> =
+        context.state.keyword_matcher.built_in().iter().map(|(l, _)| l.lib_id.clone()).collect();
     actions::blocking(
         move || {
             let known = keywords.keyword_libraries(owner)?;
-            match ids.iter().find(|id| !known.iter().any(|l| &l.lib_id == *id)) {
+            let is_known = |id: &String| built_in.contains(id) || known.iter().any(|l| &l.lib_id == id);
+            match ids.iter().find(|id| !is_known(id)) {
                 Some(missing) => Err(KeywordError::NotFound(missing.clone())),
                 None => Ok(()),
             }

@@ -100,7 +100,12 @@ fn keyword_requests_are_checked_at_their_bounds() {
     assert_eq!(code("DeleteLibSamples", json!({"SampleIds": ["nope"]})), "ResourceNotFound");
     assert_eq!(code("CreateBizConfig", json!({"BizType": "bad", "KeywordLibs": ["nope"]})), "ResourceNotFound");
     let libs = server.call("DescribeKeywordsLibs", json!({})).unwrap();
-    assert_eq!(libs["Libs"][0]["SampleCount"], 1001);
+    let by_id = |id: &str| libs["Libs"].as_array().unwrap().iter().find(|l| l["LibId"] == id).cloned().unwrap();
+    assert_eq!(by_id(lib_id)["SampleCount"], 1001);
+    let built_in = by_id("builtin-abuse");
+    assert_eq!((built_in["BuiltIn"].as_bool(), built_in["Label"].as_str()), (Some(true), Some("Abuse")));
+    assert!(built_in["SampleCount"].as_u64().unwrap() > 500, "{built_in}");
+    assert_eq!(code("DeleteKeywordsLib", json!({"LibId": "builtin-abuse"})), "ResourceNotFound", "read-only");
     server.call("DeleteKeywordsLib", json!({"LibId": lib_id})).unwrap();
     assert_eq!(code("DeleteKeywordsLib", json!({"LibId": lib_id})), "ResourceNotFound");
 }
@@ -192,4 +197,20 @@ fn ai_generated_images_are_recognised_by_their_provenance() {
     assert_eq!((r["Suggestion"].as_str(), r["Label"].as_str()), (Some("Pass"), Some("Normal")), "{r}");
     // The same file as an ordinary moderation is judged by the models, not by its metadata.
     assert_eq!(moderate(&server, json!({"FileContent": generated}))["Label"], "Normal");
+}
+
+#[test]
+fn the_built_in_library_applies_where_a_policy_names_it() {
+    let Ok(scan) = std::fs::read(workspace_root().join("../shared/data/ocr/tesseract-test/testing/8087_054.3B.tif"))
+    else {
+        println!("SKIPPED: ../shared/data is absent (this test needs its scanned news page)");
+        return;
+    };
+    let server = Server::start();
+    let page = b64(&scan);
+    // A news page ("accused of raping, torturing"): ordinary text under the default policy.
+    assert_eq!(moderate(&server, json!({"FileContent": page}))["Suggestion"], "Pass");
+    server.call("CreateBizConfig", json!({"BizType": "strict_words", "KeywordLibs": ["builtin-abuse"]})).unwrap();
+    let r = moderate(&server, json!({"FileContent": page, "BizType": "strict_words"}));
+    assert_eq!((r["Suggestion"].as_str(), r["Label"].as_str()), (Some("Review"), Some("Abuse")), "{r}");
 }
