@@ -123,6 +123,20 @@ fn cases(data: &Path) -> Vec<Case> {
     cases
 }
 
+/// The models, loaded once: ONNX Runtime allows one environment per process.
+fn ocr() -> &'static Ocr {
+    static OCR: std::sync::OnceLock<(Runtime, Ocr)> = std::sync::OnceLock::new();
+    &OCR.get_or_init(|| {
+        let artifacts = artifacts();
+        let runtime = Runtime::load(&artifacts.join("lib/libonnxruntime.so.1.31.1")).unwrap();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let options = ModelOptions { sessions: 1, threads: cores, max_batch: 8, queue_capacity: 64 };
+        let ocr = Ocr::load(&runtime, &artifacts.join("models"), options).unwrap();
+        (runtime, ocr)
+    })
+    .1
+}
+
 /// The image as the server decodes it; images under the API's 50-pixel minimum (a few
 /// single-line crops) through the `image` crate.
 fn load(path: &Path) -> Option<image::RgbImage> {
@@ -140,12 +154,7 @@ fn ocr_reads_as_well_as_rapidocr_and_faster() {
         println!("SKIPPED: ../shared/data is absent, so there are no OCR test images");
         return;
     }
-    let artifacts = artifacts();
-    let runtime = Runtime::load(&artifacts.join("lib/libonnxruntime.so.1.31.1")).unwrap();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let options = ModelOptions { sessions: 1, threads: cores, max_batch: 8, queue_capacity: 64 };
-    let ocr = Ocr::load(&runtime, &artifacts.join("models"), options).unwrap();
-
+    let ocr = ocr();
     let cases: Vec<(Case, image::RgbImage)> =
         cases(&data).into_iter().filter_map(|c| load(&c.image).map(|i| (c, i))).collect();
     let python = std::env::var("IMS_REFERENCE_PYTHON")
@@ -212,5 +221,35 @@ fn ocr_reads_as_well_as_rapidocr_and_faster() {
             assert!(ours / n >= theirs / n - 0.01, "{set}: ours {:.3} vs rapidocr {:.3}", ours / n, theirs / n);
         }
         assert!(ours / n >= 0.8, "{set}: accuracy {:.3}", ours / n);
+    }
+}
+
+#[test]
+fn a_long_image_is_read_in_tiles_without_losing_its_text() {
+    let data = workspace().join("../shared/data/ocr/rendered");
+    if !data.exists() {
+        println!("SKIPPED: ../shared/data is absent, so there are no OCR test images");
+        return;
+    }
+    // Four rendered lines far apart on a 760 x 4000 page: read whole, the detector would shrink
+    // it to 182 x 960 and the 64-pixel lines to 15 pixels.
+    let mut page = image::RgbImage::from_pixel(760, 4000, image::Rgb([255, 255, 255]));
+    let mut fonts: Vec<PathBuf> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    fonts.sort();
+    for (i, font) in fonts.iter().enumerate() {
+        let line = image::open(font).unwrap().to_rgb8();
+        image::imageops::replace(&mut page, &line, 0, 200 + i as i64 * 1000);
+    }
+    let lines = ocr().read(&page).unwrap();
+    let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(texts.len(), 4, "{texts:?}");
+    for (i, line) in lines.iter().enumerate() {
+        assert!(accuracy("内容审核测试 Content moderation 123", &line.text) >= 0.9, "{texts:?}");
+        let top = line.quad[0][1];
+        assert!((top - (200.0 + i as f64 * 1000.0)).abs() < 40.0, "line {i} at y {top}");
     }
 }
