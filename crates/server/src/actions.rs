@@ -235,6 +235,27 @@ pub async fn blocking<T: Send + 'static, E: Send + 'static>(
     tokio::task::spawn_blocking(work).await.map_err(|_| ApiError::new(Code::InternalError))?.map_err(|e| map(&e))
 }
 
+/// A page of a library's entries: `LibId`, `Offset` (from 0) and `Limit`.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LibraryPage {
+    pub lib_id: String,
+    offset: Option<i64>,
+    limit: Option<i64>,
+}
+
+impl LibraryPage {
+    /// The offset and the limit (`default` when absent, 1 to `max`), or why not.
+    pub fn bounds(&self, default: i64, max: i64) -> Result<(u64, u64), String> {
+        let offset = u64::try_from(self.offset.unwrap_or(0)).map_err(|_| "Offset must not be negative".to_string())?;
+        let limit = self.limit.unwrap_or(default);
+        if !(1..=max).contains(&limit) {
+            return Err(format!("Limit must be 1 to {max}, not {limit}"));
+        }
+        Ok((offset, limit as u64))
+    }
+}
+
 /// An action's parameters (already checked against its definition) as its input type.
 pub fn parse<T: serde::de::DeserializeOwned>(params: Value) -> Result<T, ApiError> {
     serde_json::from_value(params).map_err(|e| {

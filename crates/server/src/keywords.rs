@@ -3,7 +3,7 @@
 //! `DescribeKeywordsSamples`, `DeleteLibSamples` (defined in crates/protocol/api/ims/extensions.json).
 //! Changes apply to the next request: the matcher rebuilds when the libraries' version moves.
 
-use crate::actions::{self, fields, parse, Context};
+use crate::actions::{self, fields, parse, Context, LibraryPage};
 use crate::error;
 use crate::libraries::parse_name;
 use engine::decision::{Label, Suggestion};
@@ -43,14 +43,6 @@ struct SampleInput {
 struct AddInput {
     lib_id: String,
     samples: Vec<SampleInput>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct PageInput {
-    lib_id: String,
-    offset: Option<i64>,
-    limit: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -134,15 +126,11 @@ pub async fn add(context: Context, params: Value) -> Result<Map<String, Value>, 
 }
 
 pub async fn samples(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
-    let PageInput { lib_id, offset, limit } = parse(params)?;
-    let offset = u64::try_from(offset.unwrap_or(0)).map_err(|_| invalid("Offset must not be negative"))?;
-    let limit = limit.unwrap_or(100);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(invalid(format!("Limit must be 1 to {MAX_PAGE}, not {limit}")));
-    }
+    let page: LibraryPage = parse(params)?;
+    let (offset, limit) = page.bounds(100, MAX_PAGE).map_err(invalid)?;
     let owner = context.account.owner();
-    let (page, total) = with_keywords(&context, move |r| r.keywords(owner, &lib_id, offset, limit as u64)).await?;
-    Ok(fields(json!({ "Samples": page, "TotalCount": total })))
+    let (entries, total) = with_keywords(&context, move |r| r.keywords(owner, &page.lib_id, offset, limit)).await?;
+    Ok(fields(json!({ "Samples": entries, "TotalCount": total })))
 }
 
 pub async fn delete_samples(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {

@@ -3,7 +3,7 @@
 //! `DescribeImageSamples`, `DeleteImageSamples` (defined in crates/protocol/api/ims/extensions.json).
 //! Libraries belong to the main account; samples are stored as PDQ hashes, never as images.
 
-use crate::actions::{self, fields, parse, Context};
+use crate::actions::{self, fields, parse, Context, LibraryPage};
 use crate::error::{self, Source};
 use crate::moderation;
 use crate::AppState;
@@ -47,14 +47,6 @@ struct SampleInput {
 struct AddInput {
     lib_id: String,
     images: Vec<SampleInput>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct PageInput {
-    lib_id: String,
-    offset: Option<i64>,
-    limit: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -174,15 +166,11 @@ pub async fn add_samples(context: Context, params: Value) -> Result<Map<String, 
 }
 
 pub async fn samples(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
-    let PageInput { lib_id, offset, limit } = parse(params)?;
-    let offset = u64::try_from(offset.unwrap_or(0)).map_err(|_| invalid("Offset must not be negative"))?;
-    let limit = limit.unwrap_or(20);
-    if !(1..=MAX_PAGE as i64).contains(&limit) {
-        return Err(invalid(format!("Limit must be 1 to {MAX_PAGE}, not {limit}")));
-    }
+    let page: LibraryPage = parse(params)?;
+    let (offset, limit) = page.bounds(20, MAX_PAGE as i64).map_err(invalid)?;
     let owner = context.account.owner();
-    let (page, total) = with_repository(&context, move |r| r.samples(owner, &lib_id, offset, limit as u64)).await?;
-    Ok(fields(json!({ "Samples": page.iter().map(sample_json).collect::<Vec<_>>(), "TotalCount": total })))
+    let (entries, total) = with_repository(&context, move |r| r.samples(owner, &page.lib_id, offset, limit)).await?;
+    Ok(fields(json!({ "Samples": entries.iter().map(sample_json).collect::<Vec<_>>(), "TotalCount": total })))
 }
 
 pub async fn delete_samples(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {

@@ -273,16 +273,9 @@ async fn read_text(state: &AppState, decoded: &Arc<Decoded>, wanted: bool) -> Re
     if !wanted {
         return Ok(Vec::new());
     }
-    let scale = frame_scale(decoded);
-    let jobs: Vec<_> = (0..decoded.frames.len())
-        .map(|i| {
-            let (analyzer, decoded) = (state.analyzer.clone(), decoded.clone());
-            tokio::task::spawn_blocking(move || analyzer.read_text(&decoded.frames[i].image, scale))
-        })
-        .collect();
+    let (analyzer, scale) = (state.analyzer.clone(), frame_scale(decoded));
     let mut lines: Vec<TextLine> = Vec::new();
-    for job in jobs {
-        let read = job.await.map_err(|_| ApiError::new(Code::InternalError))?;
+    for read in per_frame(decoded, move |image| analyzer.read_text(image, scale)).await? {
         for line in read.map_err(|e| error::inference_error(&e))?.unwrap_or_default() {
             if !lines.iter().any(|l| l.text == line.text) {
                 lines.push(line);
@@ -290,6 +283,25 @@ async fn read_text(state: &AppState, decoded: &Arc<Decoded>, wanted: bool) -> Re
         }
     }
     Ok(lines)
+}
+
+/// `work` on every frame, the frames in parallel on the blocking pool; results in frame order.
+async fn per_frame<T: Send + 'static>(
+    decoded: &Arc<Decoded>,
+    work: impl Fn(&image::RgbImage) -> T + Send + Sync + 'static,
+) -> Result<Vec<T>, ApiError> {
+    let work = Arc::new(work);
+    let jobs: Vec<_> = (0..decoded.frames.len())
+        .map(|i| {
+            let (work, decoded) = (work.clone(), decoded.clone());
+            tokio::task::spawn_blocking(move || work(&decoded.frames[i].image))
+        })
+        .collect();
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        results.push(job.await.map_err(|_| ApiError::new(Code::InternalError))?);
+    }
+    Ok(results)
 }
 
 /// The keyword hits of each line, under the policy's keyword libraries. A failure to read the
@@ -359,19 +371,11 @@ async fn find_codes(decoded: &Arc<Decoded>, wanted: bool) -> Vec<media::codes::C
         return Vec::new();
     }
     let scale = frame_scale(decoded) as f32;
-    let jobs: Vec<_> = (0..decoded.frames.len())
-        .map(|i| {
-            let decoded = decoded.clone();
-            tokio::task::spawn_blocking(move || media::codes::find_codes(&decoded.frames[i].image))
-        })
-        .collect();
     let mut codes: Vec<media::codes::Code> = Vec::new();
-    for job in jobs {
-        for mut code in job.await.unwrap_or_default() {
-            if !codes.iter().any(|c| c.value == code.value) {
-                code.points.iter_mut().for_each(|p| *p = p.map(|v| v * scale));
-                codes.push(code);
-            }
+    for mut code in per_frame(decoded, media::codes::find_codes).await.unwrap_or_default().into_iter().flatten() {
+        if !codes.iter().any(|c| c.value == code.value) {
+            code.points.iter_mut().for_each(|p| *p = p.map(|v| v * scale));
+            codes.push(code);
         }
     }
     codes
@@ -723,19 +727,12 @@ fn frame_scale(decoded: &Decoded) -> f64 {
 /// Runs the models on every frame, the frames in parallel on the blocking pool (the models'
 /// queues batch them).
 async fn analyse(state: &AppState, decoded: &Arc<Decoded>) -> Result<Vec<Evidence>, ApiError> {
-    let scale = frame_scale(decoded);
-    let jobs: Vec<_> = (0..decoded.frames.len())
-        .map(|i| {
-            let (analyzer, decoded) = (state.analyzer.clone(), decoded.clone());
-            tokio::task::spawn_blocking(move || analyzer.analyse(&decoded.frames[i].image, scale))
-        })
-        .collect();
-    let mut evidence = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let result = job.await.map_err(|_| ApiError::new(Code::InternalError))?;
-        evidence.push(result.map_err(|e| error::inference_error(&e))?);
-    }
-    Ok(evidence)
+    let (analyzer, scale) = (state.analyzer.clone(), frame_scale(decoded));
+    per_frame(decoded, move |image| analyzer.analyse(image, scale))
+        .await?
+        .into_iter()
+        .map(|result| result.map_err(|e| error::inference_error(&e)))
+        .collect()
 }
 
 /// Decodes on the blocking pool, holding one of the decode permits, within the time bound.
