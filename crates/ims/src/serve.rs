@@ -81,39 +81,52 @@ pub fn app_state(settings: &Settings, store: Arc<SqliteStore>, metrics: MetricsR
     })
 }
 
-/// The built-in keyword library, from the word lists the setup installed under
-/// `<artifacts>/words/` (JSON arrays, or objects with a `words` array); none if they are absent.
+/// The built-in keyword libraries the setup installed under `<artifacts>/words/`, one folder
+/// each (JSON arrays, objects with a `words` array, or text with one word a line); none for a
+/// folder that is absent. Each applies only where a policy names it (docs/text.md).
 fn built_in_keywords(artifacts: &std::path::Path) -> Vec<(KeywordLibrary, Vec<String>)> {
-    let mut words = Vec::new();
-    let mut files: Vec<_> =
-        std::fs::read_dir(artifacts.join("words")).into_iter().flatten().flatten().map(|e| e.path()).collect();
-    files.sort();
-    for file in files.iter().filter(|f| f.extension().is_some_and(|e| e == "json")) {
-        let parsed: Option<serde_json::Value> = std::fs::read(file).ok().and_then(|b| serde_json::from_slice(&b).ok());
-        let list = match &parsed {
-            Some(serde_json::Value::Array(list)) => Some(list),
-            Some(value) => value["words"].as_array(),
-            None => None,
-        };
-        match list {
-            Some(list) => words.extend(list.iter().filter_map(|w| w.as_str().map(String::from))),
-            None => tracing::warn!(file = %file.display(), "not a word list; skipped"),
+    const LIBRARIES: [(&str, &str, &str, Label); 2] = [
+        ("abuse", "builtin-abuse", "Built-in: profanity and sexual terms (en, zh)", Label::Abuse),
+        ("sensitive", "builtin-sensitive", "Built-in: terms censored in China (zh)", Label::Polity),
+    ];
+    let mut libraries = Vec::new();
+    for (folder, lib_id, name, label) in LIBRARIES {
+        let mut files: Vec<_> = std::fs::read_dir(artifacts.join("words").join(folder))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        let mut words = Vec::new();
+        for file in &files {
+            let Ok(text) = std::fs::read_to_string(file) else { continue };
+            match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(serde_json::Value::Array(list)) => {
+                    words.extend(list.iter().filter_map(|w| w.as_str().map(String::from)))
+                }
+                Ok(value) => words.extend(
+                    value["words"].as_array().into_iter().flatten().filter_map(|w| w.as_str().map(String::from)),
+                ),
+                Err(_) => words.extend(text.lines().map(String::from)),
+            }
         }
+        let words = built_in_words(words);
+        if words.is_empty() {
+            continue;
+        }
+        tracing::info!(library = lib_id, words = words.len(), "built-in keyword library loaded");
+        let library = KeywordLibrary {
+            lib_id: lib_id.into(),
+            owner: BUILT_IN,
+            lib_name: name.into(),
+            label,
+            suggestion: Suggestion::Review,
+            created_at: 0,
+        };
+        libraries.push((library, words));
     }
-    let words = built_in_words(words);
-    if words.is_empty() {
-        return Vec::new();
-    }
-    tracing::info!(words = words.len(), "built-in keyword library loaded");
-    let library = KeywordLibrary {
-        lib_id: "builtin-abuse".into(),
-        owner: BUILT_IN,
-        lib_name: "Built-in: profanity and sexual terms (en, zh)".into(),
-        label: Label::Abuse,
-        suggestion: Suggestion::Review,
-        created_at: 0,
-    };
-    vec![(library, words)]
+    libraries
 }
 
 pub fn run(settings: Settings) -> anyhow::Result<()> {

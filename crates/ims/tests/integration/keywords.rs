@@ -106,6 +106,9 @@ fn keyword_requests_are_checked_at_their_bounds() {
     assert_eq!((built_in["BuiltIn"].as_bool(), built_in["Label"].as_str()), (Some(true), Some("Abuse")));
     assert!(built_in["SampleCount"].as_u64().unwrap() > 500, "{built_in}");
     assert_eq!(code("DeleteKeywordsLib", json!({"LibId": "builtin-abuse"})), "ResourceNotFound", "read-only");
+    let sensitive = by_id("builtin-sensitive");
+    assert_eq!(sensitive["Label"], "Polity");
+    assert!(sensitive["SampleCount"].as_u64().unwrap() > 10_000, "{sensitive}");
     server.call("DeleteKeywordsLib", json!({"LibId": lib_id})).unwrap();
     assert_eq!(code("DeleteKeywordsLib", json!({"LibId": lib_id})), "ResourceNotFound");
 }
