@@ -90,3 +90,26 @@ fn codes_in_photos_are_read_and_photos_alone_have_none() {
         assert!(xs.iter().all(|x| *x >= 35.0), "located inside the pasted area: {:?}", found[0].points);
     }
 }
+
+#[test]
+fn product_barcodes_are_read_and_text_pages_have_none() {
+    let matrix = MultiFormatWriter.encode("4006381333931", &BarcodeFormat::EAN_13, 0, 0).unwrap();
+    let (w, module) = (matrix.width(), 3);
+    let barcode = image::RgbImage::from_fn(w * module + 40, 120, |x, y| {
+        let inside = (20..20 + w * module).contains(&x) && (10..110).contains(&y);
+        if inside && matrix.get((x - 20) / module, 0) {
+            image::Rgb([0, 0, 0])
+        } else {
+            image::Rgb([255, 255, 255])
+        }
+    });
+    let found = find_codes(&barcode);
+    assert_eq!(found.iter().map(|c| (c.value.as_str(), c.is_qr())).collect::<Vec<_>>(), [("4006381333931", false)]);
+    // A page of printed text, where a hard search "finds" an EAN-13.
+    let page = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/ocr/tesseract-test/testing/phototest.tif");
+    if let Ok(bytes) = std::fs::read(&page) {
+        let image = media::decode(&bytes, media::Sampling::default()).unwrap().frames.remove(0).image;
+        assert!(find_codes(&image).is_empty());
+    }
+}

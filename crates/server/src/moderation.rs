@@ -151,7 +151,7 @@ pub async fn moderate(
         labels.iter().flat_map(|j| j.explanations.iter()).map(|e| serde_json::json!(e)).collect();
     // Keyword and ad hits in the text, and QR codes, are findings too: the worse verdict stands.
     let mut text_findings: Vec<Finding> = hits.iter().flat_map(|h| h.findings(&policy.ads)).collect();
-    text_findings.extend(codes.iter().map(|_| ads::finding(&policy.ads, AdKind::QrCode)));
+    text_findings.extend(codes.iter().filter(|c| c.is_qr()).map(|_| ads::finding(&policy.ads, AdKind::QrCode)));
     for (line, line_hits) in lines.iter().zip(&hits) {
         explanation.extend(line_hits.keywords.iter().map(|h| {
             serde_json::json!({
@@ -166,7 +166,7 @@ pub async fn moderate(
             })
         }));
     }
-    explanation.extend(codes.iter().map(|c| {
+    explanation.extend(codes.iter().filter(|c| c.is_qr()).map(|c| {
         serde_json::json!({"Label": "Ad", "Suggestion": policy.ads.suggestion.as_str(), "Ad": "QrCode", "Value": c.value})
     }));
     let (_, model_decision) =
@@ -233,7 +233,7 @@ pub async fn moderate(
             .as_deref()
             .map(body_parts)
             .into_iter()
-            .chain(qr_codes(&codes, &policy.ads, policy.observe_only))
+            .chain(code_results(&codes, &policy.ads, policy.observe_only))
             .collect(),
         lib_results: lib_results(&matches, policy.observe_only),
         ocr_results: ocr_results(&lines, &hits, &policy.ads, policy.observe_only),
@@ -259,7 +259,7 @@ pub async fn moderate(
             .map(|m| format!("lib:{}", m.image_id))
             .chain(hits.iter().flat_map(|h| h.keywords.iter().map(|k| format!("keyword:{}", k.keyword))))
             .chain(hits.iter().flat_map(|h| h.ads.iter().map(|a| format!("{}:{}", a.kind.as_str(), a.text))))
-            .chain(codes.iter().map(|c| format!("QrCode:{}", c.value)))
+            .chain(codes.iter().map(|c| format!("{}:{}", if c.is_qr() { "QrCode" } else { "Barcode" }, c.value)))
             .collect(),
         looks: Some(looks),
     };
@@ -381,45 +381,53 @@ async fn find_codes(decoded: &Arc<Decoded>, wanted: bool) -> Vec<media::codes::C
     codes
 }
 
-/// The `QrCode` scene: each code's value, its format and where it is.
-fn qr_codes(codes: &[media::codes::Code], settings: &AdSettings, observe_only: bool) -> Option<ObjectResult> {
-    if codes.is_empty() {
-        return None;
-    }
-    let suggestion = if observe_only { Suggestion::Pass } else { settings.suggestion };
-    Some(ObjectResult {
-        scene: "QrCode".into(),
-        suggestion: suggestion.as_str().into(),
-        label: Label::Ad.as_str().into(),
-        sub_label: "QrCode".into(),
-        score: 100,
-        names: codes.iter().map(|c| c.format.clone()).collect(),
-        details: codes
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let (xs, ys) = (c.points.iter().map(|p| f64::from(p[0])), c.points.iter().map(|p| f64::from(p[1])));
-                let (x0, x1) = (xs.clone().fold(f64::MAX, f64::min), xs.fold(f64::MIN, f64::max));
-                let (y0, y1) = (ys.clone().fold(f64::MAX, f64::min), ys.fold(f64::MIN, f64::max));
-                ObjectDetail {
-                    id: i as u64,
-                    name: c.format.clone(),
-                    value: c.value.clone(),
-                    score: 100,
-                    location: Location {
-                        x: x0.round(),
-                        y: y0.round(),
-                        width: (x1 - x0).round(),
-                        height: (y1 - y0).round(),
-                        rotate: 0.0,
-                    },
-                    sub_label: "QrCode".into(),
-                    ..Default::default()
-                }
-            })
-            .collect(),
-        ..Default::default()
-    })
+/// The `QrCode` scene (ads: the policy's suggestion) and the `Barcode` scene (product codes:
+/// Pass), each code with its value, its format and where it is.
+fn code_results(codes: &[media::codes::Code], settings: &AdSettings, observe_only: bool) -> Vec<ObjectResult> {
+    let scene = |qr: bool| -> Option<ObjectResult> {
+        let mine: Vec<&media::codes::Code> = codes.iter().filter(|c| c.is_qr() == qr).collect();
+        if mine.is_empty() {
+            return None;
+        }
+        let (scene, suggestion, label) = match qr {
+            true => ("QrCode", if observe_only { Suggestion::Pass } else { settings.suggestion }, Label::Ad),
+            false => ("Barcode", Suggestion::Pass, Label::Normal),
+        };
+        Some(ObjectResult {
+            scene: scene.into(),
+            suggestion: suggestion.as_str().into(),
+            label: label.as_str().into(),
+            sub_label: if qr { scene.into() } else { String::new() },
+            score: if qr { 100 } else { 0 },
+            names: mine.iter().map(|c| c.format.clone()).collect(),
+            details: mine
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let (xs, ys) = (c.points.iter().map(|p| f64::from(p[0])), c.points.iter().map(|p| f64::from(p[1])));
+                    let (x0, x1) = (xs.clone().fold(f64::MAX, f64::min), xs.fold(f64::MIN, f64::max));
+                    let (y0, y1) = (ys.clone().fold(f64::MAX, f64::min), ys.fold(f64::MIN, f64::max));
+                    ObjectDetail {
+                        id: i as u64,
+                        name: c.format.clone(),
+                        value: c.value.clone(),
+                        score: 100,
+                        location: Location {
+                            x: x0.round(),
+                            y: y0.round(),
+                            width: (x1 - x0).round(),
+                            height: (y1 - y0).round(),
+                            rotate: 0.0,
+                        },
+                        sub_label: scene.into(),
+                        ..Default::default()
+                    }
+                })
+                .collect(),
+            ..Default::default()
+        })
+    };
+    scene(true).into_iter().chain(scene(false)).collect()
 }
 
 /// The axis-aligned box around a line's corners, and the angle of its top edge in degrees.
