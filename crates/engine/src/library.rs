@@ -224,6 +224,8 @@ pub struct Sample {
 /// What changed in the libraries since a cursor.
 #[derive(Debug, Default)]
 pub struct LibraryChanges {
+    /// Every library, when samples were added or removed (a library's name, label and action
+    /// never change, and one without samples matches nothing); empty otherwise.
     pub libraries: Vec<ImageLibrary>,
     pub added: Vec<Sample>,
     pub removed: Vec<i64>,
@@ -287,7 +289,8 @@ pub trait LibraryRepository: Send + Sync {
         limit: u64,
     ) -> Result<(Vec<Sample>, u64), LibraryError>;
     fn delete_sample(&self, owner: AccountId, image_id: &str) -> Result<(), LibraryError>;
-    /// Everything added or removed after `cursor`, with every library (they are few).
+    /// Everything added or removed after `cursor`, with every library when there is any
+    /// (they are few): matching reads this on every request, so nothing else is read.
     fn changes(&self, cursor: LibraryCursor) -> Result<LibraryChanges, LibraryError>;
 }
 
@@ -344,8 +347,6 @@ impl Matcher {
         let cursor = self.state.read().expect("matcher lock").cursor;
         let changes = repository.changes(cursor)?;
         if changes.cursor == cursor && changes.added.is_empty() && changes.removed.is_empty() {
-            let mut state = self.state.write().expect("matcher lock");
-            state.libraries = changes.libraries.into_iter().map(|l| (l.lib_id.clone(), l)).collect();
             return Ok(());
         }
         let mut state = self.state.write().expect("matcher lock");

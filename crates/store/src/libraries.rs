@@ -176,11 +176,6 @@ impl LibraryRepository for SqliteStore {
         let mut conn = self.connection(LibraryError::Storage)?;
         // One read transaction: the cursor returned matches exactly what was read.
         let tx = conn.transaction().map_err(storage)?;
-        let libraries = {
-            let mut stmt = tx.prepare(&format!("SELECT {LIB_COLUMNS} FROM image_libs")).map_err(storage)?;
-            let rows = stmt.query_map([], library_from_row).map_err(storage)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(storage)?
-        };
         let added = {
             let mut stmt = tx
                 .prepare(&format!("SELECT {SAMPLE_COLUMNS} FROM image_samples WHERE seq > ?1 ORDER BY seq"))
@@ -195,6 +190,13 @@ impl LibraryRepository for SqliteStore {
             let rows = stmt
                 .query_map([cursor.removal_seq], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
                 .map_err(storage)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(storage)?
+        };
+        let libraries = if added.is_empty() && removals.is_empty() {
+            Vec::new()
+        } else {
+            let mut stmt = tx.prepare(&format!("SELECT {LIB_COLUMNS} FROM image_libs")).map_err(storage)?;
+            let rows = stmt.query_map([], library_from_row).map_err(storage)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(storage)?
         };
         let sample_seq: i64 = tx
