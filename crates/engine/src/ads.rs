@@ -3,6 +3,7 @@
 //! crate and judged here too. Every hit is a finding of label `Ad` with the kind as sub-label.
 
 use crate::decision::{Finding, Label, Suggestion};
+use crate::keywords::half_width;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
@@ -85,20 +86,10 @@ fn patterns() -> &'static Patterns {
     })
 }
 
-/// Full-width forms to ASCII, one character for one, so offsets stay those of the line.
-fn half_width(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            '\u{3000}' => ' ',
-            _ => c,
-        })
-        .collect()
-}
-
 /// The ads the settings look for in one line of text.
 pub fn find_in_text(settings: &AdSettings, line: &str) -> Vec<AdHit> {
-    let text = half_width(line);
+    // One character for one, so offsets stay those of the line.
+    let text: String = line.chars().map(half_width).collect();
     let p = patterns();
     let mut hits = Vec::new();
     for (enabled, kind, regex) in [

@@ -121,7 +121,7 @@ pub fn validate_keyword(word: &str) -> Result<(), KeywordError> {
 }
 
 /// Full-width ASCII forms and the ideographic space to their ASCII counterparts.
-fn half_width(c: char) -> char {
+pub fn half_width(c: char) -> char {
     match c {
         '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
         '\u{3000}' => ' ',
