@@ -138,7 +138,7 @@ impl Ocr {
         let side = |n: u32| ((((f64::from(n) * ratio) as u32) as f64 / 32.0).round() as u32 * 32).max(32);
         let (dw, dh) = (side(w), side(h));
         let resized = resize_linear(bgr, dw, dh);
-        let output = self.det.run_tensor(normalized_chw(&resized, dw as usize), &[1, 3, dh as usize, dw as usize])?;
+        let output = self.det.run_tensor(normalized_chw(&resized), &[1, 3, dh as usize, dw as usize])?;
         let (map_h, map_w) = (output.shape[2], output.shape[3]);
         Ok(sorted(db_boxes(&output.data, map_w, map_h, w, h)))
     }
@@ -149,7 +149,7 @@ impl Ocr {
         for batch in by_width(crops) {
             let mut input = Vec::with_capacity(batch.len() * 3 * ch * cw);
             for &i in &batch {
-                input.extend(padded_line(&crops[i], ch, cw, cw));
+                input.extend(padded_line(&crops[i], ch, cw));
             }
             let out = self.cls.run_tensor(input, &[batch.len(), 3, ch, cw])?;
             for (row, &i) in out.data.chunks_exact(2).zip(&batch) {
@@ -172,7 +172,7 @@ impl Ocr {
             let width = (REC_HEIGHT as f64 * widest) as usize;
             let mut input = Vec::with_capacity(batch.len() * 3 * REC_HEIGHT * width);
             for &i in &batch {
-                input.extend(padded_line(&crops[i], REC_HEIGHT, width, width));
+                input.extend(padded_line(&crops[i], REC_HEIGHT, width));
             }
             let out = self.rec.run_tensor(input, &[batch.len(), 3, REC_HEIGHT, width])?;
             let (steps, classes) = (out.shape[1], out.shape[2]);
@@ -229,7 +229,7 @@ fn to_bgr(image: &RgbImage) -> RgbImage {
 }
 
 /// (x / 255 - 0.5) / 0.5, channels first.
-fn normalized_chw(image: &RgbImage, width: usize) -> Vec<f32> {
+fn normalized_chw(image: &RgbImage) -> Vec<f32> {
     let plane = image.as_raw().len() / 3;
     let mut out = vec![0f32; plane * 3];
     for (i, px) in image.as_raw().chunks_exact(3).enumerate() {
@@ -237,15 +237,14 @@ fn normalized_chw(image: &RgbImage, width: usize) -> Vec<f32> {
             out[c * plane + i] = f32::from(px[c]) / 127.5 - 1.0;
         }
     }
-    debug_assert_eq!(plane % width.max(1), 0);
     out
 }
 
-/// A line resized to `height` (at most `max_width` wide, keeping its ratio), normalised, and
-/// padded with zeros to `width`, channels first.
-fn padded_line(line: &RgbImage, height: usize, max_width: usize, width: usize) -> Vec<f32> {
+/// A line resized to `height` (at most `width` wide, keeping its ratio), normalised, and padded
+/// with zeros to `width`, channels first.
+fn padded_line(line: &RgbImage, height: usize, width: usize) -> Vec<f32> {
     let ratio = f64::from(line.width()) / f64::from(line.height().max(1));
-    let resized_w = ((height as f64 * ratio).ceil() as usize).clamp(1, max_width);
+    let resized_w = ((height as f64 * ratio).ceil() as usize).clamp(1, width);
     let resized = resize_linear(line, resized_w as u32, height as u32);
     let mut out = vec![0f32; 3 * height * width];
     for (i, px) in resized.as_raw().chunks_exact(3).enumerate() {
