@@ -1,6 +1,7 @@
 //! `ims keywords`: keyword libraries and their words, on the database directly (a running server
 //! rebuilds its matcher on its next request).
 
+use crate::library::parse_name;
 use anyhow::Context;
 use clap::Subcommand;
 use engine::accounts::AccountId;
@@ -80,8 +81,7 @@ fn print(libraries: &[KeywordLibrary], json: bool) {
 pub fn run(store: &dyn KeywordRepository, command: KeywordsCommand) -> anyhow::Result<()> {
     match command {
         KeywordsCommand::Create { account, name, label, suggestion, json } => {
-            let label: Label = serde_json::from_value(serde_json::Value::String(label.clone()))
-                .with_context(|| format!("unknown label `{label}`"))?;
+            let label: Label = parse_name(&label, "label")?;
             let suggestion = match suggestion.to_ascii_lowercase().as_str() {
                 "block" => Suggestion::Block,
                 "review" => Suggestion::Review,

@@ -70,7 +70,8 @@ pub enum LibraryCommand {
     },
 }
 
-fn parse_name<T: serde::de::DeserializeOwned>(name: &str, what: &str) -> anyhow::Result<T> {
+/// An API name (a label...) as its type.
+pub fn parse_name<T: serde::de::DeserializeOwned>(name: &str, what: &str) -> anyhow::Result<T> {
     serde_json::from_value(serde_json::Value::String(name.into())).with_context(|| format!("unknown {what} `{name}`"))
 }
 
