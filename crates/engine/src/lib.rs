@@ -2,6 +2,7 @@
 //! store implements its repository traits.
 //!
 //! - [`accounts`]: main accounts, sub-accounts, their grants and API keys;
+//! - [`billing`]: metering, price lists, packages, balances, settlement and arrears;
 //! - [`ratelimit`]: the per-account request-rate limiter;
 //! - [`evidence`]: what the models saw in a frame;
 //! - [`policy`]: policies (`BizType`) and how the models' votes become findings;
@@ -14,6 +15,7 @@
 
 pub mod accounts;
 pub mod ads;
+pub mod billing;
 pub mod decision;
 pub mod evidence;
 pub mod history;

@@ -1,0 +1,499 @@
+//! Metering and billing: every successfully moderated image is metered once, drawn from the
+//! account's trial or packages (earliest expiry first) or left to pay-as-you-go, and settled
+//! into bills against a prepaid balance. Arrears suspend the service; clearing them within the
+//! grace period resumes it; after that the activation is destroyed.
+//!
+//! Everything here takes the time as an argument (`now`, Unix seconds), so tests run on a
+//! simulated clock. The store implements [`BillingRepository`] transactionally.
+
+mod catalogue;
+mod money;
+
+pub use catalogue::{parse as parse_catalogues, Catalogue, Catalogues, PackageOffer, Period, Service, Tariff, Tier, Trial};
+pub use money::{Currency, Money};
+
+use crate::accounts::AccountId;
+use chrono::{DateTime, Datelike, FixedOffset, Months, NaiveDate, NaiveTime};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+const DAY_SECS: i64 = 86_400;
+
+/// The `[billing]` settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingSettings {
+    /// The price list new activations use: `cn`, `intl`, `cn-monthly-tiered`, or one of
+    /// `catalogues_file`.
+    pub default_catalogue: String,
+    /// A TOML file of further price lists (the format of the built-in `catalogues.toml`).
+    pub catalogues_file: Option<PathBuf>,
+    /// Local time of day (`HH:MM`) at which the previous day (and month) is settled.
+    pub settle_at: String,
+    /// The billing time zone as a UTC offset (`+08:00`): where days and months begin.
+    pub utc_offset: String,
+    /// Suspend accounts whose balance is negative after a settlement.
+    pub suspend_in_arrears: bool,
+    /// Activate main accounts as they are created (the trial starts then).
+    pub activate_new_accounts: bool,
+}
+
+impl Default for BillingSettings {
+    fn default() -> Self {
+        BillingSettings {
+            default_catalogue: "cn".into(),
+            catalogues_file: None,
+            settle_at: "01:00".into(),
+            utc_offset: "+08:00".into(),
+            suspend_in_arrears: true,
+            activate_new_accounts: true,
+        }
+    }
+}
+
+/// The settings, checked: the price lists, the clock of settlement and its policy.
+#[derive(Debug, Clone)]
+pub struct Billing {
+    pub catalogues: Catalogues,
+    pub default_catalogue: String,
+    pub calendar: Calendar,
+    pub suspend_in_arrears: bool,
+    pub activate_new_accounts: bool,
+}
+
+impl Billing {
+    pub fn from_settings(settings: &BillingSettings) -> Result<Billing, BillingError> {
+        let catalogues = Catalogues::load(settings.catalogues_file.as_deref())?;
+        catalogues.get(&settings.default_catalogue)?;
+        let offset: FixedOffset = settings.utc_offset.parse().map_err(|_| {
+            BillingError::Invalid(format!("billing.utc_offset `{}` is not like +08:00", settings.utc_offset))
+        })?;
+        let settle_at = NaiveTime::parse_from_str(&settings.settle_at, "%H:%M").map_err(|_| {
+            BillingError::Invalid(format!("billing.settle_at `{}` is not a time like 01:00", settings.settle_at))
+        })?;
+        Ok(Billing {
+            catalogues,
+            default_catalogue: settings.default_catalogue.clone(),
+            calendar: Calendar { offset, settle_at },
+            suspend_in_arrears: settings.suspend_in_arrears,
+            activate_new_accounts: settings.activate_new_accounts,
+        })
+    }
+}
+
+/// Days and months in the billing time zone, and when each can be settled.
+#[derive(Debug, Clone, Copy)]
+pub struct Calendar {
+    pub offset: FixedOffset,
+    pub settle_at: NaiveTime,
+}
+
+impl Calendar {
+    /// The billing day of an instant, as `YYYY-MM-DD`.
+    pub fn day(&self, at: i64) -> String {
+        self.date(at).format("%Y-%m-%d").to_string()
+    }
+
+    fn date(&self, at: i64) -> NaiveDate {
+        DateTime::from_timestamp(at, 0).unwrap_or_default().with_timezone(&self.offset).date_naive()
+    }
+
+    /// The last day that is settled at `now`: yesterday once today's settlement time has
+    /// passed, the day before yesterday until then.
+    pub fn last_closed_day(&self, now: i64) -> String {
+        let local = DateTime::from_timestamp(now, 0).unwrap_or_default().with_timezone(&self.offset);
+        let back = if local.time() >= self.settle_at { 1 } else { 2 };
+        (local.date_naive() - chrono::Days::new(back)).format("%Y-%m-%d").to_string()
+    }
+
+    /// The last month that is settled at `now` (`YYYY-MM`): the month of the last closed day
+    /// when that day ends its month, else the month before.
+    pub fn last_closed_month(&self, now: i64) -> String {
+        let day = NaiveDate::parse_from_str(&self.last_closed_day(now), "%Y-%m-%d").unwrap_or_default();
+        let month = if (day + chrono::Days::new(1)).month() != day.month() { day } else { day - Months::new(1) };
+        month.format("%Y-%m").to_string()
+    }
+}
+
+/// `at` plus `months` calendar months (the last day of a shorter month when needed).
+pub fn add_months(at: i64, months: u32) -> i64 {
+    DateTime::from_timestamp(at, 0)
+        .and_then(|t| t.checked_add_months(Months::new(months)))
+        .map_or(i64::MAX, |t| t.timestamp())
+}
+
+/// Whether an account's service is activated, suspended or destroyed, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceState {
+    Active,
+    Suspended,
+    Destroyed,
+}
+
+impl ServiceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceState::Active => "active",
+            ServiceState::Suspended => "suspended",
+            ServiceState::Destroyed => "destroyed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ServiceState> {
+        [ServiceState::Active, ServiceState::Suspended, ServiceState::Destroyed].into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// A main account's billing: its price list, prepaid balance and service state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingAccount {
+    pub owner: AccountId,
+    pub catalogue: String,
+    pub balance: Money,
+    pub state: ServiceState,
+    pub activated_at: i64,
+    /// When the current suspension began.
+    pub suspended_at: Option<i64>,
+    pub trial_granted: bool,
+}
+
+/// Whether an account may use the service at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    NotActivated,
+    Active,
+    /// In arrears since `since`; clearing them before `destroy_at` resumes the service.
+    Suspended { since: i64, destroy_at: i64 },
+    /// Suspended past its grace period: must be activated again.
+    Destroyed,
+}
+
+impl Standing {
+    /// The standing of a billing account (or of none) at `now`, with the grace days of its list.
+    pub fn of(account: Option<&BillingAccount>, grace_days: u32, now: i64) -> Standing {
+        let Some(account) = account else { return Standing::NotActivated };
+        match (account.state, account.suspended_at) {
+            (ServiceState::Active, _) => Standing::Active,
+            (ServiceState::Suspended, Some(since)) => {
+                let destroy_at = since + i64::from(grace_days) * DAY_SECS;
+                if now >= destroy_at {
+                    Standing::Destroyed
+                } else {
+                    Standing::Suspended { since, destroy_at }
+                }
+            }
+            _ => Standing::Destroyed,
+        }
+    }
+
+    pub fn in_service(self) -> bool {
+        self == Standing::Active
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Standing::NotActivated => "not-activated",
+            Standing::Active => "active",
+            Standing::Suspended { .. } => "suspended",
+            Standing::Destroyed => "destroyed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageKind {
+    Trial,
+    Package,
+}
+
+impl PackageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PackageKind::Trial => "trial",
+            PackageKind::Package => "package",
+        }
+    }
+}
+
+/// A trial or a bought package of images. Drawn down earliest expiry first, then lowest id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Package {
+    pub id: i64,
+    pub owner: AccountId,
+    pub kind: PackageKind,
+    pub offer: String,
+    pub images: u64,
+    pub remaining: u64,
+    pub price: Money,
+    pub purchased_at: i64,
+    pub expires_at: i64,
+    pub refunded_at: Option<i64>,
+}
+
+impl Package {
+    /// Why this package cannot be refunded at `now`, if it cannot.
+    pub fn refusal(&self, refund_days: u32, now: i64) -> Option<String> {
+        if self.kind == PackageKind::Trial {
+            Some("a trial cannot be refunded".into())
+        } else if self.refunded_at.is_some() {
+            Some("the package was already refunded".into())
+        } else if self.remaining != self.images {
+            Some(format!("{} of its images were used", self.images - self.remaining))
+        } else if now >= self.purchased_at + i64::from(refund_days) * DAY_SECS {
+            Some(format!("it was bought more than {refund_days} days ago"))
+        } else {
+            None
+        }
+    }
+}
+
+/// Where a metered image was drawn from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Trial,
+    Package,
+    Payg,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Trial => "trial",
+            Source::Package => "package",
+            Source::Payg => "payg",
+        }
+    }
+}
+
+/// One successfully moderated image, to meter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usage {
+    /// The idempotency key: the `RequestId` of a synchronous call, the `TaskId` of a task.
+    pub request_id: String,
+    pub account: AccountId,
+    pub owner: AccountId,
+    pub service: Service,
+    pub at: i64,
+}
+
+/// A day's (or month's) usage of one service, split by source.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageCount {
+    pub trial: u64,
+    pub package: u64,
+    pub payg: u64,
+}
+
+impl UsageCount {
+    pub fn total(&self) -> u64 {
+        self.trial + self.package + self.payg
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageRow {
+    pub day: String,
+    pub service: Service,
+    /// The calling account (a sub-account's usage rolls up to its main account).
+    pub account: AccountId,
+    pub count: UsageCount,
+}
+
+/// What settlement charged for one service over one day or month.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bill {
+    pub owner: AccountId,
+    /// `YYYY-MM-DD` for a daily bill, `YYYY-MM` for a monthly one.
+    pub period: String,
+    pub service: Service,
+    pub count: UsageCount,
+    pub amount: Money,
+    pub settled_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Movement {
+    TopUp,
+    Purchase,
+    Refund,
+    Settlement,
+}
+
+impl Movement {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Movement::TopUp => "topup",
+            Movement::Purchase => "purchase",
+            Movement::Refund => "refund",
+            Movement::Settlement => "settlement",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Movement> {
+        [Movement::TopUp, Movement::Purchase, Movement::Refund, Movement::Settlement]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+/// A change of balance: positive credits it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    pub id: i64,
+    pub owner: AccountId,
+    pub at: i64,
+    pub movement: Movement,
+    pub amount: Money,
+    /// The package, or the bill's period.
+    pub reference: String,
+}
+
+/// What a settlement run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settlement {
+    pub bills: Vec<Bill>,
+    pub suspended: Vec<AccountId>,
+    pub destroyed: Vec<AccountId>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BillingError {
+    #[error("account {0} has not activated the service")]
+    NotActivated(AccountId),
+    #[error("account {0} has already activated the service")]
+    AlreadyActive(AccountId),
+    #[error("account {owner} is in arrears ({balance}); top up first")]
+    InArrears { owner: AccountId, balance: Money },
+    #[error("no price list `{name}` (known: {})", known.join(", "))]
+    UnknownCatalogue { name: String, known: Vec<String> },
+    #[error("no package offer `{offer}` (offers: {})", offers.join(", "))]
+    UnknownOffer { offer: String, offers: Vec<String> },
+    #[error("the balance {balance} does not cover {needed}")]
+    InsufficientBalance { needed: Money, balance: Money },
+    #[error("no package {0}")]
+    PackageNotFound(i64),
+    #[error("the package cannot be refunded: {0}")]
+    NotRefundable(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+/// Where billing is kept. Each method is one transaction: exact under concurrency and crashes.
+pub trait BillingRepository: Send + Sync {
+    /// Activates the service (first time: with the list's trial), or activates a destroyed
+    /// activation again (no second trial; refused while in arrears).
+    fn activate(&self, owner: AccountId, catalogue: &Catalogue, now: i64) -> Result<BillingAccount, BillingError>;
+    fn account(&self, owner: AccountId) -> Result<Option<BillingAccount>, BillingError>;
+    fn accounts(&self) -> Result<Vec<BillingAccount>, BillingError>;
+    /// Meters one image once: a second call with the same `request_id` changes nothing and
+    /// returns the source of the first.
+    fn meter(&self, usage: &Usage, calendar: &Calendar) -> Result<Source, BillingError>;
+    /// Buys a package with the balance.
+    fn buy(&self, owner: AccountId, offer: &PackageOffer, now: i64) -> Result<Package, BillingError>;
+    /// Credits the balance; resumes a suspended account whose arrears it clears in time.
+    fn top_up(&self, owner: AccountId, amount: Money, grace_days: u32, now: i64) -> Result<BillingAccount, BillingError>;
+    fn refund(&self, owner: AccountId, package: i64, refund_days: u32, now: i64) -> Result<Package, BillingError>;
+    fn packages(&self, owner: AccountId) -> Result<Vec<Package>, BillingError>;
+    /// Usage per day, service and calling account, days `from..=to` (`YYYY-MM-DD`); only
+    /// `account`'s own when given.
+    fn usage(
+        &self,
+        owner: AccountId,
+        account: Option<AccountId>,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<UsageRow>, BillingError>;
+    /// Bills whose period starts with one of `from..=to` (days or months as stored).
+    fn bills(&self, owner: AccountId, from: &str, to: &str) -> Result<Vec<Bill>, BillingError>;
+    fn transactions(&self, owner: AccountId, from: i64, to: i64) -> Result<Vec<Transaction>, BillingError>;
+    /// Settles every closed period not yet (fully) billed, suspends accounts left in arrears
+    /// (when `billing.suspend_in_arrears`) and destroys those suspended past their grace.
+    fn settle(&self, billing: &Billing, now: i64) -> Result<Settlement, BillingError>;
+    /// Usage per main account, service and source since the beginning (for `/metrics`).
+    fn totals(&self) -> Result<Vec<(AccountId, Service, UsageCount)>, BillingError>;
+    /// Forgets the per-request metering keys older than `before` (the daily counts stay).
+    fn purge_events(&self, before: i64) -> Result<u64, BillingError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn calendar() -> Calendar {
+        Billing::from_settings(&BillingSettings::default()).unwrap().calendar
+    }
+
+    /// 2026-11-23 00:30 in UTC+8.
+    const T: i64 = 1_795_365_000;
+
+    #[test]
+    fn days_are_in_the_billing_time_zone() {
+        let c = calendar();
+        assert_eq!(c.day(T), "2026-11-23");
+        assert_eq!(c.day(T - 1801), "2026-11-22", "23:59:59 local the evening before");
+        assert_eq!(c.last_closed_day(T), "2026-11-21", "settlement at 01:00 has not run yet");
+        assert_eq!(c.last_closed_day(T + 1800), "2026-11-22");
+        assert_eq!(c.last_closed_month(T), "2026-10");
+        // 2026-12-01 01:00 +08:00: November closes.
+        let december = T + 8 * 86_400 + 1800;
+        assert_eq!((c.last_closed_day(december), c.last_closed_month(december)), ("2026-11-30".into(), "2026-11".into()));
+        assert_eq!(c.last_closed_month(december - 1), "2026-10");
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let bad = [
+            BillingSettings { utc_offset: "8".into(), ..Default::default() },
+            BillingSettings { settle_at: "25:00".into(), ..Default::default() },
+            BillingSettings { default_catalogue: "nope".into(), ..Default::default() },
+        ];
+        for s in bad {
+            assert!(Billing::from_settings(&s).is_err(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn suspension_turns_into_destruction_after_the_grace_days() {
+        let account = BillingAccount {
+            owner: AccountId(1),
+            catalogue: "cn".into(),
+            balance: Money::new(-1, Currency::Cny),
+            state: ServiceState::Suspended,
+            activated_at: 0,
+            suspended_at: Some(T),
+            trial_granted: true,
+        };
+        let week = 7 * 86_400;
+        assert_eq!(Standing::of(Some(&account), 7, T + week - 1), Standing::Suspended { since: T, destroy_at: T + week });
+        assert_eq!(Standing::of(Some(&account), 7, T + week), Standing::Destroyed);
+        assert_eq!(Standing::of(None, 7, T), Standing::NotActivated);
+        assert!(Standing::of(Some(&BillingAccount { state: ServiceState::Active, ..account }), 7, T).in_service());
+    }
+
+    #[test]
+    fn refunds_only_unused_packages_within_the_window() {
+        let package = Package {
+            id: 1,
+            owner: AccountId(1),
+            kind: PackageKind::Package,
+            offer: "1.8M".into(),
+            images: 10,
+            remaining: 10,
+            price: Money::new(100, Currency::Cny),
+            purchased_at: T,
+            expires_at: add_months(T, 12),
+            refunded_at: None,
+        };
+        assert_eq!(package.refusal(30, T + 30 * 86_400 - 1), None);
+        assert!(package.refusal(30, T + 30 * 86_400).is_some());
+        assert!(Package { remaining: 9, ..package.clone() }.refusal(30, T).is_some());
+        assert!(Package { kind: PackageKind::Trial, ..package.clone() }.refusal(30, T).is_some());
+        assert_eq!(add_months(T, 12) - T, 365 * 86_400);
+    }
+}
