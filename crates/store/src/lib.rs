@@ -2,10 +2,11 @@
 //! them on an embedded SQLite database (the default, nothing to install).
 //!
 //! - [`sqlite`]: the SQLite store, its connection pool and migrations, accounts and policies;
-//! - [`history`]: moderation results; [`libraries`]: image libraries; [`keywords`]: keyword
+//! - [`billing`]: metering, packages, balances and bills; [`history`]: moderation results; [`libraries`]: image libraries; [`keywords`]: keyword
 //!   libraries; [`tasks`]: async tasks;
 //! - [`seal`]: encryption at rest for the secrets the server must read back (API secret keys).
 
+pub mod billing;
 pub mod history;
 pub mod keywords;
 pub mod libraries;

@@ -144,6 +144,78 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE keyword_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
     INSERT INTO keyword_version VALUES (1, 0);
 "#,
+    r#"
+    CREATE TABLE billing_accounts (
+        owner_id INTEGER PRIMARY KEY REFERENCES accounts(id),
+        catalogue TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        balance_minor INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('active', 'suspended', 'destroyed')),
+        activated_at INTEGER NOT NULL,
+        suspended_at INTEGER,
+        trial_granted INTEGER NOT NULL
+    );
+    CREATE TABLE packages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner_id INTEGER NOT NULL REFERENCES accounts(id),
+        kind TEXT NOT NULL CHECK (kind IN ('trial', 'package')),
+        offer TEXT NOT NULL,
+        images INTEGER NOT NULL,
+        remaining INTEGER NOT NULL CHECK (remaining >= 0),
+        price_minor INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        purchased_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        refunded_at INTEGER
+    );
+    CREATE INDEX packages_to_draw ON packages(owner_id, expires_at, id) WHERE remaining > 0;
+    CREATE TABLE usage_events (
+        request_id TEXT PRIMARY KEY,
+        owner_id INTEGER NOT NULL,
+        account_id INTEGER NOT NULL,
+        service TEXT NOT NULL,
+        day TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('trial', 'package', 'payg')),
+        package_id INTEGER
+    );
+    CREATE INDEX usage_events_by_time ON usage_events(at);
+    CREATE TABLE usage_daily (
+        owner_id INTEGER NOT NULL,
+        account_id INTEGER NOT NULL,
+        day TEXT NOT NULL,
+        service TEXT NOT NULL,
+        trial INTEGER NOT NULL DEFAULT 0,
+        package INTEGER NOT NULL DEFAULT 0,
+        payg INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (owner_id, day, service, account_id)
+    );
+    CREATE TABLE bills (
+        owner_id INTEGER NOT NULL,
+        period TEXT NOT NULL,
+        service TEXT NOT NULL,
+        trial INTEGER NOT NULL,
+        package INTEGER NOT NULL,
+        payg INTEGER NOT NULL,
+        amount_minor INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        settled_at INTEGER NOT NULL,
+        PRIMARY KEY (owner_id, period, service)
+    );
+    CREATE TABLE transactions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner_id INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        movement TEXT NOT NULL CHECK (movement IN ('topup', 'purchase', 'refund', 'settlement')),
+        amount_minor INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        reference TEXT NOT NULL
+    );
+    CREATE INDEX transactions_by_owner ON transactions(owner_id, at);
+    -- Main accounts from before billing keep working: activated on the built-in list, no trial.
+    INSERT INTO billing_accounts (owner_id, catalogue, currency, balance_minor, state, activated_at, trial_granted)
+        SELECT id, 'cn', 'CNY', 0, 'active', created_at, 0 FROM accounts WHERE parent_id IS NULL;
+"#,
 ];
 
 pub struct SqliteStore {

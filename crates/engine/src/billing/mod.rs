@@ -139,10 +139,6 @@ impl ServiceState {
             ServiceState::Destroyed => "destroyed",
         }
     }
-
-    pub fn parse(s: &str) -> Option<ServiceState> {
-        [ServiceState::Active, ServiceState::Suspended, ServiceState::Destroyed].into_iter().find(|x| x.as_str() == s)
-    }
 }
 
 /// A main account's billing: its price list, prepaid balance and service state.
@@ -332,17 +328,11 @@ impl Movement {
             Movement::Settlement => "settlement",
         }
     }
-
-    pub fn parse(s: &str) -> Option<Movement> {
-        [Movement::TopUp, Movement::Purchase, Movement::Refund, Movement::Settlement]
-            .into_iter()
-            .find(|m| m.as_str() == s)
-    }
 }
 
 /// A change of balance: positive credits it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Transaction {
+pub struct BalanceChange {
     pub id: i64,
     pub owner: AccountId,
     pub at: i64,
@@ -389,8 +379,8 @@ pub trait BillingRepository: Send + Sync {
     /// Activates the service (first time: with the list's trial), or activates a destroyed
     /// activation again (no second trial; refused while in arrears).
     fn activate(&self, owner: AccountId, catalogue: &Catalogue, now: i64) -> Result<BillingAccount, BillingError>;
-    fn account(&self, owner: AccountId) -> Result<Option<BillingAccount>, BillingError>;
-    fn accounts(&self) -> Result<Vec<BillingAccount>, BillingError>;
+    fn billing_account(&self, owner: AccountId) -> Result<Option<BillingAccount>, BillingError>;
+    fn billing_accounts(&self) -> Result<Vec<BillingAccount>, BillingError>;
     /// Meters one image once: a second call with the same `request_id` changes nothing and
     /// returns the source of the first.
     fn meter(&self, usage: &Usage, calendar: &Calendar) -> Result<Source, BillingError>;
@@ -398,7 +388,15 @@ pub trait BillingRepository: Send + Sync {
     fn buy(&self, owner: AccountId, offer: &PackageOffer, now: i64) -> Result<Package, BillingError>;
     /// Credits the balance; resumes a suspended account whose arrears it clears in time.
     fn top_up(&self, owner: AccountId, amount: Money, grace_days: u32, now: i64) -> Result<BillingAccount, BillingError>;
-    fn refund(&self, owner: AccountId, package: i64, refund_days: u32, now: i64) -> Result<Package, BillingError>;
+    /// Refunds an unused package bought less than `refund_days` ago; a credit like a top-up.
+    fn refund(
+        &self,
+        owner: AccountId,
+        package: i64,
+        refund_days: u32,
+        grace_days: u32,
+        now: i64,
+    ) -> Result<Package, BillingError>;
     fn packages(&self, owner: AccountId) -> Result<Vec<Package>, BillingError>;
     /// Usage per day, service and calling account, days `from..=to` (`YYYY-MM-DD`); only
     /// `account`'s own when given.
@@ -411,7 +409,7 @@ pub trait BillingRepository: Send + Sync {
     ) -> Result<Vec<UsageRow>, BillingError>;
     /// Bills whose period starts with one of `from..=to` (days or months as stored).
     fn bills(&self, owner: AccountId, from: &str, to: &str) -> Result<Vec<Bill>, BillingError>;
-    fn transactions(&self, owner: AccountId, from: i64, to: i64) -> Result<Vec<Transaction>, BillingError>;
+    fn balance_changes(&self, owner: AccountId, from: i64, to: i64) -> Result<Vec<BalanceChange>, BillingError>;
     /// Settles every closed period not yet (fully) billed, suspends accounts left in arrears
     /// (when `billing.suspend_in_arrears`) and destroys those suspended past their grace.
     fn settle(&self, billing: &Billing, now: i64) -> Result<Settlement, BillingError>;

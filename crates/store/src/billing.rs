@@ -1,0 +1,812 @@
+//! Billing in SQLite: `billing_accounts` (balance, state), `packages` (trials and bought
+//! packages), `usage_events` (one row per metered request: the idempotency key),
+//! `usage_daily` (counts per day, service, calling account and source), `bills` and
+//! `transactions` (every change of balance). Each operation is one immediate transaction, so
+//! concurrent writers queue instead of racing, and a crash leaves all of it or none.
+
+use crate::history::{name_of, parse_name};
+use crate::sqlite::SqliteStore;
+use engine::accounts::AccountId;
+use engine::billing::{
+    add_months, Bill, Billing, BillingAccount, BillingError, BillingRepository, Calendar, Catalogue, Currency, Money,
+    Movement, Package, PackageKind, PackageOffer, Period, Service, ServiceState, Settlement, Source, Standing,
+    BalanceChange, Usage, UsageCount, UsageRow,
+};
+use rusqlite::{params, OptionalExtension, Row, Transaction, TransactionBehavior};
+
+fn storage(e: impl std::fmt::Display) -> BillingError {
+    BillingError::Storage(e.to_string())
+}
+
+const ACCOUNT_COLUMNS: &str = "owner_id, catalogue, currency, balance_minor, state, activated_at, suspended_at, trial_granted";
+
+fn account_from_row(row: &Row<'_>) -> rusqlite::Result<BillingAccount> {
+    Ok(BillingAccount {
+        owner: AccountId(row.get(0)?),
+        catalogue: row.get(1)?,
+        balance: Money::new(row.get(3)?, parse_name(&row.get::<_, String>(2)?)?),
+        state: parse_name(&row.get::<_, String>(4)?)?,
+        activated_at: row.get(5)?,
+        suspended_at: row.get(6)?,
+        trial_granted: row.get(7)?,
+    })
+}
+
+const PACKAGE_COLUMNS: &str =
+    "id, owner_id, kind, offer, images, remaining, price_minor, currency, purchased_at, expires_at, refunded_at";
+
+fn package_from_row(row: &Row<'_>) -> rusqlite::Result<Package> {
+    Ok(Package {
+        id: row.get(0)?,
+        owner: AccountId(row.get(1)?),
+        kind: parse_name(&row.get::<_, String>(2)?)?,
+        offer: row.get(3)?,
+        images: row.get(4)?,
+        remaining: row.get(5)?,
+        price: Money::new(row.get(6)?, parse_name(&row.get::<_, String>(7)?)?),
+        purchased_at: row.get(8)?,
+        expires_at: row.get(9)?,
+        refunded_at: row.get(10)?,
+    })
+}
+
+fn count_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<UsageCount> {
+    Ok(UsageCount { trial: row.get(first)?, package: row.get(first + 1)?, payg: row.get(first + 2)? })
+}
+
+fn account_in(tx: &Transaction<'_>, owner: AccountId) -> Result<Option<BillingAccount>, BillingError> {
+    tx.query_row(&format!("SELECT {ACCOUNT_COLUMNS} FROM billing_accounts WHERE owner_id = ?1"), [owner.0], account_from_row)
+        .optional()
+        .map_err(storage)
+}
+
+/// The account, which must have activated the service once.
+fn activated(tx: &Transaction<'_>, owner: AccountId) -> Result<BillingAccount, BillingError> {
+    account_in(tx, owner)?.ok_or(BillingError::NotActivated(owner))
+}
+
+/// Moves the balance by `amount` and records why.
+fn move_balance(
+    tx: &Transaction<'_>,
+    owner: AccountId,
+    movement: Movement,
+    amount: Money,
+    reference: &str,
+    now: i64,
+) -> Result<(), BillingError> {
+    tx.execute(
+        "UPDATE billing_accounts SET balance_minor = balance_minor + ?2 WHERE owner_id = ?1",
+        params![owner.0, amount.minor],
+    )
+    .map_err(storage)?;
+    tx.execute(
+        "INSERT INTO transactions (owner_id, at, movement, amount_minor, currency, reference) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![owner.0, now, name_of(&movement), amount.minor, name_of(&amount.currency), reference],
+    )
+    .map_err(storage)?;
+    Ok(())
+}
+
+/// After a credit: a suspended account whose arrears are cleared within its grace resumes; one
+/// past its grace is destroyed.
+fn after_credit(tx: &Transaction<'_>, owner: AccountId, grace_days: u32, now: i64) -> Result<BillingAccount, BillingError> {
+    let account = activated(tx, owner)?;
+    let next = match Standing::of(Some(&account), grace_days, now) {
+        Standing::Suspended { .. } if account.balance.minor >= 0 => Some(ServiceState::Active),
+        Standing::Destroyed if account.state != ServiceState::Destroyed => Some(ServiceState::Destroyed),
+        _ => None,
+    };
+    if let Some(state) = next {
+        set_state(tx, owner, state, None)?;
+        return activated(tx, owner);
+    }
+    Ok(account)
+}
+
+fn set_state(tx: &Transaction<'_>, owner: AccountId, state: ServiceState, since: Option<i64>) -> Result<(), BillingError> {
+    tx.execute(
+        "UPDATE billing_accounts SET state = ?2, suspended_at = ?3 WHERE owner_id = ?1",
+        params![owner.0, name_of(&state), since],
+    )
+    .map_err(storage)?;
+    Ok(())
+}
+
+fn check_currency(account: &BillingAccount, amount: Money) -> Result<(), BillingError> {
+    if account.balance.currency != amount.currency {
+        return Err(BillingError::Invalid(format!(
+            "the account's balance is in {}, not {}",
+            account.balance.currency.code(),
+            amount.currency.code()
+        )));
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Runs `work` in one immediate (write-locking) transaction.
+    fn billing_write<T>(&self, work: impl FnOnce(&Transaction<'_>) -> Result<T, BillingError>) -> Result<T, BillingError> {
+        let mut conn = self.connection(BillingError::Storage)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
+        let value = work(&tx)?;
+        tx.commit().map_err(storage)?;
+        Ok(value)
+    }
+
+    /// Brings the bill of one period and service up to its usage; charges the difference.
+    fn settle_period(
+        tx: &Transaction<'_>,
+        account: &BillingAccount,
+        catalogue: &Catalogue,
+        service: Service,
+        period: &str,
+        count: &UsageCount,
+        now: i64,
+    ) -> Result<Option<Bill>, BillingError> {
+        let billed: Option<(UsageCount, i64)> = tx
+            .query_row(
+                "SELECT trial, package, payg, amount_minor FROM bills WHERE owner_id = ?1 AND period = ?2 AND service = ?3",
+                params![account.owner.0, period, name_of(&service)],
+                |r| Ok((count_from_row(r, 0)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(storage)?;
+        if billed.as_ref().is_some_and(|(c, _)| c == count) {
+            return Ok(None);
+        }
+        let amount = catalogue.tariff(service).map_or(0, |t| t.charge(count.payg));
+        let previous = billed.map_or(0, |(_, a)| a);
+        tx.execute(
+            "INSERT INTO bills (owner_id, period, service, trial, package, payg, amount_minor, currency, settled_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (owner_id, period, service) DO UPDATE SET trial = ?4, package = ?5, payg = ?6,
+                 amount_minor = ?7, settled_at = ?9",
+            params![
+                account.owner.0,
+                period,
+                name_of(&service),
+                count.trial,
+                count.package,
+                count.payg,
+                amount,
+                name_of(&catalogue.currency),
+                now
+            ],
+        )
+        .map_err(storage)?;
+        if amount != previous {
+            let charge = Money::new(previous - amount, catalogue.currency);
+            move_balance(tx, account.owner, Movement::Settlement, charge, &format!("{period} {}", service.as_str()), now)?;
+        }
+        Ok(Some(Bill {
+            owner: account.owner,
+            period: period.to_string(),
+            service,
+            count: count.clone(),
+            amount: Money::new(amount, catalogue.currency),
+            settled_at: now,
+        }))
+    }
+
+    fn settle_account(
+        tx: &Transaction<'_>,
+        billing: &Billing,
+        account: &BillingAccount,
+        now: i64,
+        done: &mut Settlement,
+    ) -> Result<(), BillingError> {
+        let catalogue = billing.catalogues.get(&account.catalogue)?;
+        let (last_day, last_month) = (billing.calendar.last_closed_day(now), billing.calendar.last_closed_month(now));
+        for service in Service::ALL {
+            let (width, through) = match catalogue.tariff(service).map_or(Period::Day, |t| t.period) {
+                Period::Day => (10, last_day.clone()),
+                Period::Month => (7, last_month.clone()),
+            };
+            let mut statement = tx
+                .prepare_cached(
+                    "SELECT substr(day, 1, ?3) AS period, SUM(trial), SUM(package), SUM(payg) FROM usage_daily
+                     WHERE owner_id = ?1 AND service = ?2 AND substr(day, 1, ?3) <= ?4 GROUP BY period ORDER BY period",
+                )
+                .map_err(storage)?;
+            let periods = statement
+                .query_map(params![account.owner.0, name_of(&service), width, through], |r| {
+                    Ok((r.get::<_, String>(0)?, count_from_row(r, 1)?))
+                })
+                .map_err(storage)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(storage)?;
+            for (period, count) in periods {
+                if let Some(bill) = Self::settle_period(tx, account, catalogue, service, &period, &count, now)? {
+                    done.bills.push(bill);
+                }
+            }
+        }
+        let account = activated(tx, account.owner)?;
+        match Standing::of(Some(&account), catalogue.grace_days, now) {
+            Standing::Active if billing.suspend_in_arrears && account.balance.minor < 0 => {
+                set_state(tx, account.owner, ServiceState::Suspended, Some(now))?;
+                done.suspended.push(account.owner);
+            }
+            Standing::Destroyed if account.state != ServiceState::Destroyed => {
+                set_state(tx, account.owner, ServiceState::Destroyed, None)?;
+                done.destroyed.push(account.owner);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl BillingRepository for SqliteStore {
+    fn activate(&self, owner: AccountId, catalogue: &Catalogue, now: i64) -> Result<BillingAccount, BillingError> {
+        self.billing_write(|tx| {
+            let trial = match account_in(tx, owner)? {
+                None => {
+                    tx.execute(
+                        "INSERT INTO billing_accounts (owner_id, catalogue, currency, balance_minor, state, activated_at, trial_granted)
+                         VALUES (?1, ?2, ?3, 0, 'active', ?4, ?5)",
+                        params![owner.0, catalogue.name, name_of(&catalogue.currency), now, catalogue.trial.is_some()],
+                    )
+                    .map_err(storage)?;
+                    catalogue.trial.clone()
+                }
+                Some(account) => {
+                    if Standing::of(Some(&account), catalogue.grace_days, now) != Standing::Destroyed {
+                        return Err(BillingError::AlreadyActive(owner));
+                    }
+                    if account.balance.minor < 0 {
+                        return Err(BillingError::InArrears { owner, balance: account.balance });
+                    }
+                    // The balance keeps its currency: a new list must use the same one.
+                    check_currency(&account, Money::new(0, catalogue.currency))?;
+                    tx.execute(
+                        "UPDATE billing_accounts SET catalogue = ?2, state = 'active', suspended_at = NULL, activated_at = ?3
+                         WHERE owner_id = ?1",
+                        params![owner.0, catalogue.name, now],
+                    )
+                    .map_err(storage)?;
+                    None
+                }
+            };
+            if let Some(trial) = trial {
+                tx.execute(
+                    "INSERT INTO packages (owner_id, kind, offer, images, remaining, price_minor, currency, purchased_at, expires_at)
+                     VALUES (?1, 'trial', 'trial', ?2, ?2, 0, ?3, ?4, ?5)",
+                    params![owner.0, trial.images, name_of(&catalogue.currency), now, now + i64::from(trial.days) * 86_400],
+                )
+                .map_err(storage)?;
+            }
+            activated(tx, owner)
+        })
+    }
+
+    fn billing_account(&self, owner: AccountId) -> Result<Option<BillingAccount>, BillingError> {
+        let conn = self.connection(BillingError::Storage)?;
+        conn.query_row(
+            &format!("SELECT {ACCOUNT_COLUMNS} FROM billing_accounts WHERE owner_id = ?1"),
+            [owner.0],
+            account_from_row,
+        )
+        .optional()
+        .map_err(storage)
+    }
+
+    fn billing_accounts(&self) -> Result<Vec<BillingAccount>, BillingError> {
+        let conn = self.connection(BillingError::Storage)?;
+        let mut statement =
+            conn.prepare(&format!("SELECT {ACCOUNT_COLUMNS} FROM billing_accounts ORDER BY owner_id")).map_err(storage)?;
+        let rows = statement.query_map([], account_from_row).map_err(storage)?;
+        rows.collect::<Result<_, _>>().map_err(storage)
+    }
+
+    fn meter(&self, usage: &Usage, calendar: &Calendar) -> Result<Source, BillingError> {
+        self.billing_write(|tx| {
+            let seen: Option<String> = tx
+                .query_row("SELECT source FROM usage_events WHERE request_id = ?1", [&usage.request_id], |r| r.get(0))
+                .optional()
+                .map_err(storage)?;
+            if let Some(source) = seen {
+                return parse_name(&source).map_err(storage);
+            }
+            let drawn: Option<(i64, String)> = if usage.service.prepaid() {
+                tx.query_row(
+                    "SELECT id, kind FROM packages WHERE owner_id = ?1 AND remaining > 0 AND refunded_at IS NULL
+                     AND expires_at > ?2 ORDER BY expires_at, id LIMIT 1",
+                    params![usage.owner.0, usage.at],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(storage)?
+            } else {
+                None
+            };
+            let source = match &drawn {
+                Some((id, kind)) => {
+                    tx.execute("UPDATE packages SET remaining = remaining - 1 WHERE id = ?1", [id]).map_err(storage)?;
+                    if parse_name::<PackageKind>(kind).map_err(storage)? == PackageKind::Trial {
+                        Source::Trial
+                    } else {
+                        Source::Package
+                    }
+                }
+                None => Source::Payg,
+            };
+            let day = calendar.day(usage.at);
+            tx.execute(
+                "INSERT INTO usage_events (request_id, owner_id, account_id, service, day, at, source, package_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    usage.request_id,
+                    usage.owner.0,
+                    usage.account.0,
+                    name_of(&usage.service),
+                    day,
+                    usage.at,
+                    name_of(&source),
+                    drawn.map(|(id, _)| id)
+                ],
+            )
+            .map_err(storage)?;
+            // The column is one of three fixed names, never input.
+            tx.execute(
+                &format!(
+                    "INSERT INTO usage_daily (owner_id, account_id, day, service, {0}) VALUES (?1, ?2, ?3, ?4, 1)
+                     ON CONFLICT (owner_id, day, service, account_id) DO UPDATE SET {0} = {0} + 1",
+                    source.as_str()
+                ),
+                params![usage.owner.0, usage.account.0, day, name_of(&usage.service)],
+            )
+            .map_err(storage)?;
+            Ok(source)
+        })
+    }
+
+    fn buy(&self, owner: AccountId, offer: &PackageOffer, now: i64) -> Result<Package, BillingError> {
+        self.billing_write(|tx| {
+            let account = activated(tx, owner)?;
+            if account.state == ServiceState::Destroyed {
+                return Err(BillingError::NotActivated(owner));
+            }
+            check_currency(&account, offer.price)?;
+            if account.balance.minor < offer.price.minor {
+                return Err(BillingError::InsufficientBalance { needed: offer.price, balance: account.balance });
+            }
+            tx.execute(
+                "INSERT INTO packages (owner_id, kind, offer, images, remaining, price_minor, currency, purchased_at, expires_at)
+                 VALUES (?1, 'package', ?2, ?3, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    owner.0,
+                    offer.offer,
+                    offer.images,
+                    offer.price.minor,
+                    name_of(&offer.price.currency),
+                    now,
+                    add_months(now, offer.months)
+                ],
+            )
+            .map_err(storage)?;
+            let id = tx.last_insert_rowid();
+            let cost = Money::new(-offer.price.minor, offer.price.currency);
+            move_balance(tx, owner, Movement::Purchase, cost, &format!("package {id}"), now)?;
+            tx.query_row(&format!("SELECT {PACKAGE_COLUMNS} FROM packages WHERE id = ?1"), [id], package_from_row)
+                .map_err(storage)
+        })
+    }
+
+    fn top_up(&self, owner: AccountId, amount: Money, grace_days: u32, now: i64) -> Result<BillingAccount, BillingError> {
+        if amount.minor <= 0 {
+            return Err(BillingError::Invalid("a top-up must be a positive amount".into()));
+        }
+        self.billing_write(|tx| {
+            check_currency(&activated(tx, owner)?, amount)?;
+            move_balance(tx, owner, Movement::TopUp, amount, "", now)?;
+            after_credit(tx, owner, grace_days, now)
+        })
+    }
+
+    fn refund(
+        &self,
+        owner: AccountId,
+        package: i64,
+        refund_days: u32,
+        grace_days: u32,
+        now: i64,
+    ) -> Result<Package, BillingError> {
+        self.billing_write(|tx| {
+            let found = tx
+                .query_row(
+                    &format!("SELECT {PACKAGE_COLUMNS} FROM packages WHERE id = ?1 AND owner_id = ?2"),
+                    params![package, owner.0],
+                    package_from_row,
+                )
+                .optional()
+                .map_err(storage)?
+                .ok_or(BillingError::PackageNotFound(package))?;
+            if let Some(reason) = found.refusal(refund_days, now) {
+                return Err(BillingError::NotRefundable(reason));
+            }
+            tx.execute("UPDATE packages SET remaining = 0, refunded_at = ?2 WHERE id = ?1", params![package, now])
+                .map_err(storage)?;
+            move_balance(tx, owner, Movement::Refund, found.price, &format!("package {package}"), now)?;
+            after_credit(tx, owner, grace_days, now)?;
+            Ok(Package { remaining: 0, refunded_at: Some(now), ..found })
+        })
+    }
+
+    fn packages(&self, owner: AccountId) -> Result<Vec<Package>, BillingError> {
+        let conn = self.connection(BillingError::Storage)?;
+        let mut statement = conn
+            .prepare(&format!("SELECT {PACKAGE_COLUMNS} FROM packages WHERE owner_id = ?1 ORDER BY expires_at, id"))
+            .map_err(storage)?;
+        let rows = statement.query_map([owner.0], package_from_row).map_err(storage)?;
+        rows.collect::<Result<_, _>>().map_err(storage)
+    }
+
+    fn usage(
+        &self,
+        owner: AccountId,
+        account: Option<AccountId>,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<UsageRow>, BillingError> {
+        let conn = self.connection(BillingError::Storage)?;
+        let mut statement = conn
+            .prepare(
+                "SELECT day, service, account_id, trial, package, payg FROM usage_daily
+                 WHERE owner_id = ?1 AND day BETWEEN ?2 AND ?3 AND (?4 IS NULL OR account_id = ?4)
+                 ORDER BY day, service, account_id",
+            )
+            .map_err(storage)?;
+        let rows = statement
+            .query_map(params![owner.0, from, to, account.map(|a| a.0)], |r| {
+                Ok(UsageRow {
+                    day: r.get(0)?,
+                    service: parse_name(&r.get::<_, String>(1)?)?,
+                    account: AccountId(r.get(2)?),
+                    count: count_from_row(r, 3)?,
+                })
+            })
+            .map_err(storage)?;
+        rows.collect::<Result<_, _>>().map_err(storage)
+    }
+
+    fn bills(&self, owner: AccountId, from: &str, to: &str) -> Result<Vec<Bill>, BillingError> {
+        let conn = self.connection(BillingError::Storage)?;
+        let mut statement = conn
+            .prepare(
+                "SELECT period, service, trial, package, payg, amount_minor, currency, settled_at FROM bills
+                 WHERE owner_id = ?1 AND substr(period, 1, 7) BETWEEN substr(?2, 1, 7) AND substr(?3, 1, 7)
+                 AND (length(period) = 7 OR period BETWEEN ?2 AND ?3)
+                 ORDER BY period, service",
+            )
+            .map_err(storage)?;
+        let rows = statement
+            .query_map(params![owner.0, from, to], |r| {
+                Ok(Bill {
+                    owner,
+                    period: r.get(0)?,
+                    service: parse_name(&r.get::<_, String>(1)?)?,
+                    count: count_from_row(r, 2)?,
+                    amount: Money::new(r.get(5)?, parse_name::<Currency>(&r.get::<_, String>(6)?)?),
+                    settled_at: r.get(7)?,
+                })
+            })
+            .map_err(storage)?;
+        rows.collect::<Result<_, _>>().map_err(storage)
+    }
+
+    fn balance_changes(&self, owner: AccountId, from: i64, to: i64) -> Result<Vec<BalanceChange>, BillingError> {
+        let conn = self.connection(BillingError::Storage)?;
+        let mut statement = conn
+            .prepare(
+                "SELECT id, at, movement, amount_minor, currency, reference FROM transactions
+                 WHERE owner_id = ?1 AND at BETWEEN ?2 AND ?3 ORDER BY id",
+            )
+            .map_err(storage)?;
+        let rows = statement
+            .query_map(params![owner.0, from, to], |r| {
+                Ok(BalanceChange {
+                    id: r.get(0)?,
+                    owner,
+                    at: r.get(1)?,
+                    movement: parse_name(&r.get::<_, String>(2)?)?,
+                    amount: Money::new(r.get(3)?, parse_name(&r.get::<_, String>(4)?)?),
+                    reference: r.get(5)?,
+                })
+            })
+            .map_err(storage)?;
+        rows.collect::<Result<_, _>>().map_err(storage)
+    }
+
+    fn settle(&self, billing: &Billing, now: i64) -> Result<Settlement, BillingError> {
+        let mut done = Settlement::default();
+        // One transaction per account: a list an operator removed stops only its accounts.
+        let mut failures = Vec::new();
+        for account in self.billing_accounts()? {
+            let result = self.billing_write(|tx| {
+                let account = activated(tx, account.owner)?;
+                Self::settle_account(tx, billing, &account, now, &mut done)
+            });
+            if let Err(e) = result {
+                failures.push(format!("account {}: {e}", account.owner));
+            }
+        }
+        if !failures.is_empty() {
+            return Err(BillingError::Invalid(failures.join("; ")));
+        }
+        Ok(done)
+    }
+
+    fn totals(&self) -> Result<Vec<(AccountId, Service, UsageCount)>, BillingError> {
+        let conn = self.connection(BillingError::Storage)?;
+        let mut statement = conn
+            .prepare(
+                "SELECT owner_id, service, SUM(trial), SUM(package), SUM(payg) FROM usage_daily
+                 GROUP BY owner_id, service ORDER BY owner_id, service",
+            )
+            .map_err(storage)?;
+        let rows = statement
+            .query_map([], |r| Ok((AccountId(r.get(0)?), parse_name(&r.get::<_, String>(1)?)?, count_from_row(r, 2)?)))
+            .map_err(storage)?;
+        rows.collect::<Result<_, _>>().map_err(storage)
+    }
+
+    fn purge_events(&self, before: i64) -> Result<u64, BillingError> {
+        let conn = self.connection(BillingError::Storage)?;
+        let removed = conn.execute("DELETE FROM usage_events WHERE at < ?1", [before]).map_err(storage)?;
+        Ok(removed as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Sealer;
+    use engine::accounts::AccountRepository;
+    use engine::billing::{parse_catalogues, BillingSettings};
+    use std::sync::Arc;
+
+    const DAY: i64 = 86_400;
+    /// 2026-11-23 00:30 in UTC+8 (the default billing zone); settlement runs at 01:00.
+    const T: i64 = 1_795_365_000;
+
+    /// Small packages so that draw-down, expiry and settlement are visible in a few images.
+    const LISTS: &str = r#"
+        [small]
+        currency = "CNY"
+        refund_days = 30
+        grace_days = 7
+        trial = { images = 3, days = 15 }
+        packages = [
+            { offer = "long", images = 4, price = "10", months = 12 },
+            { offer = "short", images = 2, price = "5", months = 1 },
+        ]
+        pay_as_you_go.IMAGE = { period = "day", tiers = [{ price = "25", per = 10000 }] }
+        pay_as_you_go.AIGC = { period = "day", tiers = [{ price = "0.10", per = 1 }] }
+
+        [tiered]
+        currency = "CNY"
+        refund_days = 30
+        grace_days = 7
+        pay_as_you_go.IMAGE = { period = "month", free = 2, tiers = [{ up_to = 4, price = "2", per = 1 }, { price = "1", per = 1 }] }
+    "#;
+
+    struct Fixture {
+        store: Arc<SqliteStore>,
+        billing: Billing,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteStore::open(&dir.path().join("ims.db"), Sealer::from_key(&[1; 32])).unwrap();
+            let mut billing = Billing::from_settings(&BillingSettings::default()).unwrap();
+            billing.catalogues = parse_catalogues(LISTS).unwrap();
+            billing.default_catalogue = "small".into();
+            Fixture { store: Arc::new(store), billing, _dir: dir }
+        }
+
+        /// A new main account activated on `list` at `at`.
+        fn account(&self, list: &str, at: i64) -> AccountId {
+            let owner = self.store.create_account("acme", None).unwrap().id;
+            self.store.activate(owner, self.billing.catalogues.get(list).unwrap(), at).unwrap();
+            owner
+        }
+
+        fn meter(&self, owner: AccountId, service: Service, id: &str, at: i64) -> Source {
+            let usage = Usage { request_id: id.into(), account: owner, owner, service, at };
+            self.store.meter(&usage, &self.billing.calendar).unwrap()
+        }
+
+        fn balance(&self, owner: AccountId) -> i64 {
+            self.store.billing_account(owner).unwrap().unwrap().balance.minor
+        }
+
+        fn standing(&self, owner: AccountId, now: i64) -> Standing {
+            Standing::of(self.store.billing_account(owner).unwrap().as_ref(), 7, now)
+        }
+
+        fn top_up(&self, owner: AccountId, minor: i64, now: i64) -> BillingAccount {
+            self.store.top_up(owner, Money::new(minor, Currency::Cny), 7, now).unwrap()
+        }
+
+        fn buy(&self, owner: AccountId, offer: &str, now: i64) -> Package {
+            let offer = self.billing.catalogues.get("small").unwrap().offer(offer).unwrap().clone();
+            self.store.buy(owner, &offer, now).unwrap()
+        }
+    }
+
+    #[test]
+    fn the_trial_covers_images_until_it_expires_and_never_aigc() {
+        let f = Fixture::new();
+        let owner = f.account("small", T);
+        assert_eq!(f.meter(owner, Service::Image, "a", T), Source::Trial);
+        assert_eq!(f.meter(owner, Service::Image, "a", T), Source::Trial, "the same request is metered once");
+        assert_eq!(f.meter(owner, Service::Aigc, "g", T), Source::Payg, "AIGC is pay-as-you-go only");
+        assert_eq!(f.meter(owner, Service::Image, "b", T + 15 * DAY - 1), Source::Trial);
+        assert_eq!(f.meter(owner, Service::Image, "c", T + 15 * DAY), Source::Payg, "expired after 15 days");
+        let trial = &f.store.packages(owner).unwrap()[0];
+        assert_eq!((trial.kind, trial.images, trial.remaining), (PackageKind::Trial, 3, 1));
+        let usage = f.store.usage(owner, None, "2026-11-01", "2026-12-31").unwrap();
+        let total: u64 = usage.iter().map(|u| u.count.total()).sum();
+        assert_eq!(total, 4);
+    }
+
+    #[test]
+    fn stacked_packages_are_drawn_earliest_expiry_first() {
+        let f = Fixture::new();
+        let owner = f.account("small", T);
+        f.top_up(owner, 1_500, T);
+        let long = f.buy(owner, "long", T);
+        let short = f.buy(owner, "short", T + 1);
+        assert_eq!(f.balance(owner), 0);
+        assert!(short.expires_at < long.expires_at && long.expires_at < T + 366 * DAY);
+        // Trial (15 days) first, then the one-month package, then the one-year one.
+        let sources: Vec<_> = (0..10).map(|i| f.meter(owner, Service::Image, &format!("r{i}"), T + 10)).collect();
+        use Source::{Package as P, Payg, Trial};
+        assert_eq!(sources, [Trial, Trial, Trial, P, P, P, P, P, P, Payg]);
+        let remaining: Vec<_> = f.store.packages(owner).unwrap().iter().map(|p| (p.offer.clone(), p.remaining)).collect();
+        assert!(remaining.contains(&("short".into(), 0)) && remaining.contains(&("long".into(), 0)));
+        // A package's images are lost with its expiry.
+        let other = f.account("small", T);
+        f.top_up(other, 500, T);
+        let short = f.buy(other, "short", T);
+        f.meter(other, Service::Image, "o1", T);
+        f.meter(other, Service::Image, "o2", T);
+        f.meter(other, Service::Image, "o3", T);
+        assert_eq!(f.meter(other, Service::Image, "o4", short.expires_at - 1), Source::Package);
+        assert_eq!(f.meter(other, Service::Image, "o5", short.expires_at), Source::Payg);
+    }
+
+    #[test]
+    fn daily_settlement_bills_pay_as_you_go_and_suspends_in_arrears() {
+        let f = Fixture::new();
+        let owner = f.account("small", T - 20 * DAY);
+        // 3 AI-generated detections at 0.10 CNY, with no balance.
+        let day = T + 2 * DAY;
+        for i in 0..3 {
+            f.meter(owner, Service::Aigc, &format!("g{i}"), day);
+        }
+        let settled = f.store.settle(&f.billing, day + DAY).unwrap();
+        assert!(settled.bills.is_empty(), "00:30 the next day: the day is not closed before 01:00");
+        let settled = f.store.settle(&f.billing, day + DAY + 1800).unwrap();
+        assert_eq!(settled.bills.len(), 1);
+        assert_eq!((settled.bills[0].period.as_str(), settled.bills[0].amount.minor), ("2026-11-25", 30));
+        assert_eq!(settled.suspended, [owner]);
+        assert_eq!(f.balance(owner), -30);
+        assert!(matches!(f.standing(owner, day + DAY + 1800), Standing::Suspended { .. }));
+        // Settling again changes nothing; usage that reaches a settled day is billed the difference.
+        assert!(f.store.settle(&f.billing, day + DAY + 3600).unwrap().bills.is_empty());
+        f.meter(owner, Service::Aigc, "late", day);
+        let again = f.store.settle(&f.billing, day + DAY + 3600).unwrap();
+        assert_eq!(again.bills[0].amount.minor, 40);
+        assert_eq!(f.balance(owner), -40);
+        let changes = f.store.balance_changes(owner, 0, i64::MAX).unwrap();
+        assert_eq!(changes.iter().map(|c| c.amount.minor).collect::<Vec<_>>(), [-30, -10]);
+    }
+
+    #[test]
+    fn a_top_up_within_seven_days_resumes_and_after_that_the_activation_is_destroyed() {
+        let f = Fixture::new();
+        let resumed = f.account("small", T - 20 * DAY);
+        let destroyed = f.account("small", T - 20 * DAY);
+        for owner in [resumed, destroyed] {
+            f.meter(owner, Service::Aigc, &format!("x{owner}"), T);
+        }
+        let settled_at = T + DAY + 1800;
+        assert_eq!(f.store.settle(&f.billing, settled_at).unwrap().suspended, [resumed, destroyed]);
+        // A top-up that does not clear the arrears does not resume.
+        assert_eq!(f.top_up(resumed, 5, settled_at + DAY).state, ServiceState::Suspended);
+        assert_eq!(f.top_up(resumed, 5, settled_at + 7 * DAY - 1).state, ServiceState::Active);
+        assert_eq!(f.standing(resumed, settled_at + 7 * DAY), Standing::Active);
+
+        assert_eq!(f.standing(destroyed, settled_at + 7 * DAY), Standing::Destroyed);
+        let later = f.store.settle(&f.billing, settled_at + 7 * DAY).unwrap();
+        assert_eq!(later.destroyed, [destroyed]);
+        let account = f.top_up(destroyed, 100, settled_at + 8 * DAY);
+        assert_eq!((account.state, account.balance.minor), (ServiceState::Destroyed, 90), "money does not reactivate");
+        let small = f.billing.catalogues.get("small").unwrap();
+        let again = f.store.activate(destroyed, small, settled_at + 8 * DAY).unwrap();
+        assert_eq!(again.state, ServiceState::Active);
+        assert_eq!(f.store.packages(destroyed).unwrap().len(), 1, "no second trial");
+        assert!(matches!(f.store.activate(destroyed, small, settled_at + 8 * DAY), Err(BillingError::AlreadyActive(_))));
+    }
+
+    #[test]
+    fn activation_again_is_refused_while_in_arrears() {
+        let f = Fixture::new();
+        let owner = f.account("small", T - 20 * DAY);
+        f.meter(owner, Service::Aigc, "x", T);
+        f.store.settle(&f.billing, T + DAY + 1800).unwrap();
+        let small = f.billing.catalogues.get("small").unwrap();
+        assert!(matches!(f.store.activate(owner, small, T + 2 * DAY), Err(BillingError::AlreadyActive(_))));
+        assert!(matches!(f.store.activate(owner, small, T + 9 * DAY), Err(BillingError::InArrears { .. })));
+    }
+
+    #[test]
+    fn an_unused_package_is_refundable_for_thirty_days() {
+        let f = Fixture::new();
+        let owner = f.account("small", T - 20 * DAY);
+        f.top_up(owner, 3_000, T);
+        let refund = |id, now| f.store.refund(owner, id, 30, 7, now);
+        let kept = f.buy(owner, "long", T);
+        assert!(matches!(refund(kept.id, T + 30 * DAY), Err(BillingError::NotRefundable(_))));
+        let used = f.buy(owner, "long", T + 1);
+        f.meter(owner, Service::Image, "u", T + 2);
+        assert_eq!(f.store.packages(owner).unwrap().iter().find(|p| p.id == kept.id).unwrap().remaining, 3);
+        assert!(matches!(refund(kept.id, T + 3), Err(BillingError::NotRefundable(_))), "the earlier-expiring one was used");
+        let unused = refund(used.id, T + 30 * DAY - 1).unwrap();
+        assert_eq!((unused.remaining, unused.refunded_at), (0, Some(T + 30 * DAY - 1)));
+        assert!(matches!(refund(used.id, T + 30 * DAY - 1), Err(BillingError::NotRefundable(_))));
+        assert_eq!(f.balance(owner), 3_000 - 1_000);
+        let trial = f.store.packages(owner).unwrap().into_iter().find(|p| p.kind == PackageKind::Trial).unwrap();
+        assert!(matches!(refund(trial.id, T), Err(BillingError::NotRefundable(_))));
+        assert!(matches!(refund(9999, T), Err(BillingError::PackageNotFound(9999))));
+        let poor = f.account("small", T);
+        let offer = f.billing.catalogues.get("small").unwrap().offer("long").unwrap().clone();
+        assert!(matches!(f.store.buy(poor, &offer, T), Err(BillingError::InsufficientBalance { .. })));
+    }
+
+    #[test]
+    fn monthly_tiers_settle_once_the_month_closes() {
+        let f = Fixture::new();
+        let owner = f.account("tiered", T);
+        // 7 calls in November: 2 free, 2 at 2 CNY, 3 at 1 CNY.
+        for i in 0..7 {
+            f.meter(owner, Service::Image, &format!("m{i}"), T + i * DAY);
+        }
+        let first_of_december = T + 8 * DAY + 1800; // 2026-12-01 01:00 +08:00
+        assert!(f.store.settle(&f.billing, first_of_december - 1).unwrap().bills.is_empty());
+        let settled = f.store.settle(&f.billing, first_of_december).unwrap();
+        assert_eq!(settled.bills.len(), 1);
+        assert_eq!((settled.bills[0].period.as_str(), settled.bills[0].amount.minor), ("2026-11", 700));
+        let bills = f.store.bills(owner, "2026-11-01", "2026-11-30").unwrap();
+        assert_eq!(bills.len(), 1);
+    }
+
+    #[test]
+    fn concurrent_metering_is_exact() {
+        let f = Fixture::new();
+        let owner = f.account("small", T);
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let (store, calendar) = (f.store.clone(), f.billing.calendar);
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        // Every request is metered by two threads: once must count.
+                        let usage =
+                            Usage { request_id: format!("{}-{i}", t / 2), account: owner, owner, service: Service::Image, at: T };
+                        store.meter(&usage, &calendar).unwrap();
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let usage = f.store.usage(owner, None, "2026-11-23", "2026-11-23").unwrap();
+        assert_eq!(usage.len(), 1);
+        assert_eq!(usage[0].count, UsageCount { trial: 3, package: 0, payg: 97 });
+        assert_eq!(f.store.totals().unwrap(), [(owner, Service::Image, usage[0].count.clone())]);
+        assert_eq!(f.store.purge_events(T + 1).unwrap(), 100);
+    }
+}
