@@ -4,6 +4,7 @@
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use engine::accounts::{Access, Account, AccountId, AccountRepository, ApiKey, KeyStatus, RateLimits};
+use engine::billing::{Billing, BillingRepository};
 use engine::policy::{Policy, PolicyRepository};
 use serde_json::json;
 use std::path::PathBuf;
@@ -12,12 +13,13 @@ use std::path::PathBuf;
 pub struct Output {
     /// Print JSON instead of text.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 #[derive(Subcommand)]
 pub enum AccountCommand {
-    /// Create a main account, or a sub-account of `--parent` (created without access).
+    /// Create a main account (activated with its trial, unless `billing.activate_new_accounts`
+    /// is off), or a sub-account of `--parent` (created without access).
     Create {
         #[arg(long)]
         name: String,
@@ -259,10 +261,17 @@ fn print_keys(keys: &[ApiKey], output: &Output) {
     }
 }
 
-pub fn account(repo: &dyn AccountRepository, command: AccountCommand) -> anyhow::Result<()> {
+pub fn account(
+    repo: &(impl AccountRepository + BillingRepository),
+    billing: &Billing,
+    command: AccountCommand,
+) -> anyhow::Result<()> {
     match command {
         AccountCommand::Create { name, parent, output } => {
             let account = repo.create_account(&name, parent.map(AccountId))?;
+            if account.is_main() {
+                crate::billing::activate_new(repo, billing, account.id)?;
+            }
             print_accounts(&[account], &output);
         }
         AccountCommand::List { output } => print_accounts(&repo.accounts()?, &output),

@@ -1,6 +1,7 @@
 //! `ims`: the image moderation server and its operator's command line.
 
 mod admin;
+mod billing;
 mod inputs;
 mod keywords;
 mod library;
@@ -50,6 +51,9 @@ enum Command {
     /// Keyword libraries (words matched in the text of images) and their words.
     #[command(subcommand)]
     Keywords(keywords::KeywordsCommand),
+    /// Price lists, activation, top-ups, packages, refunds, usage, bills and settlement.
+    #[command(subcommand)]
+    Billing(billing::BillingCommand),
     /// Moderate files, directories and URL lists in a batch, here or on a running server.
     Moderate(moderate::ModerateArgs),
     /// Print the effective configuration, secrets hidden.
@@ -75,7 +79,8 @@ fn main() -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref(), overrides).context("invalid configuration")?;
     match cli.command {
         Command::Serve(_) => serve::run(settings),
-        Command::Account(command) => admin::account(open_store(&settings)?.as_ref(), command),
+        Command::Account(command) => admin::account(open_store(&settings)?.as_ref(), &prices(&settings)?, command),
+        Command::Billing(command) => billing::run(open_store(&settings)?.as_ref(), &prices(&settings)?, command),
         Command::Key(command) => admin::key(open_store(&settings)?.as_ref(), command),
         Command::Policy(command) => admin::policy(open_store(&settings)?.as_ref(), command),
         Command::Library(command) => {
@@ -89,6 +94,11 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The price lists and settlement calendar of `[billing]`.
+pub fn prices(settings: &Settings) -> anyhow::Result<engine::billing::Billing> {
+    engine::billing::Billing::from_settings(&settings.billing).context("invalid [billing] settings")
 }
 
 /// Opens the embedded database in the data directory, creating both on first use.

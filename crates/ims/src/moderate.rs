@@ -95,7 +95,11 @@ impl Backend {
             Backend::Local { state, account } => {
                 let request_id = uuid::Uuid::new_v4().to_string();
                 let request: ImageModerationRequest = serde_json::from_value(params)?;
-                Ok(match server::moderation::moderate(state, account, &request_id, request, Origin::Sync).await {
+                let moderated = match server::billing::admit(state, account).await {
+                    Ok(()) => server::moderation::moderate(state, account, &request_id, request, Origin::Sync).await,
+                    Err(refused) => Err(refused),
+                };
+                Ok(match moderated {
                     Ok(response) => {
                         let mut fields = server::moderation::render("2020-12-29", response);
                         fields.insert("RequestId".into(), json!(request_id));

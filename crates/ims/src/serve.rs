@@ -3,6 +3,7 @@
 use crate::settings::{LogFormat, Settings};
 use anyhow::Context;
 use engine::accounts::{AccountRepository, KeyStatus};
+use engine::billing::BillingRepository;
 use engine::decision::{Label, Suggestion};
 use engine::history::retention_cutoff;
 use engine::keywords::{built_in_words, KeywordLibrary, KeywordMatcher, BUILT_IN};
@@ -26,13 +27,17 @@ pub fn init_logging(settings: &Settings) -> anyhow::Result<()> {
 }
 
 /// The first account of a fresh database, with one key, and how to call the server with it.
-pub fn bootstrap(repo: &dyn AccountRepository, settings: &Settings) -> anyhow::Result<Option<(String, String)>> {
+pub fn bootstrap(
+    repo: &(impl AccountRepository + BillingRepository),
+    settings: &Settings,
+) -> anyhow::Result<Option<(String, String)>> {
     let accounts = repo.accounts()?;
     let first = match accounts.iter().find(|a| a.is_main()) {
         Some(account) => account.clone(),
         None => {
             let account = repo.create_account(&settings.bootstrap.account_name, None)?;
             repo.create_key(account.id)?;
+            crate::billing::activate_new(repo, &crate::prices(settings)?, account.id)?;
             tracing::info!(account = %account.id, "created the first main account and its key");
             account
         }
@@ -66,6 +71,8 @@ pub fn app_state(settings: &Settings, store: Arc<SqliteStore>, metrics: MetricsR
         libraries: store.clone(),
         history: store.clone(),
         tasks: store.clone(),
+        billing: store.clone(),
+        prices: Arc::new(crate::prices(settings)?),
         keywords: store,
         keyword_matcher: Arc::new(KeywordMatcher::with_built_in(built_in_keywords(&settings.inference.artifacts_dir))),
         matcher,
@@ -136,7 +143,15 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the metrics recorder")?;
-    let state = app_state(&settings, store, Arc::new(move || metrics.render()))?;
+    let metered = store.clone();
+    let state = app_state(
+        &settings,
+        store,
+        Arc::new(move || {
+            billing_metrics(metered.as_ref());
+            metrics.render()
+        }),
+    )?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(settings.server.listen)
@@ -151,6 +166,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         }
         tracing::info!(%address, "serving");
         server::tasks::spawn(state.clone());
+        server::billing::spawn_settlement(state.clone());
         tokio::spawn(purge_loop(state.clone()));
         server::serve(listener, state, shutdown_signal()).await?;
         tracing::info!("stopped");
@@ -158,15 +174,44 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     })
 }
 
-/// Deletes results older than `history.retention_days`, at start and then hourly.
+/// Sets the billing gauges of `/metrics` from the database: each main account's balance and
+/// its images metered since the beginning, by service and source.
+fn billing_metrics(store: &dyn BillingRepository) {
+    match store.billing_accounts() {
+        Ok(accounts) => {
+            for a in accounts {
+                let labels = [("account", a.owner.to_string()), ("currency", a.balance.currency.code().to_string())];
+                metrics::gauge!("ims_billing_balance_minor", &labels).set(a.balance.minor as f64);
+            }
+        }
+        Err(error) => tracing::error!(%error, "cannot read balances for /metrics"),
+    }
+    match store.totals() {
+        Ok(totals) => {
+            for (owner, service, count) in totals {
+                for (source, n) in [("trial", count.trial), ("package", count.package), ("payg", count.payg)] {
+                    let labels = [("account", owner.to_string()), ("service", service.as_str().to_string()), ("source", source.to_string())];
+                    metrics::counter!("ims_billing_images_total", &labels).absolute(n);
+                }
+            }
+        }
+        Err(error) => tracing::error!(%error, "cannot read usage for /metrics"),
+    }
+}
+
+/// Deletes results (and the metering keys) older than `history.retention_days`, at start and
+/// then hourly. The daily usage counts and bills stay.
 async fn purge_loop(state: AppState) {
     let days = state.history_settings.retention_days;
     loop {
-        let history = state.history.clone();
+        let (history, billing) = (state.history.clone(), state.billing.clone());
         let cutoff = retention_cutoff(chrono::Utc::now().timestamp(), days);
-        match tokio::task::spawn_blocking(move || history.purge(cutoff)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(removed)) => tracing::info!(removed, days, "purged old results"),
+        let purged = tokio::task::spawn_blocking(move || {
+            Ok::<_, String>((history.purge(cutoff).map_err(|e| e.to_string())?, billing.purge_events(cutoff).map_err(|e| e.to_string())?))
+        });
+        match purged.await {
+            Ok(Ok((0, 0))) => {}
+            Ok(Ok((results, keys))) => tracing::info!(results, keys, days, "purged old results and metering keys"),
             Ok(Err(error)) => tracing::error!(%error, "cannot purge old results"),
             Err(_) => tracing::error!("the purge panicked"),
         }

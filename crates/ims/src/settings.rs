@@ -4,6 +4,7 @@
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use engine::billing::BillingSettings;
 use inference::analyzer::InferenceSettings;
 use media::fetch::FetchSettings;
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,7 @@ pub struct Settings {
     pub inference: InferenceSettings,
     pub history: HistorySettings,
     pub tasks: TaskSettings,
+    pub billing: BillingSettings,
     pub log: LogSettings,
     pub bootstrap: BootstrapSettings,
 }
@@ -37,6 +39,7 @@ impl Default for Settings {
             inference: InferenceSettings::default(),
             history: HistorySettings::default(),
             tasks: TaskSettings::default(),
+            billing: BillingSettings::default(),
             log: LogSettings::default(),
             bootstrap: BootstrapSettings::default(),
         }
@@ -83,7 +86,7 @@ impl Default for BootstrapSettings {
 
 /// The sections an `IMS_*` variable may set; other `IMS_*` variables are not configuration.
 const ENV_KEYS: &[&str] = &["data_dir", "master_key"];
-const ENV_SECTIONS: &[&str] = &["server__", "fetch__", "inference__", "history__", "tasks__", "log__", "bootstrap__"];
+const ENV_SECTIONS: &[&str] = &["server__", "fetch__", "inference__", "history__", "tasks__", "billing__", "log__", "bootstrap__"];
 
 impl Settings {
     /// Defaults, then the file (if any), then the environment, then `overrides` (the flags).

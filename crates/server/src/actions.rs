@@ -1,7 +1,7 @@
 //! The table of actions and the path every API request takes through the server.
 
 use crate::call::{self, Call, Params};
-use crate::{auth, envelope, error, history, keywords, libraries, moderation, policies, tasks, AppState};
+use crate::{auth, billing, envelope, error, history, keywords, libraries, moderation, policies, tasks, AppState};
 use axum::extract::Request;
 use axum::response::Response;
 use engine::accounts::{Account, Operation};
@@ -38,6 +38,14 @@ pub enum Action {
     CreateKeywordsSamples,
     DescribeKeywordsSamples,
     DeleteLibSamples,
+    DescribePriceLists,
+    ActivateService,
+    DescribeAccountBalance,
+    CreatePackage,
+    DescribePackages,
+    RefundPackage,
+    DescribeUsage,
+    DescribeBills,
 }
 
 use Operation::{Read, Write};
@@ -67,6 +75,14 @@ const TABLE: &[(Action, &str, Operation)] = &[
     (Action::CreateKeywordsSamples, "CreateKeywordsSamples", Write),
     (Action::DescribeKeywordsSamples, "DescribeKeywordsSamples", Read),
     (Action::DeleteLibSamples, "DeleteLibSamples", Write),
+    (Action::DescribePriceLists, "DescribePriceLists", Read),
+    (Action::ActivateService, "ActivateService", Write),
+    (Action::DescribeAccountBalance, "DescribeAccountBalance", Read),
+    (Action::CreatePackage, "CreatePackage", Write),
+    (Action::DescribePackages, "DescribePackages", Read),
+    (Action::RefundPackage, "RefundPackage", Write),
+    (Action::DescribeUsage, "DescribeUsage", Read),
+    (Action::DescribeBills, "DescribeBills", Read),
 ];
 
 impl Action {
@@ -84,6 +100,11 @@ impl Action {
 
     pub fn operation(self) -> Operation {
         self.entry().2
+    }
+
+    /// Whether the action moderates images, which only an account in service may do.
+    pub fn billed(self) -> bool {
+        matches!(self, Action::ImageModeration | Action::CreateImageModerationAsyncTask)
     }
 
     pub fn rate_class(self) -> RateClass {
@@ -180,6 +201,10 @@ async fn run(
         return Err(error::rate_limited(limit));
     }
 
+    if action.billed() {
+        billing::admit(state, &account).await?;
+    }
+
     let secret_id = call.secret_id.clone();
     let params = parameters(definition, defined, call.params)?;
     let context = Context { state: state.clone(), account, version, request_id: request_id.to_string(), secret_id };
@@ -206,6 +231,14 @@ async fn run(
         Action::CreateKeywordsSamples => keywords::add(context, params).await,
         Action::DescribeKeywordsSamples => keywords::samples(context, params).await,
         Action::DeleteLibSamples => keywords::delete_samples(context, params).await,
+        Action::DescribePriceLists => billing::price_lists(context, params).await,
+        Action::ActivateService => billing::activate(context, params).await,
+        Action::DescribeAccountBalance => billing::balance(context, params).await,
+        Action::CreatePackage => billing::buy(context, params).await,
+        Action::DescribePackages => billing::packages(context, params).await,
+        Action::RefundPackage => billing::refund(context, params).await,
+        Action::DescribeUsage => billing::usage(context, params).await,
+        Action::DescribeBills => billing::bills(context, params).await,
     }
 }
 

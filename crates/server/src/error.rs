@@ -2,6 +2,7 @@
 //! this file decides which code and which words a client sees for each.
 
 use engine::accounts::AccountError;
+use engine::billing::{BillingError, Money, Standing};
 use engine::history::HistoryError;
 use engine::keywords::KeywordError;
 use engine::library::LibraryError;
@@ -117,6 +118,56 @@ pub fn keyword_error(error: &KeywordError) -> ApiError {
             tracing::error!(%reason, "keyword storage failed");
             ApiError::new(Code::InternalError)
         }
+    }
+}
+
+pub fn billing_error(error: &BillingError) -> ApiError {
+    let en = error.to_string();
+    match error {
+        BillingError::NotActivated(_) => ApiError::with_message(
+            Code::UnauthorizedOperationUnauthorized,
+            "The service is not activated for this account; its main account activates it with ActivateService.",
+            "该账号未开通服务，请主账号调用 ActivateService 开通。",
+        ),
+        BillingError::AlreadyActive(_) | BillingError::InArrears { .. } | BillingError::NotRefundable(_) => {
+            ApiError::with_message(Code::OperationDenied, format!("{en}."), format!("操作被拒绝：{en}。"))
+        }
+        BillingError::InsufficientBalance { .. } => {
+            ApiError::with_message(Code::ResourceInsufficient, format!("{en}; top up first."), format!("余额不足：{en}。"))
+        }
+        BillingError::PackageNotFound(_) => {
+            ApiError::with_message(Code::ResourceNotFound, format!("{en}."), format!("资源包不存在：{en}。"))
+        }
+        BillingError::UnknownCatalogue { .. } | BillingError::UnknownOffer { .. } | BillingError::Invalid(_) => {
+            ApiError::with_message(Code::InvalidParameterValue, format!("{en}."), format!("参数取值错误：{en}。"))
+        }
+        BillingError::Storage(reason) => {
+            tracing::error!(%reason, "billing storage failed");
+            ApiError::new(Code::InternalError)
+        }
+    }
+}
+
+/// Why a billed call of an account not in service is refused.
+pub fn out_of_service(standing: Standing, balance: Option<Money>) -> ApiError {
+    let date = |at: i64| chrono::DateTime::from_timestamp(at, 0).map_or(String::new(), |t| t.to_rfc3339());
+    let balance = balance.map_or(String::new(), |b| b.to_string());
+    match standing {
+        Standing::Suspended { since, destroy_at } => ApiError::with_message(
+            Code::UnauthorizedOperationUnauthorized,
+            format!(
+                "The account is in arrears ({balance}) and suspended since {}; a top-up before {} resumes it by itself.",
+                date(since),
+                date(destroy_at)
+            ),
+            format!("账号已欠费（{balance}），自 {} 起停服；在 {} 前充值即自动恢复。", date(since), date(destroy_at)),
+        ),
+        Standing::Destroyed => ApiError::with_message(
+            Code::UnauthorizedOperationUnauthorized,
+            "The activation was destroyed after the arrears were not cleared in time; top up and activate again (ActivateService).",
+            "欠费超期，服务已销毁；请充值后重新开通（ActivateService）。",
+        ),
+        Standing::NotActivated | Standing::Active => billing_error(&BillingError::NotActivated(engine::accounts::AccountId(0))),
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod actions;
 pub mod auth;
+pub mod billing;
 pub mod call;
 pub mod envelope;
 pub mod error;
@@ -23,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use engine::accounts::AccountRepository;
+use engine::billing::{Billing, BillingRepository};
 use engine::history::HistoryRepository;
 use engine::keywords::{KeywordMatcher, KeywordRepository};
 use engine::library::{LibraryRepository, Matcher};
@@ -123,6 +125,9 @@ pub struct AppState {
     pub libraries: Arc<dyn LibraryRepository>,
     pub history: Arc<dyn HistoryRepository>,
     pub tasks: Arc<dyn TaskRepository>,
+    pub billing: Arc<dyn BillingRepository>,
+    /// The price lists and the settlement calendar.
+    pub prices: Arc<Billing>,
     pub keywords: Arc<dyn KeywordRepository>,
     /// Every keyword library in one automaton, rebuilt when they change.
     pub keyword_matcher: Arc<KeywordMatcher>,
@@ -177,8 +182,11 @@ async fn healthz(State(state): State<AppState>) -> Response {
     (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
+/// Rendering reads the billing gauges from the database: on the blocking pool.
 async fn metrics_text(State(state): State<AppState>) -> Response {
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], (state.metrics)()).into_response()
+    let render = state.metrics.clone();
+    let text = tokio::task::spawn_blocking(move || render()).await.unwrap_or_default();
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// Serves until `shutdown` resolves, then lets requests in flight finish.

@@ -3,10 +3,11 @@
 
 use crate::actions::{self, fields, parse, Context};
 use crate::error::{self, Source};
-use crate::AppState;
+use crate::{billing, AppState};
 use bytes::Bytes;
 use engine::accounts::{Account, AccountId};
 use engine::ads::{self, AdHit, AdKind, AdSettings};
+use engine::billing::Service;
 use engine::decision::{decide, points, worst, Decision, Finding, Label, Suggestion};
 use engine::evidence::{BodyPart, Evidence, TextLine, COVERED_PARTS, EXPOSED_PARTS};
 use engine::history::{Origin, Record};
@@ -119,6 +120,7 @@ pub async fn moderate(
             Decision { suggestion, label, sub_label: response.sub_label.clone(), score: response.score as u8 };
         let summary = Summary { verdict, flagged: vec![], text: String::new(), hits: vec![], looks: None };
         record(state, account, request_id, origin, url, &response, summary).await;
+        billing::meter(state, account, request_id, Service::Aigc).await?;
         return Ok(response);
     }
     // The hashes, the thumbnail, the text and the codes are made on blocking threads while the
@@ -264,6 +266,9 @@ pub async fn moderate(
         looks: Some(looks),
     };
     record(state, account, request_id, origin, url, &response, summary).await;
+    // Metering is the last thing before the answer: a crash before it leaves the call
+    // unanswered and free; a failure of it fails the call.
+    billing::meter(state, account, request_id, Service::Image).await?;
     Ok(response)
 }
 

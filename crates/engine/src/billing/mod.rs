@@ -81,6 +81,59 @@ impl Billing {
     }
 }
 
+impl Billing {
+    /// The list an account is on; the default one if an operator has since removed it.
+    pub fn catalogue_of(&self, name: &str) -> &Catalogue {
+        self.catalogues.get(name).or_else(|_| self.catalogues.get(&self.default_catalogue)).expect("checked at load")
+    }
+
+    /// Whether an account may use the service at `now`, with its list's grace days.
+    pub fn standing(&self, account: Option<&BillingAccount>, now: i64) -> Standing {
+        let grace_days = account.map_or(0, |a| self.catalogue_of(&a.catalogue).grace_days);
+        Standing::of(account, grace_days, now)
+    }
+}
+
+/// The most days one usage or bill query spans.
+pub const MAX_QUERY_DAYS: i64 = 366;
+
+/// Checks a query's `YYYY-MM-DD` bounds: real dates, in order, at most [`MAX_QUERY_DAYS`] apart.
+pub fn check_days(start: &str, end: &str) -> Result<(), BillingError> {
+    let date = |d: &str| {
+        NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .ok()
+            .filter(|parsed| parsed.format("%Y-%m-%d").to_string() == d)
+            .ok_or_else(|| BillingError::Invalid(format!("`{d}` is not a date like 2026-11-23")))
+    };
+    let days = (date(end)? - date(start)?).num_days();
+    if !(0..MAX_QUERY_DAYS).contains(&days) {
+        return Err(BillingError::Invalid(format!(
+            "EndDate must be on or after StartDate and at most {MAX_QUERY_DAYS} days later"
+        )));
+    }
+    Ok(())
+}
+
+/// Bills by month: each month's daily bills of a service added up, with any monthly bill.
+pub fn by_month(bills: &[Bill]) -> Vec<Bill> {
+    let mut months: Vec<Bill> = Vec::new();
+    for bill in bills {
+        let period = bill.period[..7].to_string();
+        match months.iter_mut().find(|m| m.period == period && m.service == bill.service) {
+            Some(month) => {
+                month.count.trial += bill.count.trial;
+                month.count.package += bill.count.package;
+                month.count.payg += bill.count.payg;
+                month.amount.minor += bill.amount.minor;
+                month.settled_at = month.settled_at.max(bill.settled_at);
+            }
+            None => months.push(Bill { period, ..bill.clone() }),
+        }
+    }
+    months.sort_by(|a, b| (&a.period, a.service).cmp(&(&b.period, b.service)));
+    months
+}
+
 /// Days and months in the billing time zone, and when each can be settled.
 #[derive(Debug, Clone, Copy)]
 pub struct Calendar {
@@ -96,6 +149,19 @@ impl Calendar {
 
     fn date(&self, at: i64) -> NaiveDate {
         DateTime::from_timestamp(at, 0).unwrap_or_default().with_timezone(&self.offset).date_naive()
+    }
+
+    /// The instants from the start of day `start` to the end of day `end` (`YYYY-MM-DD`), end
+    /// excluded.
+    pub fn span(&self, start: &str, end: &str) -> Result<(i64, i64), BillingError> {
+        let midnight = |d: &str| {
+            NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_time(NaiveTime::MIN).and_local_timezone(self.offset).single())
+                .map(|t| t.timestamp())
+                .ok_or_else(|| BillingError::Invalid(format!("`{d}` is not a date like 2026-11-23")))
+        };
+        Ok((midnight(start)?, midnight(end)? + DAY_SECS))
     }
 
     /// The last day that is settled at `now`: yesterday once today's settlement time has
@@ -438,10 +504,40 @@ mod tests {
         assert_eq!(c.last_closed_day(T), "2026-11-21", "settlement at 01:00 has not run yet");
         assert_eq!(c.last_closed_day(T + 1800), "2026-11-22");
         assert_eq!(c.last_closed_month(T), "2026-10");
+        assert_eq!(c.span("2026-11-23", "2026-11-23").unwrap(), (T - 1800, T - 1800 + 86_400));
         // 2026-12-01 01:00 +08:00: November closes.
         let december = T + 8 * 86_400 + 1800;
         assert_eq!((c.last_closed_day(december), c.last_closed_month(december)), ("2026-11-30".into(), "2026-11".into()));
         assert_eq!(c.last_closed_month(december - 1), "2026-10");
+    }
+
+    #[test]
+    fn query_days_are_checked() {
+        assert!(check_days("2026-11-01", "2026-11-30").is_ok());
+        assert!(check_days("2026-11-01", "2027-11-01").is_ok(), "366 days");
+        for (a, b) in [("2026-11-01", "2027-11-02"), ("2026-11-02", "2026-11-01"), ("2026-11-31", "2026-12-01"), ("2026-1-1", "2026-01-02")] {
+            assert!(check_days(a, b).is_err(), "{a} {b}");
+        }
+    }
+
+    #[test]
+    fn monthly_view_adds_up_daily_bills() {
+        let bill = |period: &str, service, payg, minor| Bill {
+            owner: AccountId(1),
+            period: period.into(),
+            service,
+            count: UsageCount { trial: 1, package: 0, payg },
+            amount: Money::new(minor, Currency::Cny),
+            settled_at: 0,
+        };
+        let months = by_month(&[
+            bill("2026-11-01", Service::Image, 10, 3),
+            bill("2026-11-02", Service::Image, 20, 5),
+            bill("2026-11-02", Service::Aigc, 2, 20),
+            bill("2026-12-01", Service::Image, 1, 0),
+        ]);
+        let seen: Vec<_> = months.iter().map(|m| (m.period.as_str(), m.service, m.count.total(), m.amount.minor)).collect();
+        assert_eq!(seen, [("2026-11", Service::Image, 32, 8), ("2026-11", Service::Aigc, 3, 20), ("2026-12", Service::Image, 2, 0)]);
     }
 
     #[test]
