@@ -328,8 +328,19 @@ impl RawResponse {
 }
 
 pub fn raw(endpoint: &str, method: &str, target: &str, headers: &[(String, String)], body: &[u8]) -> RawResponse {
-    let mut stream = TcpStream::connect(endpoint).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    try_raw(endpoint, method, target, headers, body).unwrap_or_else(|e| panic!("no answer from {endpoint}: {e}"))
+}
+
+/// A raw exchange that may fail (refused connection, a server killed mid-answer).
+pub fn try_raw(
+    endpoint: &str,
+    method: &str,
+    target: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> std::io::Result<RawResponse> {
+    let mut stream = TcpStream::connect(endpoint)?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut head = format!("{method} {target} HTTP/1.1\r\nConnection: close\r\n");
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
         head.push_str(&format!("Host: {endpoint}\r\n"));
@@ -338,15 +349,16 @@ pub fn raw(endpoint: &str, method: &str, target: &str, headers: &[(String, Strin
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(head.as_bytes())?;
     // The server may answer before reading everything; a refused write is not a failure here.
     let _ = stream.write_all(body);
     let mut bytes = Vec::new();
-    stream.read_to_end(&mut bytes).unwrap();
-    let split = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete response");
+    stream.read_to_end(&mut bytes)?;
+    let incomplete = || std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "incomplete response");
+    let split = bytes.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(incomplete)?;
     let head = String::from_utf8_lossy(&bytes[..split]).to_string();
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).ok_or_else(incomplete)?;
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
@@ -355,7 +367,7 @@ pub fn raw(endpoint: &str, method: &str, target: &str, headers: &[(String, Strin
     if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
         body = dechunk(&body);
     }
-    RawResponse { status, headers, body }
+    Ok(RawResponse { status, headers, body })
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {

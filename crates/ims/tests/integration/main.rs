@@ -3,6 +3,7 @@
 
 mod accounts;
 mod batch;
+mod billing;
 mod envelope;
 mod fetch;
 mod harness;
