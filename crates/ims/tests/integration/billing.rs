@@ -8,16 +8,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Images metered for a main account this month (billing time zone), all services and sources.
-fn metered(server: &Server, account: i64) -> u64 {
-    let rows = server.cli_json(&["billing", "usage", &account.to_string()]);
-    rows.as_array()
-        .unwrap()
-        .iter()
-        .map(|r| ["trial", "package", "payg"].iter().map(|k| r["count"][k].as_u64().unwrap()).sum::<u64>())
-        .sum()
-}
-
 fn call_as(server: &Server, key: &(String, String), action: &str, params: Value) -> Result<Value, (String, String)> {
     let mut job = server.job(params);
     job["action"] = json!(action);
@@ -110,7 +100,7 @@ fn customers_see_prices_balance_packages_usage_and_bills() {
     moderate_as(&server, &sub, image()).unwrap();
     let own = call_as(&server, &sub, "DescribeUsage", json!({"StartDate": today, "EndDate": today})).unwrap();
     assert_eq!(own["Usage"].as_array().unwrap().len(), 1);
-    assert_eq!(metered(&server, id), 3, "the sub-account's image rolls up to its main account");
+    assert_eq!(server.metered(id), 3, "the sub-account's image rolls up to its main account");
 
     let metrics = crate::harness::raw(&server.endpoint, "GET", "/metrics", &[], b"");
     let text = String::from_utf8_lossy(&metrics.body).to_string();
@@ -184,7 +174,7 @@ fn parallel_calls_are_metered_exactly_and_failed_ones_are_free() {
     });
     assert_eq!(good.iter().filter(|r| r.get("ok").is_some()).count(), GOOD, "{good:?}");
     assert!(bad.iter().all(|r| r["error"]["code"] == "InvalidParameter.ImageSizeTooSmall"), "{bad:?}");
-    assert_eq!(metered(&server, id), GOOD as u64);
+    assert_eq!(server.metered(id), GOOD as u64);
     let status = server.cli_json(&["billing", "status", &id.to_string()]);
     assert_eq!(status["Packages"][0]["remaining"], 3000 - GOOD as u64);
 }
@@ -227,5 +217,5 @@ fn after_a_crash_mid_burst_the_ledger_equals_the_answers_received() {
     stop.store(true, Ordering::SeqCst);
     clients.into_iter().for_each(|c| c.join().unwrap());
     let received = received.load(Ordering::SeqCst) as u64;
-    assert_eq!(metered(&restarted, id), received, "the ledger must equal the successful answers received");
+    assert_eq!(restarted.metered(id), received, "the ledger must equal the successful answers received");
 }

@@ -131,6 +131,17 @@ impl Server {
         serde_json::from_str(&self.cli(&all).unwrap()).unwrap()
     }
 
+    /// Images metered for a main account this month (billing time zone), all services and
+    /// sources, as `ims billing usage` reads them from the ledger.
+    pub fn metered(&self, account: i64) -> u64 {
+        let rows = self.cli_json(&["billing", "usage", &account.to_string()]);
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| ["trial", "package", "payg"].iter().map(|k| r["count"][k].as_u64().unwrap()).sum::<u64>())
+            .sum()
+    }
+
     /// A new main account with one key: (account id, SecretId, SecretKey).
     pub fn main_account(&self, name: &str) -> (i64, String, String) {
         let id = self.cli_json(&["account", "create", "--name", name])[0]["id"].as_i64().unwrap();

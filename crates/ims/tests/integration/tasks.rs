@@ -158,6 +158,8 @@ fn tasks_are_delivered_signed_and_retried_until_accepted() {
         // The backoff doubles: 1 s, then 2 s.
         assert!(mine[2].at - mine[1].at >= Duration::from_millis(1500), "{:?}", mine[2].at - mine[1].at);
     }
+    // A task is metered once, when its result is made, not per delivery attempt.
+    assert_eq!(server.metered(1), ids.len() as u64);
     // Results of tasks are in the history, as asynchronous.
     let listed =
         server.call("DescribeImsList", json!({"Filters": [{"Name": "DataId", "Values": ["task-1"]}]})).unwrap();
@@ -225,12 +227,14 @@ fn a_server_killed_mid_queue_delivers_every_task_once_after_restart() {
     }
     let before = receiver.accepted().len();
     assert!(before < ids.len(), "the kill must come mid-queue ({before} of {} delivered)", ids.len());
-    let _restarted = server.kill_and_restart(&env);
+    let restarted = server.kill_and_restart(&env);
     receiver.wait_for(&ids, Duration::from_secs(120));
     let accepted = receiver.accepted();
     for id in &ids {
         assert_eq!(accepted[id], 1, "{id} delivered {} times: {accepted:?}", accepted[id]);
     }
+    // A task moderated again after the crash is metered once (by its TaskId).
+    assert_eq!(restarted.metered(1), ids.len() as u64);
 }
 
 #[test]
