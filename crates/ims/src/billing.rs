@@ -122,7 +122,9 @@ pub fn run(
         BillingCommand::PriceLists { output } => {
             for list in billing.catalogues.iter() {
                 if output.json {
-                    print(json!({"Name": list.name, "Currency": list.currency.code(), "Description": list.description}));
+                    print(
+                        json!({"Name": list.name, "Currency": list.currency.code(), "Description": list.description}),
+                    );
                     continue;
                 }
                 println!("{} ({}): {}", list.name, list.currency.code(), list.description);
@@ -130,7 +132,13 @@ pub fn run(
                     println!("  trial: {} images for {} days", trial.images, trial.days);
                 }
                 for p in &list.packages {
-                    println!("  package {:<6} {:>12} images  {:>12}  {} months", p.offer, p.images, p.price.to_string(), p.months);
+                    println!(
+                        "  package {:<6} {:>12} images  {:>12}  {} months",
+                        p.offer,
+                        p.images,
+                        p.price.to_string(),
+                        p.months
+                    );
                 }
                 for (service, tariff) in &list.pay_as_you_go {
                     let tiers: Vec<_> = tariff
@@ -141,7 +149,13 @@ pub fn run(
                             format!("{bound}: {} per {}", Money::new(t.price_minor, list.currency), t.per)
                         })
                         .collect();
-                    println!("  {:<5} per {}, {} free: {}", service.as_str(), tariff.period.as_str(), tariff.free, tiers.join("; "));
+                    println!(
+                        "  {:<5} per {}, {} free: {}",
+                        service.as_str(),
+                        tariff.period.as_str(),
+                        tariff.free,
+                        tiers.join("; ")
+                    );
                 }
             }
         }
@@ -169,7 +183,13 @@ pub fn run(
             if output.json {
                 print(serde_json::to_value(&package)?);
             } else {
-                println!("package {} bought: {} images for {}, expires {}", package.id, package.images, package.price, date(package.expires_at));
+                println!(
+                    "package {} bought: {} images for {}, expires {}",
+                    package.id,
+                    package.images,
+                    package.price,
+                    date(package.expires_at)
+                );
             }
         }
         BillingCommand::Refund { account, package, output } => {
@@ -192,13 +212,22 @@ pub fn run(
             let (from, to) = range(from, to)?;
             let rows = store.usage(owner, None, &from, &to)?;
             if output.json {
-                return Ok(print(serde_json::to_value(&rows)?));
+                print(serde_json::to_value(&rows)?);
+                return Ok(());
             }
-            println!("{:<10}  {:<5}  {:>7}  {:>10}  {:>10}  {:>10}", "DAY", "SVC", "ACCOUNT", "TRIAL", "PACKAGE", "PAYG");
+            println!(
+                "{:<10}  {:<5}  {:>7}  {:>10}  {:>10}  {:>10}",
+                "DAY", "SVC", "ACCOUNT", "TRIAL", "PACKAGE", "PAYG"
+            );
             for r in rows {
                 println!(
                     "{:<10}  {:<5}  {:>7}  {:>10}  {:>10}  {:>10}",
-                    r.day, r.service.as_str(), r.account, r.count.trial, r.count.package, r.count.payg
+                    r.day,
+                    r.service.as_str(),
+                    r.account,
+                    r.count.trial,
+                    r.count.package,
+                    r.count.payg
                 );
             }
         }
@@ -206,13 +235,22 @@ pub fn run(
             let owner = main_account(store, account)?;
             let (from, to) = range(from, to)?;
             let bills = store.bills(owner, &from, &to)?;
-            let bills = if monthly { by_month(&bills) } else { bills.into_iter().filter(|b| b.period.len() == 10).collect() };
+            let bills =
+                if monthly { by_month(&bills) } else { bills.into_iter().filter(|b| b.period.len() == 10).collect() };
             if output.json {
-                return Ok(print(serde_json::to_value(&bills)?));
+                print(serde_json::to_value(&bills)?);
+                return Ok(());
             }
             println!("{:<10}  {:<5}  {:>10}  {:>10}  {:>14}", "PERIOD", "SVC", "IMAGES", "PAYG", "AMOUNT");
             for b in bills {
-                println!("{:<10}  {:<5}  {:>10}  {:>10}  {:>14}", b.period, b.service.as_str(), b.count.total(), b.count.payg, b.amount.to_string());
+                println!(
+                    "{:<10}  {:<5}  {:>10}  {:>10}  {:>14}",
+                    b.period,
+                    b.service.as_str(),
+                    b.count.total(),
+                    b.count.payg,
+                    b.amount.to_string()
+                );
             }
         }
         BillingCommand::Settle { at } => {

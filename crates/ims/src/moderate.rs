@@ -57,7 +57,7 @@ pub struct ModerateArgs {
 /// Where the images go.
 enum Backend {
     Remote { client: reqwest::Client, url: String, host: String, secret_id: String, secret_key: String },
-    Local { state: AppState, account: Account },
+    Local { state: Box<AppState>, account: Account },
 }
 
 impl Backend {
@@ -183,7 +183,7 @@ fn backend(settings: &Settings, args: &ModerateArgs) -> anyhow::Result<Backend> 
             .context("no main account yet: create one with `ims account create` or start `ims serve` once")?,
     };
     let state = crate::serve::app_state(settings, store, Arc::new(String::new))?;
-    Ok(Backend::Local { state, account })
+    Ok(Backend::Local { state: Box::new(state), account })
 }
 
 pub fn run(settings: Settings, args: ModerateArgs) -> anyhow::Result<()> {

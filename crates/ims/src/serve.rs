@@ -190,7 +190,11 @@ fn billing_metrics(store: &dyn BillingRepository) {
         Ok(totals) => {
             for (owner, service, count) in totals {
                 for (source, n) in [("trial", count.trial), ("package", count.package), ("payg", count.payg)] {
-                    let labels = [("account", owner.to_string()), ("service", service.as_str().to_string()), ("source", source.to_string())];
+                    let labels = [
+                        ("account", owner.to_string()),
+                        ("service", service.as_str().to_string()),
+                        ("source", source.to_string()),
+                    ];
                     metrics::counter!("ims_billing_images_total", &labels).absolute(n);
                 }
             }
@@ -207,7 +211,10 @@ async fn purge_loop(state: AppState) {
         let (history, billing) = (state.history.clone(), state.billing.clone());
         let cutoff = retention_cutoff(chrono::Utc::now().timestamp(), days);
         let purged = tokio::task::spawn_blocking(move || {
-            Ok::<_, String>((history.purge(cutoff).map_err(|e| e.to_string())?, billing.purge_events(cutoff).map_err(|e| e.to_string())?))
+            Ok::<_, String>((
+                history.purge(cutoff).map_err(|e| e.to_string())?,
+                billing.purge_events(cutoff).map_err(|e| e.to_string())?,
+            ))
         });
         match purged.await {
             Ok(Ok((0, 0))) => {}

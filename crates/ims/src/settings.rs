@@ -2,9 +2,9 @@
 //! variables (`__` separates sections: `IMS_SERVER__LISTEN`), then command-line flags.
 //! Every key is documented in `docs/configuration.md`.
 
+use engine::billing::BillingSettings;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
-use engine::billing::BillingSettings;
 use inference::analyzer::InferenceSettings;
 use media::fetch::FetchSettings;
 use serde::{Deserialize, Serialize};
@@ -86,7 +86,8 @@ impl Default for BootstrapSettings {
 
 /// The sections an `IMS_*` variable may set; other `IMS_*` variables are not configuration.
 const ENV_KEYS: &[&str] = &["data_dir", "master_key"];
-const ENV_SECTIONS: &[&str] = &["server__", "fetch__", "inference__", "history__", "tasks__", "billing__", "log__", "bootstrap__"];
+const ENV_SECTIONS: &[&str] =
+    &["server__", "fetch__", "inference__", "history__", "tasks__", "billing__", "log__", "bootstrap__"];
 
 impl Settings {
     /// Defaults, then the file (if any), then the environment, then `overrides` (the flags).

@@ -8,8 +8,8 @@ use crate::actions::{self, fields, parse, Context};
 use crate::{error, AppState};
 use engine::accounts::{Account, AccountId};
 use engine::billing::{
-    by_month, check_days, BalanceChange, Money, Movement, Bill, BillingAccount, BillingError, BillingRepository, Package, PackageKind,
-    Service, Standing, Usage, UsageCount,
+    by_month, check_days, BalanceChange, Bill, BillingAccount, BillingError, BillingRepository, Money, Movement,
+    Package, PackageKind, Service, Standing, Usage, UsageCount,
 };
 use protocol::ApiError;
 use serde::Deserialize;
@@ -52,7 +52,8 @@ pub async fn admit(state: &AppState, account: &Account) -> Result<(), ApiError> 
 /// a task moderated again after a crash is not counted twice). The answer waits for this: a
 /// failure here fails the call, which is then free.
 pub async fn meter(state: &AppState, account: &Account, request_id: &str, service: Service) -> Result<(), ApiError> {
-    let usage = Usage { request_id: request_id.into(), account: account.id, owner: account.owner(), service, at: now() };
+    let usage =
+        Usage { request_id: request_id.into(), account: account.id, owner: account.owner(), service, at: now() };
     let calendar = state.prices.calendar;
     let source = with_billing(state, move |r| r.meter(&usage, &calendar)).await?;
     metrics::counter!("ims_metered_images_total", "service" => service.as_str(), "source" => source.as_str())

@@ -132,9 +132,11 @@ pub fn billing_error(error: &BillingError) -> ApiError {
         BillingError::AlreadyActive(_) | BillingError::InArrears { .. } | BillingError::NotRefundable(_) => {
             ApiError::with_message(Code::OperationDenied, format!("{en}."), format!("操作被拒绝：{en}。"))
         }
-        BillingError::InsufficientBalance { .. } => {
-            ApiError::with_message(Code::ResourceInsufficient, format!("{en}; top up first."), format!("余额不足：{en}。"))
-        }
+        BillingError::InsufficientBalance { .. } => ApiError::with_message(
+            Code::ResourceInsufficient,
+            format!("{en}; top up first."),
+            format!("余额不足：{en}。"),
+        ),
         BillingError::PackageNotFound(_) => {
             ApiError::with_message(Code::ResourceNotFound, format!("{en}."), format!("资源包不存在：{en}。"))
         }

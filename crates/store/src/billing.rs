@@ -8,9 +8,9 @@ use crate::history::{name_of, parse_name};
 use crate::sqlite::SqliteStore;
 use engine::accounts::AccountId;
 use engine::billing::{
-    add_months, Bill, Billing, BillingAccount, BillingError, BillingRepository, Calendar, Catalogue, Currency, Money,
-    Movement, Package, PackageKind, PackageOffer, Period, Service, ServiceState, Settlement, Source, Standing,
-    BalanceChange, Usage, UsageCount, UsageRow,
+    add_months, BalanceChange, Bill, Billing, BillingAccount, BillingError, BillingRepository, Calendar, Catalogue,
+    Currency, Money, Movement, Package, PackageKind, PackageOffer, Period, Service, ServiceState, Settlement, Source,
+    Standing, Usage, UsageCount, UsageRow, MAX_TOP_UP_MINOR,
 };
 use rusqlite::{params, OptionalExtension, Row, Transaction, TransactionBehavior};
 
@@ -18,7 +18,8 @@ fn storage(e: impl std::fmt::Display) -> BillingError {
     BillingError::Storage(e.to_string())
 }
 
-const ACCOUNT_COLUMNS: &str = "owner_id, catalogue, currency, balance_minor, state, activated_at, suspended_at, trial_granted";
+const ACCOUNT_COLUMNS: &str =
+    "owner_id, catalogue, currency, balance_minor, state, activated_at, suspended_at, trial_granted";
 
 fn account_from_row(row: &Row<'_>) -> rusqlite::Result<BillingAccount> {
     Ok(BillingAccount {
@@ -55,9 +56,13 @@ fn count_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<UsageCount> {
 }
 
 fn account_in(tx: &Transaction<'_>, owner: AccountId) -> Result<Option<BillingAccount>, BillingError> {
-    tx.query_row(&format!("SELECT {ACCOUNT_COLUMNS} FROM billing_accounts WHERE owner_id = ?1"), [owner.0], account_from_row)
-        .optional()
-        .map_err(storage)
+    tx.query_row(
+        &format!("SELECT {ACCOUNT_COLUMNS} FROM billing_accounts WHERE owner_id = ?1"),
+        [owner.0],
+        account_from_row,
+    )
+    .optional()
+    .map_err(storage)
 }
 
 /// The account, which must have activated the service once.
@@ -89,7 +94,12 @@ fn move_balance(
 
 /// After a credit: a suspended account whose arrears are cleared within its grace resumes; one
 /// past its grace is destroyed.
-fn after_credit(tx: &Transaction<'_>, owner: AccountId, grace_days: u32, now: i64) -> Result<BillingAccount, BillingError> {
+fn after_credit(
+    tx: &Transaction<'_>,
+    owner: AccountId,
+    grace_days: u32,
+    now: i64,
+) -> Result<BillingAccount, BillingError> {
     let account = activated(tx, owner)?;
     let next = match Standing::of(Some(&account), grace_days, now) {
         Standing::Suspended { .. } if account.balance.minor >= 0 => Some(ServiceState::Active),
@@ -103,7 +113,12 @@ fn after_credit(tx: &Transaction<'_>, owner: AccountId, grace_days: u32, now: i6
     Ok(account)
 }
 
-fn set_state(tx: &Transaction<'_>, owner: AccountId, state: ServiceState, since: Option<i64>) -> Result<(), BillingError> {
+fn set_state(
+    tx: &Transaction<'_>,
+    owner: AccountId,
+    state: ServiceState,
+    since: Option<i64>,
+) -> Result<(), BillingError> {
     tx.execute(
         "UPDATE billing_accounts SET state = ?2, suspended_at = ?3 WHERE owner_id = ?1",
         params![owner.0, name_of(&state), since],
@@ -125,7 +140,10 @@ fn check_currency(account: &BillingAccount, amount: Money) -> Result<(), Billing
 
 impl SqliteStore {
     /// Runs `work` in one immediate (write-locking) transaction.
-    fn billing_write<T>(&self, work: impl FnOnce(&Transaction<'_>) -> Result<T, BillingError>) -> Result<T, BillingError> {
+    fn billing_write<T>(
+        &self,
+        work: impl FnOnce(&Transaction<'_>) -> Result<T, BillingError>,
+    ) -> Result<T, BillingError> {
         let mut conn = self.connection(BillingError::Storage)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
         let value = work(&tx)?;
@@ -176,7 +194,14 @@ impl SqliteStore {
         .map_err(storage)?;
         if amount != previous {
             let charge = Money::new(previous - amount, catalogue.currency);
-            move_balance(tx, account.owner, Movement::Settlement, charge, &format!("{period} {}", service.as_str()), now)?;
+            move_balance(
+                tx,
+                account.owner,
+                Movement::Settlement,
+                charge,
+                &format!("{period} {}", service.as_str()),
+                now,
+            )?;
         }
         Ok(Some(Bill {
             owner: account.owner,
@@ -293,8 +318,9 @@ impl BillingRepository for SqliteStore {
 
     fn billing_accounts(&self) -> Result<Vec<BillingAccount>, BillingError> {
         let conn = self.connection(BillingError::Storage)?;
-        let mut statement =
-            conn.prepare(&format!("SELECT {ACCOUNT_COLUMNS} FROM billing_accounts ORDER BY owner_id")).map_err(storage)?;
+        let mut statement = conn
+            .prepare(&format!("SELECT {ACCOUNT_COLUMNS} FROM billing_accounts ORDER BY owner_id"))
+            .map_err(storage)?;
         let rows = statement.query_map([], account_from_row).map_err(storage)?;
         rows.collect::<Result<_, _>>().map_err(storage)
     }
@@ -393,9 +419,16 @@ impl BillingRepository for SqliteStore {
         })
     }
 
-    fn top_up(&self, owner: AccountId, amount: Money, grace_days: u32, now: i64) -> Result<BillingAccount, BillingError> {
-        if amount.minor <= 0 {
-            return Err(BillingError::Invalid("a top-up must be a positive amount".into()));
+    fn top_up(
+        &self,
+        owner: AccountId,
+        amount: Money,
+        grace_days: u32,
+        now: i64,
+    ) -> Result<BillingAccount, BillingError> {
+        if !(1..=MAX_TOP_UP_MINOR).contains(&amount.minor) {
+            let most = Money::new(MAX_TOP_UP_MINOR, amount.currency);
+            return Err(BillingError::Invalid(format!("a top-up is more than 0 and at most {most}")));
         }
         self.billing_write(|tx| {
             check_currency(&activated(tx, owner)?, amount)?;
@@ -666,7 +699,8 @@ mod tests {
         let sources: Vec<_> = (0..10).map(|i| f.meter(owner, Service::Image, &format!("r{i}"), T + 10)).collect();
         use Source::{Package as P, Payg, Trial};
         assert_eq!(sources, [Trial, Trial, Trial, P, P, P, P, P, P, Payg]);
-        let remaining: Vec<_> = f.store.packages(owner).unwrap().iter().map(|p| (p.offer.clone(), p.remaining)).collect();
+        let remaining: Vec<_> =
+            f.store.packages(owner).unwrap().iter().map(|p| (p.offer.clone(), p.remaining)).collect();
         assert!(remaining.contains(&("short".into(), 0)) && remaining.contains(&("long".into(), 0)));
         // A package's images are lost with its expiry.
         let other = f.account("small", T);
@@ -719,6 +753,13 @@ mod tests {
         // A top-up that does not clear the arrears does not resume.
         assert_eq!(f.top_up(resumed, 5, settled_at + DAY).state, ServiceState::Suspended);
         assert_eq!(f.top_up(resumed, 5, settled_at + 7 * DAY - 1).state, ServiceState::Active);
+        let top_up = |minor| f.store.top_up(resumed, Money::new(minor, Currency::Cny), 7, settled_at);
+        assert!(top_up(0).is_err() && top_up(MAX_TOP_UP_MINOR + 1).is_err());
+        assert!(top_up(MAX_TOP_UP_MINOR).is_ok());
+        assert!(
+            f.store.top_up(resumed, Money::new(1, Currency::Usd), 7, settled_at).is_err(),
+            "the account's currency"
+        );
         assert_eq!(f.standing(resumed, settled_at + 7 * DAY), Standing::Active);
 
         assert_eq!(f.standing(destroyed, settled_at + 7 * DAY), Standing::Destroyed);
@@ -730,7 +771,10 @@ mod tests {
         let again = f.store.activate(destroyed, small, settled_at + 8 * DAY).unwrap();
         assert_eq!(again.state, ServiceState::Active);
         assert_eq!(f.store.packages(destroyed).unwrap().len(), 1, "no second trial");
-        assert!(matches!(f.store.activate(destroyed, small, settled_at + 8 * DAY), Err(BillingError::AlreadyActive(_))));
+        assert!(matches!(
+            f.store.activate(destroyed, small, settled_at + 8 * DAY),
+            Err(BillingError::AlreadyActive(_))
+        ));
     }
 
     #[test]
@@ -755,7 +799,10 @@ mod tests {
         let used = f.buy(owner, "long", T + 1);
         f.meter(owner, Service::Image, "u", T + 2);
         assert_eq!(f.store.packages(owner).unwrap().iter().find(|p| p.id == kept.id).unwrap().remaining, 3);
-        assert!(matches!(refund(kept.id, T + 3), Err(BillingError::NotRefundable(_))), "the earlier-expiring one was used");
+        assert!(
+            matches!(refund(kept.id, T + 3), Err(BillingError::NotRefundable(_))),
+            "the earlier-expiring one was used"
+        );
         let unused = refund(used.id, T + 30 * DAY - 1).unwrap();
         assert_eq!((unused.remaining, unused.refunded_at), (0, Some(T + 30 * DAY - 1)));
         assert!(matches!(refund(used.id, T + 30 * DAY - 1), Err(BillingError::NotRefundable(_))));
@@ -795,8 +842,13 @@ mod tests {
                 std::thread::spawn(move || {
                     for i in 0..25 {
                         // Every request is metered by two threads: once must count.
-                        let usage =
-                            Usage { request_id: format!("{}-{i}", t / 2), account: owner, owner, service: Service::Image, at: T };
+                        let usage = Usage {
+                            request_id: format!("{}-{i}", t / 2),
+                            account: owner,
+                            owner,
+                            service: Service::Image,
+                            at: T,
+                        };
                         store.meter(&usage, &calendar).unwrap();
                     }
                 })

@@ -232,11 +232,17 @@ pub fn parse(text: &str) -> Result<Catalogues, BillingError> {
         };
         let mut packages = Vec::new();
         for offer in &raw.packages {
-            if offer.images == 0 || offer.months == 0 || packages.iter().any(|p: &PackageOffer| p.offer == offer.offer) {
+            if offer.images == 0 || offer.months == 0 || packages.iter().any(|p: &PackageOffer| p.offer == offer.offer)
+            {
                 return Err(invalid(format!("package `{}` needs images, months and a unique name", offer.offer)));
             }
             let price = price(&offer.price)?;
-            packages.push(PackageOffer { offer: offer.offer.clone(), images: offer.images, price, months: offer.months });
+            packages.push(PackageOffer {
+                offer: offer.offer.clone(),
+                images: offer.images,
+                price,
+                months: offer.months,
+            });
         }
         let mut pay_as_you_go = BTreeMap::new();
         for (service, tariff) in &raw.pay_as_you_go {
@@ -337,8 +343,10 @@ mod tests {
         for text in bad {
             assert!(parse(&format!("{base}{text}\n")).is_err(), "{text}");
         }
-        let ok = parse(&format!("{base}pay_as_you_go.AIGC = {{ period = \"day\", tiers = [{{ price = \"1\", per = 3 }}] }}\n"))
-            .unwrap();
+        let ok = parse(&format!(
+            "{base}pay_as_you_go.AIGC = {{ period = \"day\", tiers = [{{ price = \"1\", per = 3 }}] }}\n"
+        ))
+        .unwrap();
         assert_eq!(ok.get("x").unwrap().tariff(Service::Aigc).unwrap().charge(2), 67, "2/3 CNY rounds half up");
     }
 }

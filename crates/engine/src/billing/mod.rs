@@ -9,7 +9,9 @@
 mod catalogue;
 mod money;
 
-pub use catalogue::{parse as parse_catalogues, Catalogue, Catalogues, PackageOffer, Period, Service, Tariff, Tier, Trial};
+pub use catalogue::{
+    parse as parse_catalogues, Catalogue, Catalogues, PackageOffer, Period, Service, Tariff, Tier, Trial,
+};
 pub use money::{Currency, Money};
 
 use crate::accounts::AccountId;
@@ -93,6 +95,10 @@ impl Billing {
         Standing::of(account, grace_days, now)
     }
 }
+
+/// The largest single top-up, in minor units (one billion in major units): far below where a
+/// balance could overflow.
+pub const MAX_TOP_UP_MINOR: i64 = 100_000_000_000;
 
 /// The most days one usage or bill query spans.
 pub const MAX_QUERY_DAYS: i64 = 366;
@@ -226,7 +232,10 @@ pub enum Standing {
     NotActivated,
     Active,
     /// In arrears since `since`; clearing them before `destroy_at` resumes the service.
-    Suspended { since: i64, destroy_at: i64 },
+    Suspended {
+        since: i64,
+        destroy_at: i64,
+    },
     /// Suspended past its grace period: must be activated again.
     Destroyed,
 }
@@ -453,7 +462,13 @@ pub trait BillingRepository: Send + Sync {
     /// Buys a package with the balance.
     fn buy(&self, owner: AccountId, offer: &PackageOffer, now: i64) -> Result<Package, BillingError>;
     /// Credits the balance; resumes a suspended account whose arrears it clears in time.
-    fn top_up(&self, owner: AccountId, amount: Money, grace_days: u32, now: i64) -> Result<BillingAccount, BillingError>;
+    fn top_up(
+        &self,
+        owner: AccountId,
+        amount: Money,
+        grace_days: u32,
+        now: i64,
+    ) -> Result<BillingAccount, BillingError>;
     /// Refunds an unused package bought less than `refund_days` ago; a credit like a top-up.
     fn refund(
         &self,
@@ -507,7 +522,10 @@ mod tests {
         assert_eq!(c.span("2026-11-23", "2026-11-23").unwrap(), (T - 1800, T - 1800 + 86_400));
         // 2026-12-01 01:00 +08:00: November closes.
         let december = T + 8 * 86_400 + 1800;
-        assert_eq!((c.last_closed_day(december), c.last_closed_month(december)), ("2026-11-30".into(), "2026-11".into()));
+        assert_eq!(
+            (c.last_closed_day(december), c.last_closed_month(december)),
+            ("2026-11-30".into(), "2026-11".into())
+        );
         assert_eq!(c.last_closed_month(december - 1), "2026-10");
     }
 
@@ -515,7 +533,12 @@ mod tests {
     fn query_days_are_checked() {
         assert!(check_days("2026-11-01", "2026-11-30").is_ok());
         assert!(check_days("2026-11-01", "2027-11-01").is_ok(), "366 days");
-        for (a, b) in [("2026-11-01", "2027-11-02"), ("2026-11-02", "2026-11-01"), ("2026-11-31", "2026-12-01"), ("2026-1-1", "2026-01-02")] {
+        for (a, b) in [
+            ("2026-11-01", "2027-11-02"),
+            ("2026-11-02", "2026-11-01"),
+            ("2026-11-31", "2026-12-01"),
+            ("2026-1-1", "2026-01-02"),
+        ] {
             assert!(check_days(a, b).is_err(), "{a} {b}");
         }
     }
@@ -536,8 +559,12 @@ mod tests {
             bill("2026-11-02", Service::Aigc, 2, 20),
             bill("2026-12-01", Service::Image, 1, 0),
         ]);
-        let seen: Vec<_> = months.iter().map(|m| (m.period.as_str(), m.service, m.count.total(), m.amount.minor)).collect();
-        assert_eq!(seen, [("2026-11", Service::Image, 32, 8), ("2026-11", Service::Aigc, 3, 20), ("2026-12", Service::Image, 2, 0)]);
+        let seen: Vec<_> =
+            months.iter().map(|m| (m.period.as_str(), m.service, m.count.total(), m.amount.minor)).collect();
+        assert_eq!(
+            seen,
+            [("2026-11", Service::Image, 32, 8), ("2026-11", Service::Aigc, 3, 20), ("2026-12", Service::Image, 2, 0)]
+        );
     }
 
     #[test]
@@ -564,7 +591,10 @@ mod tests {
             trial_granted: true,
         };
         let week = 7 * 86_400;
-        assert_eq!(Standing::of(Some(&account), 7, T + week - 1), Standing::Suspended { since: T, destroy_at: T + week });
+        assert_eq!(
+            Standing::of(Some(&account), 7, T + week - 1),
+            Standing::Suspended { since: T, destroy_at: T + week }
+        );
         assert_eq!(Standing::of(Some(&account), 7, T + week), Standing::Destroyed);
         assert_eq!(Standing::of(None, 7, T), Standing::NotActivated);
         assert!(Standing::of(Some(&BillingAccount { state: ServiceState::Active, ..account }), 7, T).in_service());

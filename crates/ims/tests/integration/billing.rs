@@ -43,7 +43,8 @@ fn customers_see_prices_balance_packages_usage_and_bills() {
     assert_eq!(status["PrepaidImagesLeft"], 3000, "the trial");
 
     let lists = call_as(&server, &key, "DescribePriceLists", json!({"Name": "cn"})).unwrap();
-    let offers: Vec<_> = lists["PriceLists"][0]["Packages"].as_array().unwrap().iter().map(|p| p["Price"].clone()).collect();
+    let offers: Vec<_> =
+        lists["PriceLists"][0]["Packages"].as_array().unwrap().iter().map(|p| p["Price"].clone()).collect();
     assert_eq!(offers, ["4000.00", "14000.00", "63000.00", "225000.00", "360000.00"]);
 
     let (code, message) = call_as(&server, &key, "CreatePackage", json!({"Offer": "1.8M"})).unwrap_err();
@@ -64,16 +65,22 @@ fn customers_see_prices_balance_packages_usage_and_bills() {
 
     moderate_as(&server, &key, image()).unwrap();
     moderate_as(&server, &key, json!({"FileContent": crate::harness::image_base64(), "Type": "IMAGE_AIGC"})).unwrap();
-    let today = server.cli_json(&["billing", "usage", &id.to_string()]).as_array().unwrap()[0]["day"].as_str().unwrap().to_string();
+    let today = server.cli_json(&["billing", "usage", &id.to_string()]).as_array().unwrap()[0]["day"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let usage = call_as(&server, &key, "DescribeUsage", json!({"StartDate": today, "EndDate": today})).unwrap();
     let rows: Vec<_> = usage["Usage"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["Service"].as_str().unwrap().to_string(), r["TrialImages"].as_u64(), r["PayAsYouGoImages"].as_u64()))
+        .map(|r| {
+            (r["Service"].as_str().unwrap().to_string(), r["TrialImages"].as_u64(), r["PayAsYouGoImages"].as_u64())
+        })
         .collect();
     assert_eq!(rows, [("IMAGE".to_string(), Some(1), Some(0)), ("AIGC".to_string(), Some(0), Some(1))]);
-    let (code, _) = call_as(&server, &key, "DescribeUsage", json!({"StartDate": "2026-02-30", "EndDate": today})).unwrap_err();
+    let (code, _) =
+        call_as(&server, &key, "DescribeUsage", json!({"StartDate": "2026-02-30", "EndDate": today})).unwrap_err();
     assert_eq!(code, "InvalidParameterValue");
 
     // Settled as if two days had passed: the AIGC image costs 0.10 CNY, the trial image nothing.
@@ -85,7 +92,8 @@ fn customers_see_prices_balance_packages_usage_and_bills() {
     assert_eq!(bills["Total"], "0.10", "{bills}");
     assert_eq!(bills["Bills"].as_array().unwrap().len(), 2);
     let monthly =
-        call_as(&server, &key, "DescribeBills", json!({"StartDate": today, "EndDate": today, "Granularity": "Month"})).unwrap();
+        call_as(&server, &key, "DescribeBills", json!({"StartDate": today, "EndDate": today, "Granularity": "Month"}))
+            .unwrap();
     assert_eq!(monthly["Bills"][0]["Period"].as_str().unwrap().len(), 7);
     let kinds: Vec<_> = bills["BalanceChanges"].as_array().unwrap().iter().map(|c| c["Type"].clone()).collect();
     assert_eq!(kinds, ["TopUp", "Purchase", "Refund", "Settlement"]);
@@ -105,7 +113,10 @@ fn customers_see_prices_balance_packages_usage_and_bills() {
     let metrics = crate::harness::raw(&server.endpoint, "GET", "/metrics", &[], b"");
     let text = String::from_utf8_lossy(&metrics.body).to_string();
     assert!(text.contains(&format!("ims_billing_balance_minor{{account=\"{id}\",currency=\"CNY\"}} 399990")), "{text}");
-    assert!(text.contains(&format!("ims_billing_images_total{{account=\"{id}\",service=\"IMAGE\",source=\"trial\"}} 2")), "{text}");
+    assert!(
+        text.contains(&format!("ims_billing_images_total{{account=\"{id}\",service=\"IMAGE\",source=\"trial\"}} 2")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -187,7 +198,8 @@ fn after_a_crash_mid_burst_the_ledger_equals_the_answers_received() {
     let (received, stop) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
     let clients: Vec<_> = (0..4)
         .map(|_| {
-            let (endpoint, body, received, stop) = (server.endpoint.clone(), body.clone(), received.clone(), stop.clone());
+            let (endpoint, body, received, stop) =
+                (server.endpoint.clone(), body.clone(), received.clone(), stop.clone());
             let mut signer = Tc3::new(&server, "ImageModeration");
             (signer.secret_id, signer.secret_key) = (secret_id.clone(), secret_key.clone());
             std::thread::spawn(move || {
