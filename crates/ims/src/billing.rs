@@ -167,19 +167,13 @@ pub fn run(
         }
         BillingCommand::TopUp { account, amount, output } => {
             let owner = main_account(store, account)?;
-            let current = store.billing_account(owner)?.context("the account has not activated the service")?;
-            let money = Money::parse(&amount, current.balance.currency)
-                .with_context(|| format!("`{amount}` is not an amount like 100 or 99.50"))?;
-            let grace = billing.catalogue_of(&current.catalogue).grace_days;
-            let after = store.top_up(owner, money, grace, now())?;
-            tracing::info!(account = %owner, amount = %money, "topped up");
+            let after = billing.top_up(store, owner, &amount, now())?;
+            tracing::info!(account = %owner, %amount, "topped up");
             status(store, billing, owner, &output, Some(after))?;
         }
         BillingCommand::Buy { account, offer, output } => {
             let owner = main_account(store, account)?;
-            let current = store.billing_account(owner)?.context("the account has not activated the service")?;
-            let offer = billing.catalogue_of(&current.catalogue).offer(&offer)?.clone();
-            let package = store.buy(owner, &offer, now())?;
+            let package = billing.buy(store, owner, &offer, now())?;
             if output.json {
                 print(serde_json::to_value(&package)?);
             } else {
@@ -194,9 +188,7 @@ pub fn run(
         }
         BillingCommand::Refund { account, package, output } => {
             let owner = main_account(store, account)?;
-            let current = store.billing_account(owner)?.context("the account has not activated the service")?;
-            let list = billing.catalogue_of(&current.catalogue);
-            let refunded = store.refund(owner, package, list.refund_days, list.grace_days, now())?;
+            let refunded = billing.refund(store, owner, package, now())?;
             if output.json {
                 print(serde_json::to_value(&refunded)?);
             } else {

@@ -221,12 +221,7 @@ pub async fn buy(context: Context, params: Value) -> Result<Map<String, Value>, 
     let owner = main_only(&context)?;
     let input: BuyInput = parse(params)?;
     let prices = context.state.prices.clone();
-    let bought = with_billing(&context.state, move |r| {
-        let account = r.billing_account(owner)?.ok_or(BillingError::NotActivated(owner))?;
-        let offer = prices.catalogue_of(&account.catalogue).offer(&input.offer)?.clone();
-        r.buy(owner, &offer, now())
-    })
-    .await?;
+    let bought = with_billing(&context.state, move |r| prices.buy(r, owner, &input.offer, now())).await?;
     tracing::info!(account = %owner, package = bought.id, offer = %bought.offer, "package bought");
     Ok(fields(json!({ "Package": package(&bought) })))
 }
@@ -247,12 +242,7 @@ pub async fn refund(context: Context, params: Value) -> Result<Map<String, Value
     let owner = main_only(&context)?;
     let input: RefundInput = parse(params)?;
     let prices = context.state.prices.clone();
-    let refunded = with_billing(&context.state, move |r| {
-        let account = r.billing_account(owner)?.ok_or(BillingError::NotActivated(owner))?;
-        let list = prices.catalogue_of(&account.catalogue);
-        r.refund(owner, input.package_id, list.refund_days, list.grace_days, now())
-    })
-    .await?;
+    let refunded = with_billing(&context.state, move |r| prices.refund(r, owner, input.package_id, now())).await?;
     tracing::info!(account = %owner, package = refunded.id, "package refunded");
     Ok(fields(json!({ "Package": package(&refunded) })))
 }

@@ -89,6 +89,55 @@ impl Billing {
         self.catalogues.get(name).or_else(|_| self.catalogues.get(&self.default_catalogue)).expect("checked at load")
     }
 
+    /// An activated account and its price list.
+    fn list_of(
+        &self,
+        repository: &dyn BillingRepository,
+        owner: AccountId,
+    ) -> Result<(BillingAccount, &Catalogue), BillingError> {
+        let account = repository.billing_account(owner)?.ok_or(BillingError::NotActivated(owner))?;
+        let list = self.catalogue_of(&account.catalogue);
+        Ok((account, list))
+    }
+
+    /// Buys an offer of the account's own price list.
+    pub fn buy(
+        &self,
+        repository: &dyn BillingRepository,
+        owner: AccountId,
+        offer: &str,
+        now: i64,
+    ) -> Result<Package, BillingError> {
+        let (_, list) = self.list_of(repository, owner)?;
+        repository.buy(owner, list.offer(offer)?, now)
+    }
+
+    /// Refunds a package within the account's list's refund window.
+    pub fn refund(
+        &self,
+        repository: &dyn BillingRepository,
+        owner: AccountId,
+        package: i64,
+        now: i64,
+    ) -> Result<Package, BillingError> {
+        let (_, list) = self.list_of(repository, owner)?;
+        repository.refund(owner, package, list.refund_days, list.grace_days, now)
+    }
+
+    /// Credits `amount` (decimal text) in the account's currency, with its list's grace days.
+    pub fn top_up(
+        &self,
+        repository: &dyn BillingRepository,
+        owner: AccountId,
+        amount: &str,
+        now: i64,
+    ) -> Result<BillingAccount, BillingError> {
+        let (account, list) = self.list_of(repository, owner)?;
+        let money = Money::parse(amount, account.balance.currency)
+            .ok_or_else(|| BillingError::Invalid(format!("`{amount}` is not an amount like 100 or 99.50")))?;
+        repository.top_up(owner, money, list.grace_days, now)
+    }
+
     /// Whether an account may use the service at `now`, with its list's grace days.
     pub fn standing(&self, account: Option<&BillingAccount>, now: i64) -> Standing {
         let grace_days = account.map_or(0, |a| self.catalogue_of(&a.catalogue).grace_days);
