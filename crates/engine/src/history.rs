@@ -56,6 +56,11 @@ pub struct Record {
     pub data_id: String,
     pub file_md5: String,
     pub file_url: String,
+    /// The caller's `User.UserId` and `Device.DeviceId`, empty when not given.
+    pub user_id: String,
+    pub device_id: String,
+    /// The caller's `User` and `Device` as sent (JSON), for risk review; empty when not given.
+    pub context: String,
     pub suggestion: Suggestion,
     pub label: Label,
     pub sub_label: String,
@@ -87,6 +92,8 @@ pub struct Filter {
     /// Records whose verdict or flagged labels include this label.
     pub label: Option<Label>,
     pub data_id: Option<String>,
+    pub user_id: Option<String>,
+    pub device_id: Option<String>,
     pub corrected: Option<bool>,
 }
 

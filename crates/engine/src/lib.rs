@@ -7,6 +7,8 @@
 //! - [`evidence`]: what the models saw in a frame;
 //! - [`policy`]: policies (`BizType`) and how the models' votes become findings;
 //! - [`decision`]: how findings become a Block / Review / Pass verdict;
+//! - [`verdict`]: the one composition rule: frames, text, codes and library matches under a
+//!   policy become the answer, its scenes and its explanation;
 //! - [`library`]: image libraries and matching by perceptual hash;
 //! - [`keywords`]: keyword libraries and matching that sees through evasions;
 //! - [`ads`]: links, phone numbers, contact handles and QR codes as ads;
@@ -24,3 +26,4 @@ pub mod library;
 pub mod policy;
 pub mod ratelimit;
 pub mod task;
+pub mod verdict;

@@ -370,6 +370,13 @@ impl Matcher {
         Ok(())
     }
 
+    /// Whether any library of the owner applies (of those `only` names, when given): the
+    /// `Similar` scene is only reported where a library was looked at.
+    pub fn applies(&self, owner: AccountId, only: Option<&[String]>) -> bool {
+        let state = self.state.read().expect("matcher lock");
+        state.libraries.values().any(|l| l.owner == owner && only.is_none_or(|ids| ids.contains(&l.lib_id)))
+    }
+
     /// The owner's samples within [`MATCH_DISTANCE`] of any of `hashes`, in the libraries
     /// `only` names (all of the owner's when `None`), closest first, one per sample.
     pub fn find(&self, owner: AccountId, only: Option<&[String]>, hashes: &[Hash256]) -> Vec<LibraryMatch> {

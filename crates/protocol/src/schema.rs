@@ -42,19 +42,43 @@ pub struct MemberDef {
     pub required: Option<bool>,
 }
 
-/// The versions this server speaks, newest first.
-pub const VERSIONS: &[&str] = &["2020-12-29", "2020-07-13"];
+/// The API versions this server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Version {
+    V20201229,
+    V20200713,
+}
 
-/// The definitions of an API version, or `None` for a version that does not exist.
-pub fn definition(version: &str) -> Option<&'static ApiDefinition> {
+impl Version {
+    /// Newest first.
+    pub const ALL: [Version; 2] = [Version::V20201229, Version::V20200713];
+
+    /// As `X-TC-Version` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::V20201229 => "2020-12-29",
+            Version::V20200713 => "2020-07-13",
+        }
+    }
+
+    pub fn parse(version: &str) -> Option<Version> {
+        Version::ALL.into_iter().find(|v| v.as_str() == version)
+    }
+
+    /// This version's definitions.
+    pub fn definition(self) -> &'static ApiDefinition {
+        definition(self)
+    }
+}
+
+fn definition(version: Version) -> &'static ApiDefinition {
     static V20201229: OnceLock<ApiDefinition> = OnceLock::new();
     static V20200713: OnceLock<ApiDefinition> = OnceLock::new();
     let (cell, text) = match version {
-        "2020-12-29" => (&V20201229, include_str!("../api/ims/v20201229/api.json")),
-        "2020-07-13" => (&V20200713, include_str!("../api/ims/v20200713/api.json")),
-        _ => return None,
+        Version::V20201229 => (&V20201229, include_str!("../api/ims/v20201229/api.json")),
+        Version::V20200713 => (&V20200713, include_str!("../api/ims/v20200713/api.json")),
     };
-    Some(cell.get_or_init(|| {
+    cell.get_or_init(|| {
         let mut definition: ApiDefinition = serde_json::from_str(text).expect("vendored api.json is valid");
         // ims's own management actions (policies...) exist in every version.
         let extensions: ApiDefinition =
@@ -62,7 +86,7 @@ pub fn definition(version: &str) -> Option<&'static ApiDefinition> {
         definition.actions.extend(extensions.actions);
         definition.objects.extend(extensions.objects);
         definition
-    }))
+    })
 }
 
 /// Why a request's parameters do not fit their action's definition. Paths are dotted
@@ -278,8 +302,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn moderation(version: &str) -> (&'static ApiDefinition, &'static ActionDef) {
-        let def = definition(version).unwrap();
+    fn moderation(version: Version) -> (&'static ApiDefinition, &'static ActionDef) {
+        let def = version.definition();
         (def, def.action("ImageModeration").unwrap())
     }
 
@@ -289,17 +313,18 @@ mod tests {
 
     #[test]
     fn both_versions_load() {
-        for v in VERSIONS {
-            assert!(definition(v).unwrap().action("ImageModeration").is_some());
+        for v in Version::ALL {
+            assert!(v.definition().action("ImageModeration").is_some());
+            assert_eq!(Version::parse(v.as_str()), Some(v));
         }
-        assert!(definition("2019-01-01").is_none());
-        assert!(definition("2020-12-29").unwrap().action("CreateImageModerationAsyncTask").is_some());
-        assert!(definition("2020-07-13").unwrap().action("CreateImageModerationAsyncTask").is_none());
+        assert_eq!(Version::parse("2019-01-01"), None);
+        assert!(Version::V20201229.definition().action("CreateImageModerationAsyncTask").is_some());
+        assert!(Version::V20200713.definition().action("CreateImageModerationAsyncTask").is_none());
     }
 
     #[test]
     fn json_validation() {
-        let (def, action) = moderation("2020-12-29");
+        let (def, action) = moderation(Version::V20201229);
         assert_eq!(def.validate_input(action, &json!({"FileUrl": "x", "User": {"Age": 3}})), Ok(()));
         assert_eq!(
             def.validate_input(action, &json!({"FileUrl": "x", "Foo": 1})),
@@ -319,13 +344,13 @@ mod tests {
         ));
         assert!(def.validate_input(action, &json!([1])).is_err());
         // Type and BizTag do not exist in the older version.
-        let (old, old_action) = moderation("2020-07-13");
+        let (old, old_action) = moderation(Version::V20200713);
         assert_eq!(old.validate_input(old_action, &json!({"Type": "IMAGE"})), Err(ParamError::Unknown("Type".into())));
     }
 
     #[test]
     fn required_members() {
-        let def = definition("2020-12-29").unwrap();
+        let def = Version::V20201229.definition();
         let action = def.action("CreateImageModerationAsyncTask").unwrap();
         assert_eq!(
             def.validate_input(action, &json!({"FileUrl": "x"})),
@@ -340,7 +365,7 @@ mod tests {
 
     #[test]
     fn flattened_form_follows_declared_types() {
-        let (def, action) = moderation("2020-12-29");
+        let (def, action) = moderation(Version::V20201229);
         let v = def
             .unflatten(
                 action,
@@ -357,7 +382,7 @@ mod tests {
 
     #[test]
     fn flattened_form_errors() {
-        let (def, action) = moderation("2020-12-29");
+        let (def, action) = moderation(Version::V20201229);
         let err = |list: &[(&str, &str)]| def.unflatten(action, &pairs(list)).unwrap_err();
         assert_eq!(err(&[("Nope", "1")]), ParamError::Unknown("Nope".into()));
         assert_eq!(err(&[("User.Nope", "1")]), ParamError::Unknown("User.Nope".into()));

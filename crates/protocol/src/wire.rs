@@ -24,6 +24,25 @@ pub struct ImageModerationRequest {
     pub biz_tag: Option<String>,
 }
 
+/// `Type`: what is asked of the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentType {
+    /// `IMAGE`, the default: moderation.
+    Image,
+    /// `IMAGE_AIGC`: whether an AI generated it.
+    ImageAigc,
+}
+
+impl ContentType {
+    pub fn parse(name: &str) -> Option<ContentType> {
+        match name {
+            "IMAGE" => Some(ContentType::Image),
+            "IMAGE_AIGC" => Some(ContentType::ImageAigc),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct User {
@@ -320,7 +339,7 @@ pub mod v20200713 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{definition, ApiDefinition};
+    use crate::schema::{ApiDefinition, Version};
     use serde_json::Value;
 
     /// A response with every list holding one element, so every nested member is serialised.
@@ -392,14 +411,14 @@ mod tests {
 
     #[test]
     fn response_matches_the_2020_12_29_definition() {
-        let def = definition("2020-12-29").unwrap();
+        let def = Version::V20201229.definition();
         let output = &def.action("ImageModeration").unwrap().output;
         assert_matches(def, output, &serde_json::to_value(full_response()).unwrap(), "Response");
     }
 
     #[test]
     fn response_matches_the_2020_07_13_definition() {
-        let def = definition("2020-07-13").unwrap();
+        let def = Version::V20200713.definition();
         let output = &def.action("ImageModeration").unwrap().output;
         let old = v20200713::ImageModerationResponse::from(full_response());
         assert_eq!(old.hit_flag, 1);
@@ -410,7 +429,7 @@ mod tests {
     /// The request type accepts every member of the definition, with its declared type.
     #[test]
     fn request_type_accepts_every_defined_member() {
-        let def = definition("2020-12-29").unwrap();
+        let def = Version::V20201229.definition();
         let input = &def.action("ImageModeration").unwrap().input;
         fn sample(def: &ApiDefinition, object: &str) -> Value {
             let mut map = serde_json::Map::new();
@@ -441,19 +460,19 @@ mod tests {
     #[test]
     fn published_examples_parse() {
         for (version, text) in [
-            ("2020-12-29", include_str!("../api/ims/v20201229/examples.json")),
-            ("2020-07-13", include_str!("../api/ims/v20200713/examples.json")),
+            (Version::V20201229, include_str!("../api/ims/v20201229/examples.json")),
+            (Version::V20200713, include_str!("../api/ims/v20200713/examples.json")),
         ] {
             let examples: Value = serde_json::from_str(text).unwrap();
             for example in examples["actions"]["ImageModeration"].as_array().unwrap() {
                 let output: Value = serde_json::from_str(example["output"].as_str().unwrap()).unwrap();
                 let response = output["Response"].clone();
                 match version {
-                    "2020-12-29" => {
+                    Version::V20201229 => {
                         let r: ImageModerationResponse = serde_json::from_value(response).unwrap();
                         assert!(!r.suggestion.is_empty());
                     }
-                    _ => {
+                    Version::V20200713 => {
                         let r: v20200713::ImageModerationResponse = serde_json::from_value(response).unwrap();
                         assert!(!r.suggestion.is_empty());
                     }

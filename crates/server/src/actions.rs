@@ -1,12 +1,13 @@
 //! The table of actions and the path every API request takes through the server.
 
 use crate::call::{self, Call, Params};
+use crate::error::{ErrorCode, OrApiError};
 use crate::{auth, billing, envelope, error, history, keywords, libraries, moderation, policies, tasks, AppState};
 use axum::extract::Request;
 use axum::response::Response;
 use engine::accounts::{Account, Operation};
 use engine::ratelimit::RateClass;
-use protocol::schema::{self, ApiDefinition};
+use protocol::schema::{self, ApiDefinition, Version};
 use protocol::{ApiError, Code};
 use serde_json::{Map, Value};
 use std::time::Instant;
@@ -120,7 +121,7 @@ impl Action {
 pub struct Context {
     pub state: AppState,
     pub account: Account,
-    pub version: &'static str,
+    pub version: Version,
     /// The `RequestId` the answer carries.
     pub request_id: String,
     /// The key the call was signed with.
@@ -163,22 +164,20 @@ async fn run(
     let account = auth::authenticate(state.accounts.clone(), &call, now).await?;
     tracing::Span::current().record("account", account.id.0);
 
-    let (version, definition) = schema::VERSIONS
-        .iter()
-        .find(|v| **v == call.version)
-        .and_then(|v| Some((*v, schema::definition(v)?)))
-        .ok_or_else(|| {
-            ApiError::with_message(
-                Code::NoSuchVersion,
-                format!("The version `{}` does not exist; use one of {}.", call.version, schema::VERSIONS.join(", ")),
-                format!("接口版本 `{}` 不存在，可用版本：{}。", call.version, schema::VERSIONS.join("、")),
-            )
-        })?;
+    let version = Version::parse(&call.version).ok_or_else(|| {
+        let known: Vec<&str> = Version::ALL.iter().map(|v| v.as_str()).collect();
+        ApiError::with_message(
+            Code::NoSuchVersion,
+            format!("The version `{}` does not exist; use one of {}.", call.version, known.join(", ")),
+            format!("接口版本 `{}` 不存在，可用版本：{}。", call.version, known.join("、")),
+        )
+    })?;
+    let definition = version.definition();
     let Some(defined) = definition.action(&call.action) else {
         return Err(ApiError::with_message(
             Code::InvalidAction,
-            format!("The action `{}` does not exist in version {version}.", call.action),
-            format!("接口 `{}` 在版本 {version} 中不存在。", call.action),
+            format!("The action `{}` does not exist in version {}.", call.action, version.as_str()),
+            format!("接口 `{}` 在版本 {} 中不存在。", call.action, version.as_str()),
         ));
     };
     let Some(action) = Action::lookup(&call.action) else {
@@ -253,19 +252,18 @@ fn parameters(definition: &ApiDefinition, action: &schema::ActionDef, params: Pa
                     format!("请求包体不是合法的 JSON：{e}。"),
                 )
             })?;
-            definition.validate_input(action, &value).map_err(|e| error::param_error(&e))?;
+            definition.validate_input(action, &value).api()?;
             Ok(value)
         }
-        Params::Flat(pairs) => definition.unflatten(action, &pairs).map_err(|e| error::param_error(&e)),
+        Params::Flat(pairs) => definition.unflatten(action, &pairs).api(),
     }
 }
 
 /// Runs storage work on the blocking pool (SQLite is synchronous), its error through `map`.
-pub async fn blocking<T: Send + 'static, E: Send + 'static>(
+pub async fn blocking<T: Send + 'static, E: ErrorCode + Send + 'static>(
     work: impl FnOnce() -> Result<T, E> + Send + 'static,
-    map: impl FnOnce(&E) -> ApiError,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work).await.map_err(|_| ApiError::new(Code::InternalError))?.map_err(|e| map(&e))
+    tokio::task::spawn_blocking(work).await.map_err(|_| ApiError::new(Code::InternalError))?.api()
 }
 
 /// A page of a library's entries: `LibId`, `Offset` (from 0) and `Limit`.

@@ -6,6 +6,7 @@
 //! again with the port removed: the Node SDK signs the host without the port it sends.
 
 use crate::call::{Call, Proof};
+use crate::error::OrApiError;
 use engine::accounts::{is_well_formed_secret_id, Account, AccountRepository, Credential};
 use protocol::sign::{legacy_signature, legacy_string_to_sign, signatures_match, tc3_canonical_request, tc3_signature};
 use protocol::{ApiError, Code};
@@ -70,7 +71,7 @@ pub async fn authenticate(accounts: Arc<dyn AccountRepository>, call: &Call, now
     let credential: Option<Credential> = tokio::task::spawn_blocking(move || accounts.credential(&secret_id))
         .await
         .map_err(|_| ApiError::new(Code::InternalError))?
-        .map_err(|e| crate::error::account_error(&e))?;
+        .api()?;
     let Some(credential) = credential else {
         return Err(ApiError::new(Code::AuthFailureSecretIdNotFound));
     };

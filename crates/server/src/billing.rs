@@ -5,11 +5,12 @@
 //! (`ims billing top-up`): money arrives outside the API.
 
 use crate::actions::{self, fields, parse, Context};
-use crate::{error, AppState};
+use crate::error::{self, ErrorCode, OrApiError};
+use crate::AppState;
 use engine::accounts::{Account, AccountId};
 use engine::billing::{
-    by_month, check_days, BalanceChange, Bill, BillingAccount, BillingError, BillingRepository, Money, Movement,
-    Package, PackageKind, Service, Standing, Usage, UsageCount,
+    bills_per, check_days, BalanceChange, Bill, BillingAccount, BillingError, BillingRepository, Money, Movement,
+    Package, PackageKind, Period, Service, Standing, Usage, UsageCount,
 };
 use protocol::ApiError;
 use serde::Deserialize;
@@ -26,7 +27,7 @@ async fn with_billing<T: Send + 'static>(
     work: impl FnOnce(&dyn BillingRepository) -> Result<T, BillingError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let repository: Arc<dyn BillingRepository> = state.billing.clone();
-    actions::blocking(move || work(repository.as_ref()), error::billing_error).await
+    actions::blocking(move || work(repository.as_ref())).await
 }
 
 /// Billing belongs to the main account: a sub-account may only see its own usage.
@@ -150,7 +151,7 @@ pub async fn price_lists(context: Context, params: Value) -> Result<Map<String, 
     let input: PriceListInput = parse(params)?;
     let prices = &context.state.prices;
     let lists = match &input.name {
-        Some(name) => vec![prices.catalogues.get(name).map_err(|e| error::billing_error(&e))?],
+        Some(name) => vec![prices.catalogues.get(name).api()?],
         None => prices.catalogues.iter().collect(),
     };
     let lists: Vec<Value> = lists
@@ -194,7 +195,7 @@ pub async fn activate(context: Context, params: Value) -> Result<Map<String, Val
     let input: ActivateInput = parse(params)?;
     let prices = context.state.prices.clone();
     let name = input.price_list.unwrap_or_else(|| prices.default_catalogue.clone());
-    let catalogue = prices.catalogues.get(&name).map_err(|e| error::billing_error(&e))?.clone();
+    let catalogue = prices.catalogues.get(&name).api()?.clone();
     let (account, packages) = with_billing(&context.state, move |r| {
         let account = r.activate(owner, &catalogue, now())?;
         Ok((account, r.packages(owner)?))
@@ -257,7 +258,7 @@ struct RangeInput {
 }
 
 fn range(input: &RangeInput) -> Result<(), ApiError> {
-    check_days(&input.start_date, &input.end_date).map_err(|e| error::billing_error(&e))
+    check_days(&input.start_date, &input.end_date).api()
 }
 
 pub async fn usage(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
@@ -295,14 +296,10 @@ pub async fn bills(context: Context, params: Value) -> Result<Map<String, Value>
     let owner = main_only(&context)?;
     let input: RangeInput = parse(params)?;
     range(&input)?;
-    let monthly = match input.granularity.as_deref().unwrap_or("Day") {
-        "Day" => false,
-        "Month" => true,
-        other => {
-            return Err(error::billing_error(&BillingError::Invalid(format!(
-                "Granularity is Day or Month, not `{other}`"
-            ))))
-        }
+    let granularity = match input.granularity.as_deref().unwrap_or("Day") {
+        "Day" => Period::Day,
+        "Month" => Period::Month,
+        other => return Err(BillingError::Invalid(format!("Granularity is Day or Month, not `{other}`")).api_error()),
     };
     let (start, end) = (input.start_date.clone(), input.end_date.clone());
     let calendar = context.state.prices.calendar;
@@ -312,7 +309,7 @@ pub async fn bills(context: Context, params: Value) -> Result<Map<String, Value>
         Ok((account, r.bills(owner, &start, &end)?, r.balance_changes(owner, from, to - 1)?))
     })
     .await?;
-    let bills = if monthly { by_month(&bills) } else { bills.into_iter().filter(|b| b.period.len() == 10).collect() };
+    let bills = bills_per(granularity, bills);
     let total = Money::new(bills.iter().map(|b| b.amount.minor).sum(), account.balance.currency);
     Ok(fields(json!({
         "Bills": bills.iter().map(bill).collect::<Vec<_>>(),

@@ -3,7 +3,7 @@
 //! the image in a library, so the same image is decided right next time.
 
 use crate::actions::{self, fields, parse, Context};
-use crate::error;
+use crate::error::ErrorCode;
 use crate::libraries::parse_name;
 use engine::decision::{Label, Suggestion};
 use engine::history::{Correction, Counts, Filter, HistoryError, HistoryRepository, Record};
@@ -51,7 +51,7 @@ struct CorrectInput {
 }
 
 fn invalid(reason: impl Into<String>) -> ApiError {
-    error::history_error(&HistoryError::Invalid(reason.into()))
+    HistoryError::Invalid(reason.into()).api_error()
 }
 
 /// A time as unix seconds or `YYYY-MM-DD[ HH:MM:SS]` (UTC).
@@ -66,7 +66,7 @@ fn parse_time(value: &str) -> Result<i64, ApiError> {
 }
 
 /// The filters of the API as a query. Names: `DateRange` [from, to), `BizType`, `Suggestion`,
-/// `Label`, `DataId`, `Corrected` (true/false); each once, each with one value (two for the range).
+/// `Label`, `DataId`, `UserId`, `DeviceId`, `Corrected` (true/false); each once, each with one value (two for the range).
 fn filter_of(inputs: Vec<FilterInput>) -> Result<Filter, ApiError> {
     let mut filter = Filter::default();
     let mut seen = std::collections::HashSet::new();
@@ -90,14 +90,16 @@ fn filter_of(inputs: Vec<FilterInput>) -> Result<Filter, ApiError> {
             "Suggestion" => filter.suggestion = Some(parse_name(&one()?, "suggestion")?),
             "Label" => filter.label = Some(parse_name(&one()?, "label")?),
             "DataId" => filter.data_id = Some(one()?),
+            "UserId" => filter.user_id = Some(one()?),
+            "DeviceId" => filter.device_id = Some(one()?),
             "Corrected" => {
                 filter.corrected =
                     Some(one()?.parse().map_err(|_| invalid("Corrected takes true or false".to_string()))?)
             }
             other => {
                 return Err(invalid(format!(
-                    "unknown filter `{other}` (DateRange, BizType, Suggestion, Label, DataId, Corrected)"
-                )))
+                "unknown filter `{other}` (DateRange, BizType, Suggestion, Label, DataId, UserId, DeviceId, Corrected)"
+            )))
             }
         }
     }
@@ -109,7 +111,7 @@ async fn with_history<T: Send + 'static>(
     work: impl FnOnce(&dyn HistoryRepository) -> Result<T, HistoryError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let repository: Arc<dyn HistoryRepository> = context.state.history.clone();
-    actions::blocking(move || work(repository.as_ref()), error::history_error).await
+    actions::blocking(move || work(repository.as_ref())).await
 }
 
 fn time_text(seconds: i64) -> String {
@@ -132,6 +134,9 @@ fn detail(r: &Record) -> Value {
         "Labels": r.flagged.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
         "FileMD5": r.file_md5,
         "FileUrl": r.file_url,
+        "UserId": r.user_id,
+        "DeviceId": r.device_id,
+        "Context": r.context,
         "Text": r.text,
         "Hits": r.hits,
         "SubUin": r.account.0,
@@ -203,9 +208,7 @@ pub async fn correct(context: Context, params: Value) -> Result<Map<String, Valu
         Some(lib_id) => {
             let libraries: Arc<dyn LibraryRepository> = context.state.libraries.clone();
             let (name, hashes) = (format!("correction of {}", record.request_id), record.hashes.clone());
-            let sample =
-                actions::blocking(move || libraries.add_sample(owner, &lib_id, &name, &hashes), error::library_error)
-                    .await?;
+            let sample = actions::blocking(move || libraries.add_sample(owner, &lib_id, &name, &hashes)).await?;
             Some(sample.image_id)
         }
         None => None,

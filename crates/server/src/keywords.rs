@@ -4,7 +4,7 @@
 //! Changes apply to the next request: the matcher rebuilds when the libraries' version moves.
 
 use crate::actions::{self, fields, parse, Context, LibraryPage};
-use crate::error;
+use crate::error::{ErrorCode, OrApiError};
 use crate::libraries::parse_name;
 use engine::decision::{Label, Suggestion};
 use engine::keywords::{validate_keyword, KeywordError, KeywordRepository};
@@ -52,7 +52,7 @@ struct DeleteInput {
 }
 
 fn invalid(reason: impl Into<String>) -> ApiError {
-    error::keyword_error(&KeywordError::Invalid(reason.into()))
+    KeywordError::Invalid(reason.into()).api_error()
 }
 
 async fn with_keywords<T: Send + 'static>(
@@ -60,7 +60,7 @@ async fn with_keywords<T: Send + 'static>(
     work: impl FnOnce(&dyn KeywordRepository) -> Result<T, KeywordError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let repository: Arc<dyn KeywordRepository> = context.state.keywords.clone();
-    actions::blocking(move || work(repository.as_ref()), error::keyword_error).await
+    actions::blocking(move || work(repository.as_ref())).await
 }
 
 pub async fn create(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
@@ -114,7 +114,7 @@ pub async fn add(context: Context, params: Value) -> Result<Map<String, Value>, 
     }
     let words: Vec<String> = samples.into_iter().map(|s| s.content.trim().to_string()).collect();
     for word in &words {
-        validate_keyword(word).map_err(|e| error::keyword_error(&e))?;
+        validate_keyword(word).api()?;
     }
     let owner = context.account.owner();
     let count = words.len();

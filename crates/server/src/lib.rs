@@ -7,6 +7,7 @@
 //! error envelope; [`error`] is the one table from domain errors to API codes.
 
 pub mod actions;
+pub mod answer;
 pub mod auth;
 pub mod billing;
 pub mod call;
@@ -18,6 +19,8 @@ pub mod libraries;
 pub mod moderation;
 pub mod policies;
 pub mod tasks;
+#[cfg(test)]
+mod testing;
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -31,7 +34,7 @@ use engine::library::{LibraryRepository, Matcher};
 use engine::policy::PolicyRepository;
 use engine::ratelimit::RateLimiter;
 use engine::task::TaskRepository;
-use inference::analyzer::Analyzer;
+use inference::analyzer::Backend;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -133,7 +136,8 @@ pub struct AppState {
     pub keyword_matcher: Arc<KeywordMatcher>,
     /// The libraries' samples, indexed in memory.
     pub matcher: Arc<Matcher>,
-    pub analyzer: Arc<Analyzer>,
+    /// The models (a fake in unit tests).
+    pub analyzer: Arc<dyn Backend>,
     pub history_settings: Arc<HistorySettings>,
     pub task_settings: Arc<TaskSettings>,
     /// Wakes the task workers when a task is queued.

@@ -4,7 +4,7 @@
 //! Libraries belong to the main account; samples are stored as PDQ hashes, never as images.
 
 use crate::actions::{self, fields, parse, Context, LibraryPage};
-use crate::error::{self, Source};
+use crate::error::{ErrorCode, ImageError, OrApiError, Source};
 use crate::moderation;
 use crate::AppState;
 use engine::decision::Label;
@@ -56,7 +56,7 @@ struct DeleteSamplesInput {
 }
 
 fn invalid(reason: impl Into<String>) -> ApiError {
-    error::library_error(&LibraryError::Invalid(reason.into()))
+    LibraryError::Invalid(reason.into()).api_error()
 }
 
 /// A label or action name as the API spells it.
@@ -69,7 +69,7 @@ async fn with_repository<T: Send + 'static>(
     work: impl FnOnce(&dyn LibraryRepository) -> Result<T, LibraryError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let repository: Arc<dyn LibraryRepository> = context.state.libraries.clone();
-    actions::blocking(move || work(repository.as_ref()), error::library_error).await
+    actions::blocking(move || work(repository.as_ref())).await
 }
 
 pub async fn create(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
@@ -123,9 +123,9 @@ async fn hash_sample(state: &AppState, index: usize, input: SampleInput) -> Resu
     let url = input.file_url.unwrap_or_default();
     let (bytes, source) = match (content.is_empty(), url.is_empty()) {
         (false, true) => {
-            (media::decode_base64(&content).map_err(|e| error::media_error(&e, Source::Content))?, Source::Content)
+            (media::decode_base64(&content).map_err(|e| ImageError(e, Source::Content).api_error())?, Source::Content)
         }
-        (true, false) => (state.fetcher.fetch(&url).await.map_err(|e| error::fetch_error(&e))?, Source::Url),
+        (true, false) => (state.fetcher.fetch(&url).await.api()?, Source::Url),
         _ => return Err(invalid(format!("Images[{index}] needs exactly one of FileContent and FileUrl"))),
     };
     let decoded = moderation::decode(state, bytes.into(), media::Sampling::default(), source).await?;

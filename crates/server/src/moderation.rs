@@ -1,24 +1,27 @@
-//! `ImageModeration`: check the request, ingest the image, decide, answer in the caller's
-//! version.
+//! `ImageModeration`: the one moderation use case. The synchronous call, the asynchronous task
+//! workers and `ims moderate` all call [`moderate`]: it checks the request, ingests the image,
+//! gathers what each check the policy asks for reports ([`Observations`]: the models through the
+//! [`Backend`](inference::analyzer::Backend), the text and its keywords, the codes, the image
+//! libraries), lets the core compose the verdict ([`engine::verdict::compose`]), renders it
+//! ([`crate::answer`]), records it in the history and meters it.
+//!
+//! Nothing fails open: a check the policy asks for that cannot run fails the request
+//! (`FailedOperation`, counted in `ims_check_failures_total`), never passes the image.
 
-use crate::actions::{self, fields, parse, Context};
-use crate::error::{self, Source};
+use crate::actions::{self, parse, Context};
+use crate::answer;
+use crate::error::{check_failed, ErrorCode, ImageError, OrApiError, Source};
 use crate::{billing, AppState};
 use bytes::Bytes;
 use engine::accounts::{Account, AccountId};
-use engine::ads::{self, AdHit, AdKind, AdSettings};
 use engine::billing::Service;
-use engine::decision::{decide, points, worst, Decision, Finding, Label, Suggestion};
-use engine::evidence::{BodyPart, Evidence, TextLine, COVERED_PARTS, EXPOSED_PARTS};
+use engine::evidence::{Evidence, TextLine};
 use engine::history::{Origin, Record};
-use engine::keywords;
-use engine::library::{deciding_match, Hash256, LibAction, LibraryMatch, MATCH_DISTANCE, MIN_QUALITY};
-use engine::policy::{self, LabelJudgement, Policy};
+use engine::library::{Hash256, LibraryMatch, MIN_QUALITY};
+use engine::policy::{self, Policy};
+use engine::verdict::{self, FoundCode, Observations, ReadLine, Verdict};
 use media::{Decoded, Sampling};
-use protocol::wire::{
-    v20200713, ImageModerationRequest, ImageModerationResponse, LabelDetailItem, LabelResult, LibDetail, LibResult,
-    Location, ObjectDetail, ObjectResult, OcrHitInfo, OcrResult, OcrTextDetail, Positions,
-};
+use protocol::wire::{ContentType, ImageModerationRequest, ImageModerationResponse};
 use protocol::{ApiError, Code};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -33,7 +36,8 @@ fn invalid_value(en: String, zh: String) -> ApiError {
     ApiError::with_message(Code::InvalidParameterValueInvalidParameter, en, zh)
 }
 
-pub fn check(request: &ImageModerationRequest) -> Result<(), ApiError> {
+/// What can be checked of a request before any work: identifiers, `Type`, frame sampling.
+pub fn check(request: &ImageModerationRequest) -> Result<ContentType, ApiError> {
     let data_id = request.data_id.as_deref().unwrap_or("");
     if !valid_data_id(data_id) {
         return Err(ApiError::new(Code::InvalidParameterValueInvalidDataId));
@@ -44,38 +48,56 @@ pub fn check(request: &ImageModerationRequest) -> Result<(), ApiError> {
             "BizType 必须为空，或由 3 到 32 个字母、数字、下划线组成。".into(),
         ));
     }
-    if let Some(kind) = request.kind.as_deref() {
-        if !["IMAGE", "IMAGE_AIGC"].contains(&kind) {
-            return Err(invalid_value(
-                format!("Type must be IMAGE or IMAGE_AIGC, not `{kind}`."),
-                format!("Type 只能是 IMAGE 或 IMAGE_AIGC，不能是 `{kind}`。"),
-            ));
-        }
-    }
+    let kind = match request.kind.as_deref() {
+        None => ContentType::Image,
+        Some(name) => ContentType::parse(name).ok_or_else(|| {
+            invalid_value(
+                format!("Type must be IMAGE or IMAGE_AIGC, not `{name}`."),
+                format!("Type 只能是 IMAGE 或 IMAGE_AIGC，不能是 `{name}`。"),
+            )
+        })?,
+    };
     for (name, value) in [("Interval", request.interval), ("MaxFrames", request.max_frames)] {
         if value.is_some_and(|v| v < 0) {
             return Err(invalid_value(format!("{name} must not be negative."), format!("{name} 不能为负数。")));
         }
     }
-    Ok(())
+    Ok(kind)
+}
+
+/// The image a request carries: exactly one of `FileContent` and `FileUrl`, with the checks
+/// that need no download (the URL itself is checked by the fetcher).
+pub enum Input<'a> {
+    Content(&'a str),
+    Url(&'a str),
+}
+
+impl<'a> Input<'a> {
+    pub fn of(request: &'a ImageModerationRequest) -> Result<Input<'a>, ApiError> {
+        match (request.file_content.as_deref().unwrap_or(""), request.file_url.as_deref().unwrap_or("")) {
+            ("", "") => Err(ApiError::with_message(
+                Code::InvalidParameterValueInvalidContent,
+                "One of FileContent and FileUrl is required.",
+                "FileContent 与 FileUrl 必须填写其中一个。",
+            )),
+            (content, "") => Ok(Input::Content(content)),
+            ("", url) => Ok(Input::Url(url)),
+            _ => Err(invalid_value(
+                "Give only one of FileContent and FileUrl.".into(),
+                "FileContent 与 FileUrl 只能填写其中一个。".into(),
+            )),
+        }
+    }
 }
 
 pub async fn image_moderation(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
     let request: ImageModerationRequest = parse(params)?;
     let response = moderate(&context.state, &context.account, &context.request_id, request, Origin::Sync).await?;
-    Ok(render(context.version, response))
+    Ok(answer::render(context.version, response))
 }
 
-/// The response's fields in the shape of the version called.
-pub fn render(version: &str, response: ImageModerationResponse) -> Map<String, Value> {
-    match version {
-        "2020-07-13" => fields(v20200713::ImageModerationResponse::from(response)),
-        _ => fields(response),
-    }
-}
-
-/// Moderates one image for `account` and records the result: the whole of `ImageModeration`,
-/// shared by the synchronous call and the asynchronous tasks.
+/// Moderates one image for `account`, records the result and meters it (see the module
+/// documentation).
 pub async fn moderate(
     state: &AppState,
     account: &Account,
@@ -83,205 +105,91 @@ pub async fn moderate(
     request: ImageModerationRequest,
     origin: Origin,
 ) -> Result<ImageModerationResponse, ApiError> {
-    check(&request)?;
-    let content = request.file_content.as_deref().unwrap_or("");
-    let url = request.file_url.as_deref().unwrap_or("");
-    let (bytes, source) = match (content.is_empty(), url.is_empty()) {
-        (true, true) => {
-            return Err(ApiError::with_message(
-                Code::InvalidParameterValueInvalidContent,
-                "One of FileContent and FileUrl is required.",
-                "FileContent 与 FileUrl 必须填写其中一个。",
-            ))
+    let kind = check(&request)?;
+    let (bytes, source, url) = match Input::of(&request)? {
+        Input::Content(content) => {
+            let bytes = media::decode_base64(content).map_err(|e| ImageError(e, Source::Content).api_error())?;
+            (bytes, Source::Content, "")
         }
-        (false, false) => {
-            return Err(invalid_value(
-                "Give only one of FileContent and FileUrl.".into(),
-                "FileContent 与 FileUrl 只能填写其中一个。".into(),
-            ))
-        }
-        (false, true) => {
-            (media::decode_base64(content).map_err(|e| error::media_error(&e, Source::Content))?, Source::Content)
-        }
-        (true, false) => (state.fetcher.fetch(url).await.map_err(|e| error::fetch_error(&e))?, Source::Url),
+        Input::Url(url) => (state.fetcher.fetch(url).await.api()?, Source::Url, url),
     };
     let owner = account.owner();
-    let policy = policy::resolve(state.policies.as_ref(), owner, request.biz_type.as_deref().unwrap_or(""))
-        .map_err(|e| error::policy_error(&e))?;
+    let policy = policy::resolve(state.policies.as_ref(), owner, request.biz_type.as_deref().unwrap_or("")).api()?;
     let file_md5 = media::md5_hex(&bytes);
     let sampling = Sampling::from_request(request.interval, request.max_frames, state.settings.max_frames);
     let bytes = Bytes::from(bytes);
     let decoded = Arc::new(decode(state, bytes.clone(), sampling, source).await?);
-    if request.kind.as_deref() == Some("IMAGE_AIGC") {
-        let response = aigc(&request, &bytes, &decoded, file_md5, policy.observe_only);
-        let suggestion = if response.suggestion == "Pass" { Suggestion::Pass } else { Suggestion::Review };
-        let label = if suggestion == Suggestion::Pass { Label::Normal } else { Label::Aigc };
-        let verdict =
-            Decision { suggestion, label, sub_label: response.sub_label.clone(), score: response.score as u8 };
-        let summary = Summary { verdict, flagged: vec![], text: String::new(), hits: vec![], looks: None };
-        record(state, account, request_id, origin, url, &response, summary).await;
-        billing::meter(state, account, request_id, Service::Aigc).await?;
-        return Ok(response);
-    }
-    // The hashes, the thumbnail, the text and the codes are made on blocking threads while the
-    // models run.
-    let (evidence, looks, lines, codes) = tokio::join!(
-        analyse(state, &decoded),
-        look(state, &decoded),
-        read_text(state, &decoded, policy.ocr),
-        find_codes(&decoded, policy.ads.qr_code)
-    );
-    let (evidence, looks, lines) = (evidence?, looks?, lines?);
-    let keyword_hits = match_keywords(state, owner, &policy, &lines).await;
-    let hits: Vec<LineHits> = lines
-        .iter()
-        .zip(keyword_hits)
-        .map(|(line, keywords)| LineHits { keywords, ads: ads::find_in_text(&policy.ads, &line.text) })
-        .collect();
-    let matches = match_libraries(state, owner, &policy, &looks.hashes).await;
-
-    // Each frame judged by the policy; the answer is the worst frame's.
-    let judged: Vec<(u32, Vec<LabelJudgement>)> =
-        decoded.frames.iter().zip(&evidence).map(|(frame, e)| (frame.index, policy.judge(e))).collect();
-    let verdicts = judged.iter().enumerate().map(|(i, (_, labels))| {
-        let findings: Vec<_> = labels.iter().map(|j| j.finding.clone()).collect();
-        (i, decide(&findings))
-    });
-    let (worst_index, frame_decision) = worst(verdicts).expect("a decoded image has at least one frame");
-    let (worst_frame, labels) = &judged[worst_index];
-    let mut explanation: Vec<Value> =
-        labels.iter().flat_map(|j| j.explanations.iter()).map(|e| serde_json::json!(e)).collect();
-    // Keyword and ad hits in the text, and QR codes, are findings too: the worse verdict stands.
-    let mut text_findings: Vec<Finding> = hits.iter().flat_map(|h| h.findings(&policy.ads)).collect();
-    text_findings.extend(codes.iter().filter(|c| c.is_qr()).map(|_| ads::finding(&policy.ads, AdKind::QrCode)));
-    for (line, line_hits) in lines.iter().zip(&hits) {
-        explanation.extend(line_hits.keywords.iter().map(|h| {
-            serde_json::json!({
-                "Label": h.library.label.as_str(), "Suggestion": h.library.suggestion.as_str(), "Keyword": h.keyword,
-                "LibId": h.library.lib_id, "Text": line.text,
-            })
-        }));
-        explanation.extend(line_hits.ads.iter().map(|a| {
-            serde_json::json!({
-                "Label": "Ad", "Suggestion": policy.ads.suggestion.as_str(), "Ad": a.kind.as_str(), "Value": a.text,
-                "Text": line.text,
-            })
-        }));
-    }
-    explanation.extend(codes.iter().filter(|c| c.is_qr()).map(|c| {
-        serde_json::json!({"Label": "Ad", "Suggestion": policy.ads.suggestion.as_str(), "Ad": "QrCode", "Value": c.value})
-    }));
-    let (_, model_decision) =
-        worst([(0, frame_decision), (1, decide(&text_findings))]).expect("two verdicts to choose from");
-    // A library match overrides the models: an allow list passes, a block list blocks.
-    let decision = match deciding_match(&matches) {
-        Some(m) => {
-            explanation.insert(
-                0,
-                serde_json::json!({
-                    "Library": m.library.lib_id, "LibName": m.library.lib_name, "Action": m.library.action.as_str(),
-                    "ImageId": m.image_id, "Distance": m.distance, "MaxDistance": MATCH_DISTANCE,
-                }),
-            );
-            match m.library.action {
-                LibAction::Allow => {
-                    Decision { suggestion: Suggestion::Pass, label: Label::Normal, sub_label: String::new(), score: 0 }
-                }
-                LibAction::Block => Decision {
-                    suggestion: Suggestion::Block,
-                    label: m.library.label,
-                    sub_label: String::new(),
-                    score: m.score(),
-                },
-            }
+    let service = match kind {
+        ContentType::ImageAigc => Service::Aigc,
+        ContentType::Image => Service::Image,
+    };
+    let (response, verdict, looks) = match kind {
+        ContentType::ImageAigc => {
+            let (response, verdict) = answer::aigc(&request, &policy, &bytes, &decoded, file_md5);
+            (response, verdict, None)
         }
-        None => model_decision,
-    };
-    let mut extra = serde_json::json!({
-        "Format": decoded.probe.format.name(),
-        "Width": decoded.probe.width,
-        "Height": decoded.probe.height,
-        "Frames": decoded.frames.iter().map(|f| f.index).collect::<Vec<_>>(),
-        "Frame": worst_frame,
-        "Explanation": explanation,
-    });
-    let answered = if policy.observe_only {
-        extra["Observed"] = serde_json::json!({
-            "Suggestion": decision.suggestion.as_str(),
-            "Label": decision.label.as_str(),
-            "SubLabel": decision.sub_label,
-            "Score": decision.score,
-        });
-        metrics::counter!("ims_observed_total", "suggestion" => decision.suggestion.as_str(), "label" => decision.label.as_str())
-            .increment(1);
-        tracing::info!(
-            biz_type = %policy.biz_type,
-            suggestion = decision.suggestion.as_str(),
-            label = decision.label.as_str(),
-            "observe-only verdict"
-        );
-        Decision { suggestion: Suggestion::Pass, ..decision }
-    } else {
-        decision
-    };
-    let response = ImageModerationResponse {
-        suggestion: answered.suggestion.as_str().to_string(),
-        label: answered.label.as_str().to_string(),
-        sub_label: answered.sub_label.clone(),
-        score: i64::from(answered.score),
-        label_results: labels.iter().map(|j| label_result(j, policy.observe_only)).collect(),
-        object_results: evidence[worst_index]
-            .nudenet
-            .as_deref()
-            .map(body_parts)
-            .into_iter()
-            .chain(code_results(&codes, &policy.ads, policy.observe_only))
-            .collect(),
-        lib_results: lib_results(&matches, policy.observe_only),
-        ocr_results: ocr_results(&lines, &hits, &policy.ads, policy.observe_only),
-        data_id: request.data_id.clone().unwrap_or_default(),
-        biz_type: request.biz_type.clone().unwrap_or_default(),
-        extra: extra.to_string(),
-        file_md5,
-        ..Default::default()
+        ContentType::Image => {
+            let (seen, looks) = observe(state, owner, &policy, &decoded).await?;
+            let verdict = verdict::compose(&policy, seen);
+            if let Some(observed) = &verdict.observed {
+                metrics::counter!("ims_observed_total", "suggestion" => observed.suggestion.as_str(), "label" => observed.label.as_str())
+                    .increment(1);
+                tracing::info!(
+                    biz_type = %policy.biz_type,
+                    suggestion = observed.suggestion.as_str(),
+                    label = observed.label.as_str(),
+                    "observe-only verdict"
+                );
+            }
+            (answer::response(&verdict, &request, &policy, &decoded, file_md5), verdict, Some(looks))
+        }
     };
     tracing::debug!(account = %account.id, suggestion = %response.suggestion, "moderated");
-
-    let mut flagged: Vec<Label> =
-        labels.iter().filter(|j| j.finding.suggestion != Suggestion::Pass).map(|j| j.finding.label).collect();
-    flagged.extend(matches.iter().filter(|m| m.library.action == LibAction::Block).map(|m| m.library.label));
-    flagged.extend(text_findings.iter().map(|f| f.label));
-    flagged.dedup();
-    let summary = Summary {
-        verdict: answered,
-        flagged,
-        text: lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n"),
-        hits: matches
-            .iter()
-            .map(|m| format!("lib:{}", m.image_id))
-            .chain(hits.iter().flat_map(|h| h.keywords.iter().map(|k| format!("keyword:{}", k.keyword))))
-            .chain(hits.iter().flat_map(|h| h.ads.iter().map(|a| format!("{}:{}", a.kind.as_str(), a.text))))
-            .chain(codes.iter().map(|c| format!("{}:{}", if c.is_qr() { "QrCode" } else { "Barcode" }, c.value)))
-            .collect(),
-        looks: Some(looks),
-    };
-    record(state, account, request_id, origin, url, &response, summary).await;
+    record(state, account, request_id, origin, url, &request, &response, &verdict, looks).await?;
     // Metering is the last thing before the answer: a crash before it leaves the call
     // unanswered and free; a failure of it fails the call.
-    billing::meter(state, account, request_id, Service::Image).await?;
+    billing::meter(state, account, request_id, service).await?;
     Ok(response)
 }
 
-/// The text of every frame, when the policy reads text and the OCR models are loaded; the
-/// frames in parallel. Lines repeated in several frames are kept once.
-async fn read_text(state: &AppState, decoded: &Arc<Decoded>, wanted: bool) -> Result<Vec<TextLine>, ApiError> {
+/// Everything the policy's checks report on an image, gathered in parallel: the models on
+/// every frame, the hashes and thumbnail (for the libraries and the history), the text, the
+/// codes; then the keywords in the text and the library matches.
+async fn observe(
+    state: &AppState,
+    owner: AccountId,
+    policy: &Policy,
+    decoded: &Arc<Decoded>,
+) -> Result<(Observations, Looks), ApiError> {
+    let (evidence, looks, lines, codes) = tokio::join!(
+        analyse(state, decoded),
+        look(state, decoded),
+        read_text(state, decoded, policy.ocr),
+        find_codes(decoded, policy.ads.qr_code)
+    );
+    let (evidence, looks, lines, codes) = (evidence?, looks?, lines?, codes?);
+    let text = match lines {
+        Some(lines) => Some(match_keywords(state, owner, policy, lines).await?),
+        None => None,
+    };
+    let library = match_libraries(state, owner, policy, &looks.hashes).await?;
+    let frames = decoded.frames.iter().map(|f| f.index).zip(evidence).collect();
+    Ok((Observations { frames, text, codes, library }, looks))
+}
+
+/// The text of every frame when the policy reads text and a text reader is loaded (`None`
+/// otherwise: nothing looked); the frames in parallel. Lines repeated in several frames are
+/// kept once.
+async fn read_text(state: &AppState, decoded: &Arc<Decoded>, wanted: bool) -> Result<Option<Vec<TextLine>>, ApiError> {
     if !wanted {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     let (analyzer, scale) = (state.analyzer.clone(), frame_scale(decoded));
-    let mut lines: Vec<TextLine> = Vec::new();
-    for read in per_frame(decoded, move |image| analyzer.read_text(image, scale)).await? {
-        for line in read.map_err(|e| error::inference_error(&e))?.unwrap_or_default() {
+    let mut lines: Option<Vec<TextLine>> = None;
+    for read in per_frame(decoded, "text", move |image| analyzer.read_text(image, scale)).await? {
+        let Some(read) = read.api()? else { continue };
+        let lines = lines.get_or_insert_with(Vec::new);
+        for line in read {
             if !lines.iter().any(|l| l.text == line.text) {
                 lines.push(line);
             }
@@ -291,8 +199,10 @@ async fn read_text(state: &AppState, decoded: &Arc<Decoded>, wanted: bool) -> Re
 }
 
 /// `work` on every frame, the frames in parallel on the blocking pool; results in frame order.
+/// A job that panics fails the `check` it was part of.
 async fn per_frame<T: Send + 'static>(
     decoded: &Arc<Decoded>,
+    check: &'static str,
     work: impl Fn(&image::RgbImage) -> T + Send + Sync + 'static,
 ) -> Result<Vec<T>, ApiError> {
     let work = Arc::new(work);
@@ -304,210 +214,74 @@ async fn per_frame<T: Send + 'static>(
         .collect();
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
-        results.push(job.await.map_err(|_| ApiError::new(Code::InternalError))?);
+        results.push(job.await.map_err(|e| check_failed(check, &e))?);
     }
     Ok(results)
 }
 
-/// The keyword hits of each line, under the policy's keyword libraries. A failure to read the
-/// libraries leaves the matcher as it was (logged).
+/// The keyword hits of each line, under the policy's keyword libraries. Libraries that cannot
+/// be read fail the request: a block list must not silently stop applying.
 async fn match_keywords(
     state: &AppState,
     owner: AccountId,
     policy: &Policy,
-    lines: &[TextLine],
-) -> Vec<Vec<keywords::Hit>> {
-    if lines.is_empty() {
-        return Vec::new();
-    }
-    let (matcher, repository) = (state.keyword_matcher.clone(), state.keywords.clone());
-    let (only, texts) = (policy.keyword_libs.clone(), lines.iter().map(|l| l.text.clone()).collect::<Vec<_>>());
-    let count = texts.len();
+    lines: Vec<TextLine>,
+) -> Result<Vec<ReadLine>, ApiError> {
+    let (matcher, repository, only) =
+        (state.keyword_matcher.clone(), state.keywords.clone(), policy.keyword_libs.clone());
     tokio::task::spawn_blocking(move || {
-        if let Err(error) = matcher.refresh(repository.as_ref()) {
-            tracing::error!(%error, "the keyword libraries could not be refreshed");
-        }
-        texts.iter().map(|text| matcher.find(owner, only.as_deref(), text)).collect()
+        matcher.refresh(repository.as_ref()).map_err(|e| check_failed("keyword_libraries", &e))?;
+        Ok(lines
+            .into_iter()
+            .map(|line| ReadLine { keywords: matcher.find(owner, only.as_deref(), &line.text), line })
+            .collect())
     })
     .await
-    .unwrap_or_else(|_| vec![Vec::new(); count])
+    .map_err(|e| check_failed("keyword_libraries", &e))?
 }
 
-/// What one line of text hit: keywords of the libraries, and ads.
-struct LineHits {
-    keywords: Vec<keywords::Hit>,
-    ads: Vec<AdHit>,
-}
-
-impl LineHits {
-    fn findings(&self, settings: &AdSettings) -> Vec<Finding> {
-        let keyword = |h: &keywords::Hit| Finding {
-            label: h.library.label,
-            sub_label: String::new(),
-            score: 100,
-            suggestion: h.library.suggestion,
-        };
-        self.keywords.iter().map(keyword).chain(self.ads.iter().map(|a| ads::finding(settings, a.kind))).collect()
-    }
-
-    fn hit_infos(&self) -> Vec<OcrHitInfo> {
-        let keywords = self.keywords.iter().map(|h| OcrHitInfo {
-            kind: "Keyword".into(),
-            keyword: h.keyword.clone(),
-            lib_name: h.library.lib_name.clone(),
-            positions: vec![Positions { start: h.start as i64, end: h.end as i64 }],
-            label: h.library.label.as_str().into(),
-        });
-        let ads = self.ads.iter().map(|a| OcrHitInfo {
-            kind: a.kind.as_str().into(),
-            keyword: a.text.clone(),
-            lib_name: String::new(),
-            positions: vec![Positions { start: a.start as i64, end: a.end as i64 }],
-            label: Label::Ad.as_str().into(),
-        });
-        keywords.chain(ads).collect()
-    }
-}
-
-/// The QR codes and barcodes of every frame, when the policy looks for them; the same value
-/// in several frames once. Points are in the original image's pixels.
-async fn find_codes(decoded: &Arc<Decoded>, wanted: bool) -> Vec<media::codes::Code> {
+/// The QR codes and barcodes of every frame when the policy looks for them (`None`
+/// otherwise); the same value in several frames once. Corners are in the original image's
+/// pixels.
+async fn find_codes(decoded: &Arc<Decoded>, wanted: bool) -> Result<Option<Vec<FoundCode>>, ApiError> {
     if !wanted {
-        return Vec::new();
+        return Ok(None);
     }
     let scale = frame_scale(decoded) as f32;
-    let mut codes: Vec<media::codes::Code> = Vec::new();
-    for mut code in per_frame(decoded, media::codes::find_codes).await.unwrap_or_default().into_iter().flatten() {
+    let mut codes: Vec<FoundCode> = Vec::new();
+    for code in per_frame(decoded, "codes", media::codes::find_codes).await?.into_iter().flatten() {
         if !codes.iter().any(|c| c.value == code.value) {
-            code.points.iter_mut().for_each(|p| *p = p.map(|v| v * scale));
-            codes.push(code);
+            codes.push(FoundCode {
+                qr: code.is_qr(),
+                corners: code.points.iter().map(|p| p.map(|v| v * scale)).collect(),
+                format: code.format,
+                value: code.value,
+            });
         }
     }
-    codes
+    Ok(Some(codes))
 }
 
-/// The `QrCode` scene (ads: the policy's suggestion) and the `Barcode` scene (product codes:
-/// Pass), each code with its value, its format and where it is.
-fn code_results(codes: &[media::codes::Code], settings: &AdSettings, observe_only: bool) -> Vec<ObjectResult> {
-    let scene = |qr: bool| -> Option<ObjectResult> {
-        let mine: Vec<&media::codes::Code> = codes.iter().filter(|c| c.is_qr() == qr).collect();
-        if mine.is_empty() {
-            return None;
-        }
-        let (scene, suggestion, label) = match qr {
-            true => ("QrCode", if observe_only { Suggestion::Pass } else { settings.suggestion }, Label::Ad),
-            false => ("Barcode", Suggestion::Pass, Label::Normal),
-        };
-        Some(ObjectResult {
-            scene: scene.into(),
-            suggestion: suggestion.as_str().into(),
-            label: label.as_str().into(),
-            sub_label: if qr { scene.into() } else { String::new() },
-            score: if qr { 100 } else { 0 },
-            names: mine.iter().map(|c| c.format.clone()).collect(),
-            details: mine
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let (xs, ys) = (c.points.iter().map(|p| f64::from(p[0])), c.points.iter().map(|p| f64::from(p[1])));
-                    let (x0, x1) = (xs.clone().fold(f64::MAX, f64::min), xs.fold(f64::MIN, f64::max));
-                    let (y0, y1) = (ys.clone().fold(f64::MAX, f64::min), ys.fold(f64::MIN, f64::max));
-                    ObjectDetail {
-                        id: i as u64,
-                        name: c.format.clone(),
-                        value: c.value.clone(),
-                        score: 100,
-                        location: Location {
-                            x: x0.round(),
-                            y: y0.round(),
-                            width: (x1 - x0).round(),
-                            height: (y1 - y0).round(),
-                            rotate: 0.0,
-                        },
-                        sub_label: scene.into(),
-                        ..Default::default()
-                    }
-                })
-                .collect(),
-        })
-    };
-    scene(true).into_iter().chain(scene(false)).collect()
-}
-
-/// The axis-aligned box around a line's corners, and the angle of its top edge in degrees.
-fn location(quad: &[[f64; 2]; 4]) -> Location {
-    let xs = quad.iter().map(|p| p[0]);
-    let ys = quad.iter().map(|p| p[1]);
-    let (x0, x1) = (xs.clone().fold(f64::MAX, f64::min), xs.fold(f64::MIN, f64::max));
-    let (y0, y1) = (ys.clone().fold(f64::MAX, f64::min), ys.fold(f64::MIN, f64::max));
-    let rotate = (quad[1][1] - quad[0][1]).atan2(quad[1][0] - quad[0][0]).to_degrees();
-    Location {
-        x: x0.round(),
-        y: y0.round(),
-        width: (x1 - x0).round(),
-        height: (y1 - y0).round(),
-        rotate: rotate.round(),
-    }
-}
-
-/// The `OCR` scene: the text read, each line with where it is and what it hit.
-fn ocr_results(lines: &[TextLine], hits: &[LineHits], settings: &AdSettings, observe_only: bool) -> Vec<OcrResult> {
-    if lines.is_empty() {
-        return Vec::new();
-    }
-    let all: Vec<Finding> = hits.iter().flat_map(|h| h.findings(settings)).collect();
-    let overall = decide(&all);
-    let shown = |s: Suggestion| if observe_only { Suggestion::Pass } else { s }.as_str().to_string();
-    vec![OcrResult {
-        scene: "OCR".into(),
-        suggestion: shown(overall.suggestion),
-        label: overall.label.as_str().into(),
-        sub_label: overall.sub_label.clone(),
-        score: u64::from(overall.score),
-        text: lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n"),
-        details: lines
-            .iter()
-            .zip(hits)
-            .map(|(line, line_hits)| {
-                let verdict = decide(&line_hits.findings(settings));
-                OcrTextDetail {
-                    text: line.text.clone(),
-                    label: verdict.label.as_str().into(),
-                    lib_id: line_hits.keywords.first().map(|h| h.library.lib_id.clone()).unwrap_or_default(),
-                    lib_name: line_hits.keywords.first().map(|h| h.library.lib_name.clone()).unwrap_or_default(),
-                    keywords: line_hits.keywords.iter().map(|h| h.keyword.clone()).collect(),
-                    score: u64::from(verdict.score),
-                    location: location(&line.quad),
-                    rate: u64::from(points(line.score)),
-                    sub_label: verdict.sub_label,
-                    hit_infos: line_hits.hit_infos(),
-                }
-            })
-            .collect(),
-    }]
-}
-
-/// What the history keeps of a result beyond the answer itself.
-struct Summary {
-    verdict: Decision,
-    flagged: Vec<Label>,
-    text: String,
-    hits: Vec<String>,
-    looks: Option<Looks>,
-}
-
-/// Stores a result in the history. The answer stands even if the record cannot be written; the
-/// failure is logged and counted.
+/// Stores a result in the history. The answer stands even if the record cannot be written (the
+/// image was moderated; the failure is logged and counted), but a result that cannot be
+/// serialised is an error, never stored empty.
+#[allow(clippy::too_many_arguments)]
 async fn record(
     state: &AppState,
     account: &Account,
     request_id: &str,
     origin: Origin,
     url: &str,
+    request: &ImageModerationRequest,
     response: &ImageModerationResponse,
-    summary: Summary,
-) {
-    let (thumbnail, hashes) = summary.looks.map_or((None, Vec::new()), |l| (l.thumbnail, l.hashes));
+    verdict: &Verdict,
+    looks: Option<Looks>,
+) -> Result<(), ApiError> {
+    let (thumbnail, hashes) = looks.map_or((None, Vec::new()), |l| (l.thumbnail, l.hashes));
+    let serialised = serde_json::to_string(response).map_err(|e| {
+        tracing::error!(error = %e, "a result could not be serialised");
+        ApiError::new(Code::InternalError)
+    })?;
     let record = Record {
         request_id: request_id.to_string(),
         owner: account.owner(),
@@ -518,81 +292,27 @@ async fn record(
         data_id: response.data_id.clone(),
         file_md5: response.file_md5.clone(),
         file_url: url.to_string(),
-        suggestion: summary.verdict.suggestion,
-        label: summary.verdict.label,
-        sub_label: summary.verdict.sub_label,
-        score: summary.verdict.score,
-        flagged: summary.flagged,
-        text: summary.text,
-        hits: summary.hits,
-        response: serde_json::to_string(response).unwrap_or_default(),
+        user_id: request.user.as_ref().and_then(|u| u.user_id.clone()).unwrap_or_default(),
+        device_id: request.device.as_ref().and_then(|d| d.device_id.clone()).unwrap_or_default(),
+        context: answer::risk_context(request),
+        suggestion: verdict.answer.suggestion,
+        label: verdict.answer.label,
+        sub_label: verdict.answer.sub_label.clone(),
+        score: verdict.answer.score,
+        flagged: verdict.flagged.clone(),
+        text: verdict.text(),
+        hits: verdict.hits.clone(),
+        response: serialised,
         thumbnail,
         hashes,
         correction: None,
     };
     let history = state.history.clone();
-    if let Err(e) = actions::blocking(move || history.record(&record), error::history_error).await {
+    if let Err(e) = actions::blocking(move || history.record(&record)).await {
         metrics::counter!("ims_history_write_failures_total").increment(1);
         tracing::error!(code = e.code.as_str(), "the result could not be recorded");
     }
-}
-
-/// `Type=IMAGE_AIGC`: whether the file's metadata says an AI made it (C2PA, IPTC digital source
-/// type, generator text chunks, EXIF software); Review with the evidence when it does. Nothing
-/// is concluded from the pixels (see docs/text.md).
-fn aigc(
-    request: &ImageModerationRequest,
-    bytes: &[u8],
-    decoded: &Decoded,
-    file_md5: String,
-    observe_only: bool,
-) -> ImageModerationResponse {
-    let evidence = media::provenance::provenance(bytes);
-    let score = |source: &str| -> u8 {
-        if matches!(source, "C2PA" | "IPTC") {
-            100
-        } else {
-            90
-        }
-    };
-    let (suggestion, label, sub_label, top) = match evidence.first() {
-        Some(e) => (Suggestion::Review, Label::Aigc, e.source.to_string(), score(e.source)),
-        None => (Suggestion::Pass, Label::Normal, String::new(), 0),
-    };
-    let shown = if observe_only { Suggestion::Pass } else { suggestion };
-    let extra = serde_json::json!({
-        "Format": decoded.probe.format.name(),
-        "Width": decoded.probe.width,
-        "Height": decoded.probe.height,
-        "Provenance": evidence.iter().map(|e| serde_json::json!({"Source": e.source, "Key": e.key, "Value": e.value})).collect::<Vec<_>>(),
-    });
-    ImageModerationResponse {
-        suggestion: shown.as_str().into(),
-        label: label.as_str().into(),
-        sub_label: sub_label.clone(),
-        score: i64::from(top),
-        label_results: vec![LabelResult {
-            scene: "AIGC".into(),
-            suggestion: shown.as_str().into(),
-            label: label.as_str().into(),
-            sub_label,
-            score: u64::from(top),
-            details: evidence
-                .iter()
-                .enumerate()
-                .map(|(i, e)| LabelDetailItem {
-                    id: i as i64,
-                    name: format!("{}:{}", e.source, e.key),
-                    score: u64::from(score(e.source)),
-                })
-                .collect(),
-        }],
-        data_id: request.data_id.clone().unwrap_or_default(),
-        biz_type: request.biz_type.clone().unwrap_or_default(),
-        extra: extra.to_string(),
-        file_md5,
-        ..Default::default()
-    }
+    Ok(())
 }
 
 /// What the history and the libraries keep of an image: its PDQ hashes and a thumbnail.
@@ -616,117 +336,25 @@ async fn look(state: &AppState, decoded: &Arc<Decoded>) -> Result<Looks, ApiErro
         Looks { hashes, thumbnail }
     })
     .await
-    .map_err(|_| ApiError::new(Code::InternalError))
+    .map_err(|e| check_failed("image_libraries", &e))
 }
 
-/// The account's library samples the image matches, under the policy's libraries. A failure to
-/// read the libraries' changes leaves the index as it was (logged): moderation goes on.
-async fn match_libraries(state: &AppState, owner: AccountId, policy: &Policy, hashes: &[Hash256]) -> Vec<LibraryMatch> {
+/// The account's library samples the image matches, under the policy's libraries; `None` when
+/// no library applies. Libraries that cannot be read fail the request.
+async fn match_libraries(
+    state: &AppState,
+    owner: AccountId,
+    policy: &Policy,
+    hashes: &[Hash256],
+) -> Result<Option<Vec<LibraryMatch>>, ApiError> {
     let (matcher, libraries) = (state.matcher.clone(), state.libraries.clone());
     let (only, hashes) = (policy.image_libs.clone(), hashes.to_vec());
     tokio::task::spawn_blocking(move || {
-        if let Err(error) = matcher.refresh(libraries.as_ref()) {
-            tracing::error!(%error, "the image libraries could not be refreshed");
-        }
-        matcher.find(owner, only.as_deref(), &hashes)
+        matcher.refresh(libraries.as_ref()).map_err(|e| check_failed("image_libraries", &e))?;
+        Ok(matcher.applies(owner, only.as_deref()).then(|| matcher.find(owner, only.as_deref(), &hashes)))
     })
     .await
-    .unwrap_or_default()
-}
-
-/// The `Similar` scene: every matched sample, the deciding one first.
-fn lib_results(matches: &[LibraryMatch], observe_only: bool) -> Vec<LibResult> {
-    let Some(deciding) = deciding_match(matches) else { return Vec::new() };
-    let suggestion = match (observe_only, deciding.library.action) {
-        (false, LibAction::Block) => Suggestion::Block,
-        _ => Suggestion::Pass,
-    };
-    let mut ordered: Vec<&LibraryMatch> = vec![deciding];
-    ordered.extend(matches.iter().filter(|m| !std::ptr::eq(*m, deciding)));
-    vec![LibResult {
-        scene: "Similar".into(),
-        suggestion: suggestion.as_str().into(),
-        label: deciding.library.label.as_str().into(),
-        sub_label: String::new(),
-        score: i64::from(deciding.score()),
-        details: ordered
-            .iter()
-            .enumerate()
-            .map(|(i, m)| LibDetail {
-                id: i as i64,
-                lib_id: m.library.lib_id.clone(),
-                lib_name: m.library.lib_name.clone(),
-                image_id: m.image_id.clone(),
-                label: m.library.label.as_str().into(),
-                tag: m.sample_name.clone(),
-                score: i64::from(m.score()),
-            })
-            .collect(),
-    }]
-}
-
-/// One label as the API shows it: the scene, its verdict, and each model's score as a detail.
-fn label_result(judged: &LabelJudgement, observe_only: bool) -> LabelResult {
-    let finding = &judged.finding;
-    LabelResult {
-        scene: finding.label.as_str().to_string(),
-        suggestion: if observe_only { Suggestion::Pass } else { finding.suggestion }.as_str().to_string(),
-        label: finding.label.as_str().to_string(),
-        sub_label: finding.sub_label.clone(),
-        score: u64::from(finding.score),
-        details: judged
-            .votes
-            .iter()
-            .enumerate()
-            .map(|(i, vote)| LabelDetailItem {
-                id: i as i64,
-                name: if vote.sub_label.is_empty() {
-                    vote.model.to_string()
-                } else {
-                    format!("{}:{}", vote.model, vote.sub_label)
-                },
-                score: u64::from(points(vote.score)),
-            })
-            .collect(),
-    }
-}
-
-/// NudeNet's boxes, each with the label its class votes for.
-fn body_parts(parts: &[BodyPart]) -> ObjectResult {
-    let label_of = |class: &str| {
-        if EXPOSED_PARTS.contains(&class) {
-            "Porn"
-        } else if COVERED_PARTS.contains(&class) {
-            "Sexy"
-        } else {
-            "Normal"
-        }
-    };
-    ObjectResult {
-        scene: "BodyPart".into(),
-        suggestion: "Pass".into(),
-        label: "Normal".into(),
-        names: parts.iter().map(|p| p.class.clone()).collect(),
-        details: parts
-            .iter()
-            .enumerate()
-            .map(|(i, p)| ObjectDetail {
-                id: i as u64,
-                name: label_of(&p.class).into(),
-                sub_label: p.class.clone(),
-                score: u64::from(points(p.score)),
-                location: Location {
-                    x: f64::from(p.bbox[0]),
-                    y: f64::from(p.bbox[1]),
-                    width: f64::from(p.bbox[2]),
-                    height: f64::from(p.bbox[3]),
-                    rotate: 0.0,
-                },
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    }
+    .map_err(|e| check_failed("image_libraries", &e))?
 }
 
 /// Frames are reduced for decoding; boxes are reported in the original's pixels (the longer
@@ -740,10 +368,10 @@ fn frame_scale(decoded: &Decoded) -> f64 {
 /// queues batch them).
 async fn analyse(state: &AppState, decoded: &Arc<Decoded>) -> Result<Vec<Evidence>, ApiError> {
     let (analyzer, scale) = (state.analyzer.clone(), frame_scale(decoded));
-    per_frame(decoded, move |image| analyzer.analyse(image, scale))
+    per_frame(decoded, "models", move |image| analyzer.analyse(image, scale))
         .await?
         .into_iter()
-        .map(|result| result.map_err(|e| error::inference_error(&e)))
+        .map(|result| result.api())
         .collect()
 }
 
@@ -764,15 +392,79 @@ pub(crate) async fn decode(
         decoded
     });
     match tokio::time::timeout(Duration::from_secs(seconds), work).await {
-        Ok(Ok(result)) => result.map_err(|e| error::media_error(&e, source)),
+        Ok(Ok(result)) => result.map_err(|e| ImageError(e, source).api_error()),
         Ok(Err(_)) => Err(ApiError::new(Code::InternalError)),
-        Err(_) => Err(error::decode_timeout(seconds)),
+        Err(_) => Err(crate::error::decode_timeout(seconds)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{picture, state, FakeModels};
+    use inference::InferenceError;
+
+    fn request(params: serde_json::Value) -> ImageModerationRequest {
+        serde_json::from_value(params).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_one_use_case_composes_records_and_meters() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, account) = state(dir.path(), FakeModels::scoring(0.95));
+        let asked = request(serde_json::json!({"FileContent": picture(), "DataId": "d1", "User": {"UserId": "u7"}}));
+        let r = moderate(&state, &account, "req-1", asked, Origin::Sync).await.unwrap();
+        assert_eq!((r.suggestion.as_str(), r.label.as_str(), r.sub_label.as_str()), ("Block", "Porn", "Pornography"));
+        assert_eq!(r.biz_type, "TencentCloudDefault");
+        assert!(r.reason.starts_with("porn: 3 of 3 models over the block threshold"), "{}", r.reason);
+        assert_eq!(r.ocr_results[0].label, "Normal", "text was read (the fake reader found none)");
+        assert!(r.lib_results.is_empty(), "no library applies: no Similar scene");
+        let stored = state.history.result(account.id, "req-1").unwrap();
+        assert_eq!((stored.suggestion, stored.user_id.as_str()), (engine::decision::Suggestion::Block, "u7"));
+        assert!(stored.context.contains("u7"));
+        assert_eq!(stored.response, serde_json::to_string(&r).unwrap(), "the answer as given");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn no_text_reader_means_no_ocr_scene() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, account) = state(dir.path(), FakeModels { text: None, ..FakeModels::scoring(0.01) });
+        let r =
+            moderate(&state, &account, "req-2", request(serde_json::json!({"FileContent": picture()})), Origin::Sync)
+                .await
+                .unwrap();
+        assert_eq!(r.suggestion, "Pass");
+        assert!(r.ocr_results.is_empty(), "nothing read the text, so nothing claims it was clean");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn models_that_fail_or_are_full_fail_the_request() {
+        let dir = tempfile::tempdir().unwrap();
+        for (error, code) in [
+            (InferenceError::Overloaded, Code::ResourceInsufficient),
+            (InferenceError::Run("boom".into()), Code::ResourceUnavailableModelCallFailed),
+        ] {
+            let (state, account) = state(dir.path(), FakeModels { evidence: Err(error), ..FakeModels::scoring(0.0) });
+            let asked = request(serde_json::json!({"FileContent": picture()}));
+            let e = moderate(&state, &account, "req-3", asked, Origin::Sync).await.unwrap_err();
+            assert_eq!(e.code, code);
+            assert!(state.history.result(account.id, "req-3").is_err(), "nothing recorded");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_default_policy_answers_to_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, account) = state(dir.path(), FakeModels::scoring(0.01));
+        let named = request(serde_json::json!({"FileContent": picture(), "BizType": "TencentCloudDefault"}));
+        let r = moderate(&state, &account, "req-4", named, Origin::Sync).await.unwrap();
+        assert_eq!((r.suggestion.as_str(), r.biz_type.as_str()), ("Pass", "TencentCloudDefault"));
+        let unknown = request(serde_json::json!({"FileContent": picture(), "BizType": "nope_policy"}));
+        assert_eq!(
+            moderate(&state, &account, "req-5", unknown, Origin::Sync).await.unwrap_err().code,
+            Code::ResourceNotFound
+        );
+    }
 
     #[test]
     fn data_id_rules() {

@@ -4,11 +4,11 @@
 //! act on their main account's policies within their grant.
 
 use crate::actions::{self, fields, parse, Context};
-use crate::error;
+use crate::error::{ErrorCode, OrApiError};
 use engine::ads::AdSettings;
 use engine::decision::Label;
 use engine::keywords::KeywordError;
-use engine::policy::{Policy, PolicyError, PolicyRepository, Threshold};
+use engine::policy::{self, Policy, PolicyError, PolicyRepository, Threshold, DEFAULT_BIZ_TYPE};
 use protocol::ApiError;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -46,7 +46,7 @@ struct BizTypeInput {
 }
 
 fn invalid(reason: String) -> ApiError {
-    error::policy_error(&PolicyError::Invalid(reason))
+    PolicyError::Invalid(reason).api_error()
 }
 
 fn label(name: &str) -> Result<Label, ApiError> {
@@ -103,7 +103,7 @@ impl BizConfigInput {
             }
             policy.ads = ads;
         }
-        policy.validate().map_err(|e| error::policy_error(&e))?;
+        policy.validate().api()?;
         Ok(policy)
     }
 }
@@ -112,26 +112,19 @@ impl BizConfigInput {
 async fn check_libraries(context: &Context, policy: &Policy) -> Result<(), ApiError> {
     let ids = policy.image_libs.clone().unwrap_or_default();
     let (libraries, owner) = (context.state.libraries.clone(), context.account.owner());
-    actions::blocking(
-        move || ids.iter().try_for_each(|id| libraries.library(owner, id).map(drop)),
-        error::library_error,
-    )
-    .await?;
+    actions::blocking(move || ids.iter().try_for_each(|id| libraries.library(owner, id).map(drop))).await?;
     let ids = policy.keyword_libs.clone().unwrap_or_default();
     let keywords = context.state.keywords.clone();
     let built_in: Vec<String> =
         context.state.keyword_matcher.built_in().iter().map(|(l, _)| l.lib_id.clone()).collect();
-    actions::blocking(
-        move || {
-            let known = keywords.keyword_libraries(owner)?;
-            let is_known = |id: &String| built_in.contains(id) || known.iter().any(|l| &l.lib_id == id);
-            match ids.iter().find(|id| !is_known(id)) {
-                Some(missing) => Err(KeywordError::NotFound(missing.clone())),
-                None => Ok(()),
-            }
-        },
-        error::keyword_error,
-    )
+    actions::blocking(move || {
+        let known = keywords.keyword_libraries(owner)?;
+        let is_known = |id: &String| built_in.contains(id) || known.iter().any(|l| &l.lib_id == id);
+        match ids.iter().find(|id| !is_known(id)) {
+            Some(missing) => Err(KeywordError::NotFound(missing.clone())),
+            None => Ok(()),
+        }
+    })
     .await
 }
 
@@ -141,7 +134,7 @@ async fn blocking<T: Send + 'static>(
     work: impl FnOnce(&dyn PolicyRepository) -> Result<T, PolicyError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let repository: Arc<dyn PolicyRepository> = context.state.policies.clone();
-    actions::blocking(move || work(repository.as_ref()), error::policy_error).await
+    actions::blocking(move || work(repository.as_ref())).await
 }
 
 fn one(policy: &Policy) -> Map<String, Value> {
@@ -150,7 +143,7 @@ fn one(policy: &Policy) -> Map<String, Value> {
 
 pub async fn create(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
     let input: BizConfigInput = parse(params)?;
-    let named = Policy::named(&input_name(&input.biz_type)?).map_err(|e| error::policy_error(&e))?;
+    let named = Policy::named(&input_name(&input.biz_type)?).api()?;
     let policy = input.apply(named)?;
     let owner = context.account.owner();
     check_libraries(&context, &policy).await?;
@@ -160,10 +153,13 @@ pub async fn create(context: Context, params: Value) -> Result<Map<String, Value
     Ok(one(&policy))
 }
 
-/// The policy name of a management call: never empty (the default policy is built in).
+/// The policy name of a management call: never the default's (it is built in).
 fn input_name(biz_type: &str) -> Result<String, ApiError> {
     if biz_type.is_empty() {
-        return Err(error::policy_error(&PolicyError::InvalidName));
+        return Err(PolicyError::InvalidName.api_error());
+    }
+    if biz_type == DEFAULT_BIZ_TYPE {
+        return Err(PolicyError::Invalid(format!("{DEFAULT_BIZ_TYPE} is built in and cannot be changed")).api_error());
     }
     Ok(biz_type.to_string())
 }
@@ -185,11 +181,7 @@ pub async fn modify(context: Context, params: Value) -> Result<Map<String, Value
 pub async fn describe(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
     let BizTypeInput { biz_type } = parse(params)?;
     let owner = context.account.owner();
-    let policy = if biz_type.is_empty() {
-        Policy::default()
-    } else {
-        blocking(&context, move |r| r.policy(owner, &biz_type)?.ok_or(PolicyError::NotFound(biz_type))).await?
-    };
+    let policy = blocking(&context, move |r| policy::resolve(r, owner, &biz_type)).await?;
     Ok(one(&policy))
 }
 

@@ -6,13 +6,15 @@
 //! is retried with exponential backoff until a 2xx or `tasks.delivery_deadline_secs`.
 
 use crate::actions::{self, parse, Context};
+use crate::answer;
 use crate::envelope;
-use crate::error::{self, Source};
-use crate::moderation::{self, moderate};
+use crate::error::{CallbackUrlError, ErrorCode, ImageError, OrApiError, Source};
+use crate::moderation::{self, moderate, Input};
 use crate::AppState;
 use engine::history::Origin;
 use engine::task::{next_attempt, Task, TaskState};
 use hmac::{Hmac, Mac};
+use protocol::schema::Version;
 use protocol::wire::ImageModerationRequest;
 use protocol::{ApiError, Code, Lang};
 use serde::Deserialize;
@@ -42,6 +44,17 @@ pub fn signature(secret_key: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 pub async fn create(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
+    // The definitions give these to the cloud's moderation agent only (several URLs, or text,
+    // answered under one DataId); refused rather than dropped.
+    for agent_only in ["FileUrlList", "TextContent"] {
+        if params.get(agent_only).is_some() {
+            return Err(ApiError::with_message(
+                Code::UnsupportedOperation,
+                format!("{agent_only} is for the cloud's moderation agent only; send one image per task with FileContent or FileUrl."),
+                format!("{agent_only} 仅供云端审核智能体使用；请每个任务用 FileContent 或 FileUrl 提交一张图片。"),
+            ));
+        }
+    }
     let CallbackInput { callback_url } = parse(params.clone())?;
     let request: ImageModerationRequest = parse(params.clone())?;
     moderation::check(&request)?;
@@ -53,25 +66,13 @@ pub async fn create(context: Context, params: Value) -> Result<Map<String, Value
         ));
     }
     let state = &context.state;
-    state.fetcher.check_url(&callback_url).await.map_err(|e| error::callback_url_error(&e))?;
+    state.fetcher.check_url(&callback_url).await.map_err(|e| CallbackUrlError(e).api_error())?;
     // What can be checked without the work: the input is there, decodes, and may be fetched.
-    match (request.file_content.as_deref().unwrap_or(""), request.file_url.as_deref().unwrap_or("")) {
-        ("", "") => {
-            return Err(ApiError::with_message(
-                Code::InvalidParameterValueInvalidContent,
-                "One of FileContent and FileUrl is required.",
-                "FileContent 与 FileUrl 必须填写其中一个。",
-            ))
+    match Input::of(&request)? {
+        Input::Content(content) => {
+            drop(media::decode_base64(content).map_err(|e| ImageError(e, Source::Content).api_error())?)
         }
-        (content, "") => drop(media::decode_base64(content).map_err(|e| error::media_error(&e, Source::Content))?),
-        ("", url) => state.fetcher.check_url(url).await.map_err(|e| error::fetch_error(&e))?,
-        _ => {
-            return Err(ApiError::with_message(
-                Code::InvalidParameterValueInvalidParameter,
-                "Give only one of FileContent and FileUrl.",
-                "FileContent 与 FileUrl 只能填写其中一个。",
-            ))
-        }
+        Input::Url(url) => state.fetcher.check_url(url).await.api()?,
     }
     let now = chrono::Utc::now().timestamp();
     let task = Task {
@@ -89,7 +90,7 @@ pub async fn create(context: Context, params: Value) -> Result<Map<String, Value
         last_error: String::new(),
     };
     let tasks = state.tasks.clone();
-    actions::blocking(move || tasks.enqueue(&task), error::task_error).await?;
+    actions::blocking(move || tasks.enqueue(&task)).await?;
     state.task_queued.notify_waiters();
     metrics::counter!("ims_tasks_created_total").increment(1);
     Ok(actions::fields(json!({ "DataId": request.data_id.unwrap_or_default() })))
@@ -148,11 +149,11 @@ async fn process(state: &AppState, task: Task) {
 async fn task_result(state: &AppState, task: &Task) -> Result<Map<String, Value>, ApiError> {
     let accounts = state.accounts.clone();
     let id = task.account;
-    let account = actions::blocking(move || accounts.account(id), error::account_error).await?;
+    let account = actions::blocking(move || accounts.account(id)).await?;
     let params: Value = serde_json::from_str(&task.request).map_err(|_| ApiError::new(Code::InternalError))?;
     let request: ImageModerationRequest = parse(params)?;
     let response = moderate(state, &account, &task.task_id, request, Origin::Async).await?;
-    Ok(moderation::render("2020-12-29", response))
+    Ok(answer::render(Version::V20201229, response))
 }
 
 async fn delivery_loop(state: AppState) {

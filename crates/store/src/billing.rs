@@ -8,9 +8,9 @@ use crate::history::{name_of, parse_name};
 use crate::sqlite::SqliteStore;
 use engine::accounts::AccountId;
 use engine::billing::{
-    add_months, BalanceChange, Bill, Billing, BillingAccount, BillingError, BillingRepository, Calendar, Catalogue,
-    Currency, Money, Movement, Package, PackageKind, PackageOffer, Period, Service, ServiceState, Settlement, Source,
-    Standing, Usage, UsageCount, UsageRow, MAX_TOP_UP_MINOR,
+    add_months, BalanceChange, Bill, BillPeriod, Billing, BillingAccount, BillingError, BillingRepository, Calendar,
+    Catalogue, Currency, Money, Movement, Package, PackageKind, PackageOffer, Period, Service, ServiceState,
+    Settlement, Source, Standing, Usage, UsageCount, UsageRow, MAX_TOP_UP_MINOR,
 };
 use rusqlite::{params, OptionalExtension, Row, Transaction, TransactionBehavior};
 
@@ -203,9 +203,10 @@ impl SqliteStore {
                 now,
             )?;
         }
+        let period = BillPeriod::parse(period).ok_or_else(|| storage(format!("`{period}` is not a period")))?;
         Ok(Some(Bill {
             owner: account.owner,
-            period: period.to_string(),
+            period,
             service,
             count: count.clone(),
             amount: Money::new(amount, catalogue.currency),
@@ -517,7 +518,7 @@ impl BillingRepository for SqliteStore {
             .query_map(params![owner.0, from, to], |r| {
                 Ok(Bill {
                     owner,
-                    period: r.get(0)?,
+                    period: parse_name(&r.get::<_, String>(0)?)?,
                     service: parse_name(&r.get::<_, String>(1)?)?,
                     count: count_from_row(r, 2)?,
                     amount: Money::new(r.get(5)?, parse_name::<Currency>(&r.get::<_, String>(6)?)?),

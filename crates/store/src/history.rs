@@ -27,7 +27,7 @@ pub(crate) fn parse_name<T: serde::de::DeserializeOwned>(name: &str) -> rusqlite
 
 const COLUMNS: &str = "request_id, owner_id, account_id, created_at, origin, biz_type, data_id, file_md5, file_url, \
      suggestion, label, sub_label, score, flagged, text, hits, response, thumbnail, hashes, \
-     corrected_suggestion, corrected_label, correction_note, corrected_by, corrected_at";
+     corrected_suggestion, corrected_label, correction_note, corrected_by, corrected_at, user_id, device_id, context";
 
 fn record_from_row(row: &Row<'_>) -> rusqlite::Result<Record> {
     let flagged: String = row.get(13)?;
@@ -53,6 +53,9 @@ fn record_from_row(row: &Row<'_>) -> rusqlite::Result<Record> {
         data_id: row.get(6)?,
         file_md5: row.get(7)?,
         file_url: row.get(8)?,
+        user_id: row.get(24)?,
+        device_id: row.get(25)?,
+        context: row.get(26)?,
         suggestion: parse_name(&row.get::<_, String>(9)?)?,
         label: parse_name(&row.get::<_, String>(10)?)?,
         sub_label: row.get(11)?,
@@ -98,6 +101,12 @@ fn conditions(owner: AccountId, filter: &Filter) -> (String, Vec<Sql>) {
     if let Some(data_id) = &filter.data_id {
         add("data_id = ?", &[Sql::Text(data_id.clone())]);
     }
+    if let Some(user_id) = &filter.user_id {
+        add("user_id = ?", &[Sql::Text(user_id.clone())]);
+    }
+    if let Some(device_id) = &filter.device_id {
+        add("device_id = ?", &[Sql::Text(device_id.clone())]);
+    }
     match filter.corrected {
         Some(true) => add("corrected_at IS NOT NULL", &[]),
         Some(false) => add("corrected_at IS NULL", &[]),
@@ -123,7 +132,7 @@ impl HistoryRepository for SqliteStore {
         let flagged: Vec<String> = r.flagged.iter().map(name_of).collect();
         self.connection(HistoryError::Storage)?
             .execute(
-                &format!("INSERT INTO results ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, NULL, NULL, NULL, NULL, NULL)"),
+                &format!("INSERT INTO results ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, NULL, NULL, NULL, NULL, NULL, ?20, ?21, ?22)"),
                 params![
                     r.request_id,
                     r.owner.0,
@@ -144,6 +153,9 @@ impl HistoryRepository for SqliteStore {
                     r.response,
                     r.thumbnail,
                     pack_hashes(&r.hashes),
+                    r.user_id,
+                    r.device_id,
+                    r.context,
                 ],
             )
             .map_err(storage)?;
@@ -264,6 +276,9 @@ mod tests {
             data_id: format!("data-{id}"),
             file_md5: String::new(),
             file_url: String::new(),
+            user_id: format!("user-{}", &id[1..]),
+            device_id: if id.starts_with('b') { "phone-7".into() } else { String::new() },
+            context: String::new(),
             suggestion,
             label,
             sub_label: String::new(),
@@ -306,6 +321,13 @@ mod tests {
         assert_eq!(store.results(a, &policy, 0, 10).unwrap().0[0].request_id, "b3");
         let data = Filter { data_id: Some("data-a1".into()), ..Default::default() };
         assert_eq!(store.results(a, &data, 0, 10).unwrap().0[0].request_id, "a1");
+        let user = Filter { user_id: Some("user-2".into()), ..Default::default() };
+        assert_eq!(store.results(a, &user, 0, 10).unwrap().0[0].request_id, "a2");
+        let device = Filter { device_id: Some("phone-7".into()), ..Default::default() };
+        assert_eq!(
+            store.results(a, &device, 0, 10).unwrap().0.iter().map(|r| r.request_id.as_str()).collect::<Vec<_>>(),
+            ["b3"]
+        );
         assert!(matches!(store.result(b, "a1"), Err(HistoryError::NotFound(_))), "another owner's result");
 
         let stats = store.stats(a, &all).unwrap();

@@ -216,6 +216,13 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO billing_accounts (owner_id, catalogue, currency, balance_minor, state, activated_at, trial_granted)
         SELECT id, 'cn', 'CNY', 0, 'active', created_at, 0 FROM accounts WHERE parent_id IS NULL;
 "#,
+    r#"
+    ALTER TABLE results ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE results ADD COLUMN device_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE results ADD COLUMN context TEXT NOT NULL DEFAULT '';
+    CREATE INDEX results_by_user ON results(owner_id, user_id, created_at) WHERE user_id <> '';
+    CREATE INDEX results_by_device ON results(owner_id, device_id, created_at) WHERE device_id <> '';
+"#,
 ];
 
 pub struct SqliteStore {

@@ -1,7 +1,8 @@
 """Drives the ims server with the real Tencent Cloud Python SDK.
 
 Reads one job as JSON on stdin, prints {"results": [...]} on stdout, one entry per call:
-{"ok": <response>} or {"error": {"code", "message", "request_id"}}.
+{"ok": <response>} or {"error": {"code", "message", "request_id"}}, with "sent" and
+"answered" (monotonic seconds).
 
 Job fields: endpoint (host:port), secret_id, secret_key, version ("2020-12-29" or
 "2020-07-13"), action (default ImageModeration; actions the SDK has no model for, such as
@@ -57,14 +58,20 @@ def call(job, barrier):
         request.from_json_string(json.dumps(job.get("params", {})))
     if barrier is not None:
         barrier.wait()
+    sent = time.monotonic()
     try:
         if not typed:
             # ims's own actions (policies...): the SDK's generic, signed JSON call.
-            return {"ok": client.call_json(action, job.get("params", {}))["Response"]}
-        response = getattr(client, action)(request)
-        return {"ok": json.loads(response.to_json_string())}
+            result = {"ok": client.call_json(action, job.get("params", {}))["Response"]}
+        else:
+            response = getattr(client, action)(request)
+            result = {"ok": json.loads(response.to_json_string())}
     except TencentCloudSDKException as e:
-        return {"error": {"code": e.get_code(), "message": e.get_message(), "request_id": e.get_request_id()}}
+        result = {"error": {"code": e.get_code(), "message": e.get_message(), "request_id": e.get_request_id()}}
+    # When the call left and when its answer came (seconds, one clock for the whole job), so a
+    # test can tell whether a burst arrived within one rate-limit window.
+    result["sent"], result["answered"] = sent, time.monotonic()
+    return result
 
 
 def main():

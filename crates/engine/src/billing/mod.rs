@@ -169,11 +169,75 @@ pub fn check_days(start: &str, end: &str) -> Result<(), BillingError> {
     Ok(())
 }
 
-/// Bills by month: each month's daily bills of a service added up, with any monthly bill.
-pub fn by_month(bills: &[Bill]) -> Vec<Bill> {
+/// The span a bill covers: one day or one month of the billing calendar. The variant says
+/// which (the text's length once did).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BillPeriod {
+    /// `YYYY-MM-DD`.
+    Day(String),
+    /// `YYYY-MM`.
+    Month(String),
+}
+
+impl BillPeriod {
+    /// A day (`YYYY-MM-DD`) or a month (`YYYY-MM`); `None` for anything else.
+    pub fn parse(text: &str) -> Option<BillPeriod> {
+        if NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok() {
+            Some(BillPeriod::Day(text.into()))
+        } else if text.len() == 7 && NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d").is_ok() {
+            Some(BillPeriod::Month(text.into()))
+        } else {
+            None
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            BillPeriod::Day(text) | BillPeriod::Month(text) => text,
+        }
+    }
+
+    pub fn granularity(&self) -> Period {
+        match self {
+            BillPeriod::Day(_) => Period::Day,
+            BillPeriod::Month(_) => Period::Month,
+        }
+    }
+
+    /// The month a period falls in.
+    pub fn month(&self) -> BillPeriod {
+        BillPeriod::Month(self.as_str()[..7].into())
+    }
+}
+
+impl std::fmt::Display for BillPeriod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for BillPeriod {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for BillPeriod {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        BillPeriod::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not a day or a month")))
+    }
+}
+
+/// The bills as asked for: per day (the daily bills), or per month (each month's daily bills of
+/// a service added up, with any monthly bill).
+pub fn bills_per(granularity: Period, bills: Vec<Bill>) -> Vec<Bill> {
+    if granularity == Period::Day {
+        return bills.into_iter().filter(|b| b.period.granularity() == Period::Day).collect();
+    }
     let mut months: Vec<Bill> = Vec::new();
     for bill in bills {
-        let period = bill.period[..7].to_string();
+        let period = bill.period.month();
         match months.iter_mut().find(|m| m.period == period && m.service == bill.service) {
             Some(month) => {
                 month.count.trial += bill.count.trial;
@@ -182,7 +246,7 @@ pub fn by_month(bills: &[Bill]) -> Vec<Bill> {
                 month.amount.minor += bill.amount.minor;
                 month.settled_at = month.settled_at.max(bill.settled_at);
             }
-            None => months.push(Bill { period, ..bill.clone() }),
+            None => months.push(Bill { period, ..bill }),
         }
     }
     months.sort_by(|a, b| (&a.period, a.service).cmp(&(&b.period, b.service)));
@@ -426,8 +490,7 @@ pub struct UsageRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bill {
     pub owner: AccountId,
-    /// `YYYY-MM-DD` for a daily bill, `YYYY-MM` for a monthly one.
-    pub period: String,
+    pub period: BillPeriod,
     pub service: Service,
     pub count: UsageCount,
     pub amount: Money,
@@ -596,24 +659,30 @@ mod tests {
     fn monthly_view_adds_up_daily_bills() {
         let bill = |period: &str, service, payg, minor| Bill {
             owner: AccountId(1),
-            period: period.into(),
+            period: BillPeriod::parse(period).unwrap(),
             service,
             count: UsageCount { trial: 1, package: 0, payg },
             amount: Money::new(minor, Currency::Cny),
             settled_at: 0,
         };
-        let months = by_month(&[
+        let bills = vec![
             bill("2026-11-01", Service::Image, 10, 3),
             bill("2026-11-02", Service::Image, 20, 5),
             bill("2026-11-02", Service::Aigc, 2, 20),
             bill("2026-12-01", Service::Image, 1, 0),
-        ]);
+            bill("2026-12", Service::Image, 4, 7),
+        ];
+        assert_eq!(bills_per(Period::Day, bills.clone()).len(), 4, "the monthly bill is not a day's");
+        let months = bills_per(Period::Month, bills);
         let seen: Vec<_> =
             months.iter().map(|m| (m.period.as_str(), m.service, m.count.total(), m.amount.minor)).collect();
         assert_eq!(
             seen,
-            [("2026-11", Service::Image, 32, 8), ("2026-11", Service::Aigc, 3, 20), ("2026-12", Service::Image, 2, 0)]
+            [("2026-11", Service::Image, 32, 8), ("2026-11", Service::Aigc, 3, 20), ("2026-12", Service::Image, 7, 7)]
         );
+        assert_eq!(BillPeriod::parse("2026-11"), Some(BillPeriod::Month("2026-11".into())));
+        assert_eq!(BillPeriod::parse("2026-13"), None);
+        assert_eq!(BillPeriod::parse("2026-11-31"), None);
     }
 
     #[test]

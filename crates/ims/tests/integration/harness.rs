@@ -11,10 +11,7 @@ use std::time::Duration;
 
 /// Where scripts/fetch.py installed the runtime and the models.
 pub fn artifacts_dir() -> PathBuf {
-    std::env::var("IMS_CACHE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| workspace_root().join(".cache"))
-        .join("artifacts")
+    inference::cache_dir().join("artifacts")
 }
 
 pub fn workspace_root() -> PathBuf {
@@ -216,10 +213,10 @@ fn run_driver(mut command: Command, job: &Value) -> Vec<Value> {
 pub fn python(job: &Value) -> Vec<Value> {
     let python = std::env::var("IMS_TEST_PYTHON")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| workspace_root().join(".cache/venv/bin/python"));
+        .unwrap_or_else(|_| inference::cache_dir().join("venv/bin/python"));
     assert!(
         python.exists(),
-        "{} is missing: run scripts/test.sh, which installs the Python SDK into .cache/venv",
+        "{} is missing: run scripts/test.sh, which installs the Python SDK into the cache's venv",
         python.display()
     );
     let mut command = Command::new(python);
@@ -237,17 +234,30 @@ pub fn node(job: &Value) -> Vec<Value> {
 }
 
 /// Sends `count` copies of a job's call from as many threads at once (released together) and
-/// returns how many were admitted and how many refused with `RequestLimitExceeded`; any other
-/// answer fails the test.
+/// returns how many were admitted (answered with anything but `RequestLimitExceeded`) and how
+/// many refused. The limit is per sliding second, so the counts are exact only for a burst that
+/// arrived within one second: a burst that took longer (a busy machine) is sent again after the
+/// window has emptied, up to five times. Cheap calls (no image) make that rare.
 pub fn burst(job: &Value, count: usize) -> (usize, usize) {
     let mut job = job.clone();
     job["count"] = json!(count);
     job["concurrency"] = json!(count);
-    let results = python(&job);
-    let ok = results.iter().filter(|r| r.get("ok").is_some()).count();
-    let limited = results.iter().filter(|r| r["error"]["code"] == "RequestLimitExceeded").count();
-    assert_eq!(ok + limited, count, "unexpected answers: {results:?}");
-    (ok, limited)
+    for _ in 0..5 {
+        let results = python(&job);
+        let first_sent = results.iter().map(|r| r["sent"].as_f64().unwrap()).fold(f64::MAX, f64::min);
+        let last_answered = results.iter().map(|r| r["answered"].as_f64().unwrap()).fold(f64::MIN, f64::max);
+        let limited = results.iter().filter(|r| r["error"]["code"] == "RequestLimitExceeded").count();
+        let mut answers: Vec<&str> = results.iter().map(|r| r["error"]["code"].as_str().unwrap_or("ok")).collect();
+        answers.retain(|a| *a != "RequestLimitExceeded");
+        answers.dedup();
+        assert!(answers.len() <= 1, "the calls admitted were answered differently: {answers:?}");
+        if last_answered - first_sent < 1.0 {
+            return (count - limited, limited);
+        }
+        println!("the burst took {:.2} s, more than one window: sending it again", last_answered - first_sent);
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    panic!("{count} calls could not be sent within one second in five tries");
 }
 
 /// The one result of a single-call job, as Ok(response) or Err(code).

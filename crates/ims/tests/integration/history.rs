@@ -21,7 +21,13 @@ fn results_are_recorded_listed_counted_and_corrected() {
     let photo = b64(&textured_jpeg(400, 300, 1));
     let calm = b64(&textured_jpeg(400, 300, 2));
     let first = server.call("ImageModeration", json!({"FileContent": calm, "DataId": "one"})).unwrap();
-    server.call("ImageModeration", json!({"FileContent": calm, "DataId": "two"})).unwrap();
+    let risk = json!({"UserId": "u-42", "Nickname": "kim"});
+    server
+        .call(
+            "ImageModeration",
+            json!({"FileContent": calm, "DataId": "two", "User": risk, "Device": {"DeviceId": "d-9"}}),
+        )
+        .unwrap();
     let blocked =
         server.call("ImageModeration", json!({"BizType": "strict", "FileContent": photo, "DataId": "three"})).unwrap();
     assert_eq!(blocked["Suggestion"], "Block");
@@ -35,6 +41,10 @@ fn results_are_recorded_listed_counted_and_corrected() {
     assert_eq!((newest["DataId"].as_str(), newest["BizType"].as_str()), (Some("three"), Some("strict")));
     assert_eq!((newest["Suggestion"].as_str(), newest["Label"].as_str()), (Some("Block"), Some("Porn")));
     assert_eq!(newest["Source"], "sync");
+    let two = &list(&server, json!([{"Name": "DataId", "Values": ["two"]}]))["ImsDetailSet"][0];
+    assert_eq!((two["UserId"].as_str(), two["DeviceId"].as_str()), (Some("u-42"), Some("d-9")));
+    let context: Value = serde_json::from_str(two["Context"].as_str().unwrap()).unwrap();
+    assert_eq!(context["User"]["Nickname"], "kim", "the risk context as sent");
     assert_eq!(newest["FileMD5"], blocked["FileMD5"]);
     let result: Value = serde_json::from_str(newest["Result"].as_str().unwrap()).unwrap();
     assert_eq!(result["Suggestion"], "Block", "the answer as given is kept");
@@ -50,6 +60,9 @@ fn results_are_recorded_listed_counted_and_corrected() {
         (json!([{"Name": "Label", "Values": ["Porn"]}]), 1),
         (json!([{"Name": "BizType", "Values": ["strict"]}]), 1),
         (json!([{"Name": "DataId", "Values": ["two"]}]), 1),
+        (json!([{"Name": "UserId", "Values": ["u-42"]}]), 1),
+        (json!([{"Name": "DeviceId", "Values": ["d-9"]}]), 1),
+        (json!([{"Name": "UserId", "Values": ["u-43"]}]), 0),
         (json!([{"Name": "DateRange", "Values": ["2000-01-01", "2100-01-01"]}]), 3),
         (json!([{"Name": "DateRange", "Values": ["2000-01-01", "2000-01-02"]}]), 0),
     ] {

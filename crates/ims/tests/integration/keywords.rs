@@ -18,7 +18,7 @@ fn moderate(server: &Server, params: Value) -> Value {
 #[test]
 fn the_sdk_sees_ocr_results_with_keyword_hits() {
     let Some(page) = rendered_page() else {
-        println!("SKIPPED: ../shared/data is absent (this test needs its rendered pages)");
+        crate::shared::absent("this test needs its rendered pages");
         return;
     };
     let server = Server::start();
@@ -206,7 +206,7 @@ fn ai_generated_images_are_recognised_by_their_provenance() {
 fn the_built_in_library_applies_where_a_policy_names_it() {
     let Ok(scan) = std::fs::read(workspace_root().join("../shared/data/ocr/tesseract-test/testing/8087_054.3B.tif"))
     else {
-        println!("SKIPPED: ../shared/data is absent (this test needs its scanned news page)");
+        crate::shared::absent("this test needs its scanned news page");
         return;
     };
     let server = Server::start();

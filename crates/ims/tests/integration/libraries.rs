@@ -49,7 +49,7 @@ fn library_images_match_through_variants_and_decide() {
     let (Some(cat), Some(coffee), Some(astronaut)) =
         (shared_photo("chelsea.png"), shared_photo("coffee.png"), shared_photo("astronaut.png"))
     else {
-        println!("SKIPPED: ../shared/data is absent (this test needs its photographs)");
+        crate::shared::absent("this test needs its photographs");
         return;
     };
     let server = Server::start();
@@ -79,7 +79,9 @@ fn library_images_match_through_variants_and_decide() {
     for (what, photo) in [("coffee", &coffee), ("astronaut", &astronaut)] {
         let r = moderate(&server, json!({"FileContent": b64(&jpeg(photo, 90))}));
         assert_eq!(r["Suggestion"], "Pass", "{what}: {r}");
-        assert!(r["LibResults"].as_array().is_none_or(|a| a.is_empty()), "{what} matched nothing: {r}");
+        let lib = &r["LibResults"][0];
+        assert_eq!((lib["Scene"].as_str(), lib["Label"].as_str()), (Some("Similar"), Some("Normal")), "{what}: {r}");
+        assert_eq!(lib["Details"], json!([]), "{what} matched nothing: {r}");
     }
 
     // An allow list overrides the models: under a policy that blocks everything, the
@@ -180,7 +182,7 @@ fn library_requests_are_checked_at_their_bounds() {
 #[test]
 fn the_cli_fills_a_library_the_running_server_uses() {
     let Some(cat) = shared_photo("chelsea.png") else {
-        println!("SKIPPED: ../shared/data is absent (this test needs its photographs)");
+        crate::shared::absent("this test needs its photographs");
         return;
     };
     let server = Server::start();

