@@ -21,36 +21,19 @@ impl fmt::Display for AccountId {
     }
 }
 
-/// What a sub-account may do, as granted by its main account. Main accounts always have `Full`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Access {
-    /// Not granted: every API call is refused.
-    None,
-    /// Describe and list actions only.
-    ReadOnly,
-    /// Every action, including moderation calls and changes.
-    Full,
+named_enum! {
+    /// What a sub-account may do, as granted by its main account. Main accounts always have `Full`.
+    pub enum Access {
+        /// Not granted: every API call is refused.
+        None = "none",
+        /// Describe and list actions only.
+        ReadOnly = "read-only",
+        /// Every action, including moderation calls and changes.
+        Full = "full",
+    }
 }
 
 impl Access {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Access::None => "none",
-            Access::ReadOnly => "read-only",
-            Access::Full => "full",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Access> {
-        match s {
-            "none" => Some(Access::None),
-            "read-only" => Some(Access::ReadOnly),
-            "full" => Some(Access::Full),
-            _ => None,
-        }
-    }
-
     pub fn permits(self, operation: Operation) -> bool {
         match self {
             Access::Full => true,

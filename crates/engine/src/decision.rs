@@ -7,41 +7,32 @@
 //! Review (findings that pass are only scores) the image passes as `Normal` with score 0; the
 //! per-label scores remain in the label results.
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Suggestion {
-    Pass,
-    Review,
-    Block,
-}
-
-impl Suggestion {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Suggestion::Pass => "Pass",
-            Suggestion::Review => "Review",
-            Suggestion::Block => "Block",
-        }
+named_enum! {
+    /// Ordered by severity.
+    #[derive(PartialOrd, Ord)]
+    pub enum Suggestion {
+        Pass = "Pass",
+        Review = "Review",
+        Block = "Block",
     }
 }
 
-/// The labels of the API, as the cloud spells them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Label {
-    Normal,
-    Porn,
-    Sexy,
-    Terror,
-    Polity,
-    Illegal,
-    Abuse,
-    Ad,
-    Teenager,
-    Custom,
-    /// AI-generated (`Type=IMAGE_AIGC`).
-    #[serde(rename = "AIGC")]
-    Aigc,
+named_enum! {
+    /// The labels of the API, as the cloud spells them.
+    pub enum Label {
+        Normal = "Normal",
+        Porn = "Porn",
+        Sexy = "Sexy",
+        Terror = "Terror",
+        Polity = "Polity",
+        Illegal = "Illegal",
+        Abuse = "Abuse",
+        Ad = "Ad",
+        Teenager = "Teenager",
+        Custom = "Custom",
+        /// AI-generated (`Type=IMAGE_AIGC`).
+        Aigc = "AIGC",
+    }
 }
 
 impl Label {
@@ -60,22 +51,6 @@ impl Label {
         Label::Aigc,
         Label::Normal,
     ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Label::Normal => "Normal",
-            Label::Porn => "Porn",
-            Label::Sexy => "Sexy",
-            Label::Terror => "Terror",
-            Label::Polity => "Polity",
-            Label::Illegal => "Illegal",
-            Label::Abuse => "Abuse",
-            Label::Ad => "Ad",
-            Label::Teenager => "Teenager",
-            Label::Custom => "Custom",
-            Label::Aigc => "AIGC",
-        }
-    }
 
     pub fn rank(self) -> usize {
         Label::PRIORITY.iter().position(|&l| l == self).expect("every label has a priority")

@@ -7,27 +7,11 @@ use crate::library::Hash256;
 
 pub const SECONDS_PER_DAY: i64 = 86_400;
 
-/// How a result was asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    Sync,
-    Async,
-}
-
-impl Origin {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Origin::Sync => "sync",
-            Origin::Async => "async",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Origin> {
-        match s {
-            "sync" => Some(Origin::Sync),
-            "async" => Some(Origin::Async),
-            _ => None,
-        }
+named_enum! {
+    /// How a result was asked for.
+    pub enum Origin {
+        Sync = "sync",
+        Async = "async",
     }
 }
 

@@ -15,6 +15,10 @@
 //! - [`history`]: the record of every result, its queries and corrections;
 //! - [`task`]: asynchronous tasks and their callback deliveries.
 
+// First: the modules below define their named enums with its macro.
+#[macro_use]
+mod named;
+
 pub mod accounts;
 pub mod ads;
 pub mod billing;

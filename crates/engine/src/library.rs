@@ -13,7 +13,7 @@
 
 use crate::accounts::AccountId;
 use crate::decision::Label;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::RwLock;
 
@@ -179,21 +179,13 @@ impl HashIndex {
     }
 }
 
-/// What a library does with a match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum LibAction {
-    /// A white library: a match passes the image whatever the models say.
-    Allow,
-    /// A black library: a match blocks the image with the library's label.
-    Block,
-}
-
-impl LibAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LibAction::Allow => "Allow",
-            LibAction::Block => "Block",
-        }
+named_enum! {
+    /// What a library does with a match.
+    pub enum LibAction {
+        /// A white library: a match passes the image whatever the models say.
+        Allow = "Allow",
+        /// A black library: a match blocks the image with the library's label.
+        Block = "Block",
     }
 }
 

@@ -9,30 +9,13 @@
 
 use crate::accounts::AccountId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskState {
-    Queued,
-    Running,
-    Delivering,
-    Delivered,
-    Failed,
-}
-
-impl TaskState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskState::Queued => "queued",
-            TaskState::Running => "running",
-            TaskState::Delivering => "delivering",
-            TaskState::Delivered => "delivered",
-            TaskState::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<TaskState> {
-        [TaskState::Queued, TaskState::Running, TaskState::Delivering, TaskState::Delivered, TaskState::Failed]
-            .into_iter()
-            .find(|t| t.as_str() == s)
+named_enum! {
+    pub enum TaskState {
+        Queued = "queued",
+        Running = "running",
+        Delivering = "delivering",
+        Delivered = "delivered",
+        Failed = "failed",
     }
 }
 

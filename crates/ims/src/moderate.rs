@@ -122,7 +122,7 @@ fn row(input: &Input, response: &anyhow::Result<Value>) -> Value {
         }),
         Ok(r) => json!({
             "Input": input.label(), "Suggestion": r["Suggestion"], "Label": r["Label"], "SubLabel": r["SubLabel"],
-            "Score": r["Score"], "RequestId": r["RequestId"], "FileMD5": r["FileMD5"],
+            "Score": r["Score"], "Reason": r["Reason"], "RequestId": r["RequestId"], "FileMD5": r["FileMD5"],
             "LibResults": r["LibResults"], "LabelResults": r["LabelResults"],
         }),
         Err(e) => json!({"Input": input.label(), "Error": {"Code": "ClientError", "Message": format!("{e:#}")}}),

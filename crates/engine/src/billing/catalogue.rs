@@ -8,31 +8,18 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// What is metered and priced separately.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Service {
-    /// Image moderation (`ImageModeration`, async tasks, batches).
-    #[serde(rename = "IMAGE")]
-    Image,
-    /// AI-generated image detection (`Type=IMAGE_AIGC`): pay-as-you-go only.
-    #[serde(rename = "AIGC")]
-    Aigc,
+named_enum! {
+    /// What is metered and priced separately.
+    #[derive(PartialOrd, Ord)]
+    pub enum Service {
+        /// Image moderation (`ImageModeration`, async tasks, batches).
+        Image = "IMAGE",
+        /// AI-generated image detection (`Type=IMAGE_AIGC`): pay-as-you-go only.
+        Aigc = "AIGC",
+    }
 }
 
 impl Service {
-    pub const ALL: [Service; 2] = [Service::Image, Service::Aigc];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Service::Image => "IMAGE",
-            Service::Aigc => "AIGC",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Service> {
-        Service::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
     /// Whether the trial and prepaid packages cover this service (the product's rule: AI-generated
     /// detection is pay-as-you-go only).
     pub fn prepaid(self) -> bool {
@@ -40,20 +27,12 @@ impl Service {
     }
 }
 
-/// How often pay-as-you-go usage is settled, and the span its tiers and free allowance count over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Period {
-    Day,
-    Month,
-}
-
-impl Period {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Period::Day => "day",
-            Period::Month => "month",
-        }
+named_enum! {
+    /// How often pay-as-you-go usage is settled, and the span its tiers and free allowance count
+    /// over.
+    pub enum Period {
+        Day = "day",
+        Month = "month",
     }
 }
 

@@ -307,22 +307,12 @@ pub fn add_months(at: i64, months: u32) -> i64 {
         .map_or(i64::MAX, |t| t.timestamp())
 }
 
-/// Whether an account's service is activated, suspended or destroyed, as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ServiceState {
-    Active,
-    Suspended,
-    Destroyed,
-}
-
-impl ServiceState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServiceState::Active => "active",
-            ServiceState::Suspended => "suspended",
-            ServiceState::Destroyed => "destroyed",
-        }
+named_enum! {
+    /// Whether an account's service is activated, suspended or destroyed, as stored.
+    pub enum ServiceState {
+        Active = "active",
+        Suspended = "suspended",
+        Destroyed = "destroyed",
     }
 }
 
@@ -385,19 +375,11 @@ impl Standing {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PackageKind {
-    Trial,
-    Package,
-}
-
-impl PackageKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PackageKind::Trial => "trial",
-            PackageKind::Package => "package",
-        }
+named_enum! {
+    /// A trial, or a package bought.
+    pub enum PackageKind {
+        Trial = "trial",
+        Package = "package",
     }
 }
 
@@ -433,22 +415,12 @@ impl Package {
     }
 }
 
-/// Where a metered image was drawn from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    Trial,
-    Package,
-    Payg,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Trial => "trial",
-            Source::Package => "package",
-            Source::Payg => "payg",
-        }
+named_enum! {
+    /// Where a metered image was drawn from.
+    pub enum Source {
+        Trial = "trial",
+        Package = "package",
+        Payg = "payg",
     }
 }
 
@@ -497,23 +469,13 @@ pub struct Bill {
     pub settled_at: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Movement {
-    TopUp,
-    Purchase,
-    Refund,
-    Settlement,
-}
-
-impl Movement {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Movement::TopUp => "topup",
-            Movement::Purchase => "purchase",
-            Movement::Refund => "refund",
-            Movement::Settlement => "settlement",
-        }
+named_enum! {
+    /// Why a balance moved.
+    pub enum Movement {
+        TopUp = "topup",
+        Purchase = "purchase",
+        Refund = "refund",
+        Settlement = "settlement",
     }
 }
 
