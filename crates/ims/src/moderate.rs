@@ -97,7 +97,11 @@ impl Backend {
                 let request_id = uuid::Uuid::new_v4().to_string();
                 let request: ImageModerationRequest = serde_json::from_value(params)?;
                 let moderated = match server::billing::admit(state, account).await {
-                    Ok(()) => server::moderation::moderate(state, account, &request_id, request, Origin::Sync).await,
+                    Ok(()) => {
+                        let admission = server::moderation::Admission::Wait;
+                        server::moderation::moderate(state, account, &request_id, request, Origin::Sync, admission)
+                            .await
+                    }
                     Err(refused) => Err(refused),
                 };
                 Ok(match moderated {

@@ -83,6 +83,7 @@ pub fn app_state(settings: &Settings, store: Arc<SqliteStore>, metrics: MetricsR
         limiter: Arc::new(RateLimiter::default()),
         fetcher: Arc::new(fetcher),
         decode_slots: AppState::decode_slots(&settings.server),
+        in_flight: AppState::in_flight(&settings.server),
         health: Arc::new(move || health_store.ping().map_err(|e| e.to_string())),
         metrics,
     })
@@ -140,7 +141,11 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     init_logging(&settings)?;
     let store = crate::open_store(&settings)?;
     let credentials = bootstrap(store.as_ref(), &settings)?;
+    // Histograms with buckets (not summaries), so that they add up across servers.
+    let seconds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0];
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets_for_metric(metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()), &seconds)
+        .context("cannot set the metrics' buckets")?
         .install_recorder()
         .context("cannot install the metrics recorder")?;
     let metered = store.clone();

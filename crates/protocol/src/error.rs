@@ -190,6 +190,9 @@ codes! {
     FailedOperation = "FailedOperation",
         "The operation failed.",
         "操作失败。";
+    FailedOperationTimeout = "FailedOperation.Timeout",
+        "The request did not finish within the server's time limit.",
+        "请求未能在服务端时限内完成。";
     ResourceNotFound = "ResourceNotFound",
         "The resource does not exist.",
         "资源不存在。";

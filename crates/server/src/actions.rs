@@ -126,6 +126,8 @@ pub struct Context {
     pub request_id: String,
     /// The key the call was signed with.
     pub secret_id: String,
+    /// When the request arrived (before its body was read): deadlines count from here.
+    pub arrived: Instant,
 }
 
 /// Answers one API request, whatever happens, with the envelope.
@@ -137,7 +139,7 @@ pub async fn handle(state: AppState, request: Request) -> Response {
         let (lang, parsed) = call::read(request, state.body_timeout()).await;
         let mut action_label = "-";
         let result = match parsed {
-            Ok(call) => run(&state, call, &request_id, &mut action_label).await,
+            Ok(call) => run(&state, call, &request_id, started, &mut action_label).await,
             Err(e) => Err(e),
         };
         let elapsed = started.elapsed();
@@ -158,6 +160,7 @@ async fn run(
     state: &AppState,
     call: Call,
     request_id: &str,
+    arrived: Instant,
     action_label: &mut &'static str,
 ) -> Result<Map<String, Value>, ApiError> {
     let now = chrono::Utc::now().timestamp();
@@ -206,7 +209,8 @@ async fn run(
 
     let secret_id = call.secret_id.clone();
     let params = parameters(definition, defined, call.params)?;
-    let context = Context { state: state.clone(), account, version, request_id: request_id.to_string(), secret_id };
+    let context =
+        Context { state: state.clone(), account, version, request_id: request_id.to_string(), secret_id, arrived };
     match action {
         Action::ImageModeration => moderation::image_moderation(context, params).await,
         Action::CreateBizConfig => policies::create(context, params).await,

@@ -54,14 +54,36 @@ impl ErrorCode for AccountError {
     }
 }
 
+/// The server is full (`server.max_images_in_flight` images being moderated): refused at once.
+/// `RequestLimitExceeded` because it is what the official SDKs' retryers retry, with backoff;
+/// the message and `ims_overload_refusals_total` tell it from an account's rate limit.
+pub fn busy(bound: &str) -> ApiError {
+    metrics::counter!("ims_overload_refusals_total").increment(1);
+    ApiError::with_message(
+        Code::RequestLimitExceeded,
+        format!("The server is at capacity ({bound}); nothing was done, retry shortly."),
+        format!("服务端处理能力已满（{bound}），请求未被处理，请稍后重试。"),
+    )
+}
+
+/// A synchronous moderation past its deadline.
+pub fn timed_out(seconds: u64) -> ApiError {
+    metrics::counter!("ims_request_timeouts_total").increment(1);
+    ApiError::with_message(
+        Code::FailedOperationTimeout,
+        format!("The image was not moderated within {seconds} s (server.request_timeout_secs); retry later."),
+        format!("图片未能在 {seconds} 秒内完成审核（server.request_timeout_secs），请稍后重试。"),
+    )
+}
+
 impl ErrorCode for InferenceError {
     fn api_error(&self) -> ApiError {
-        let error = self;
-        match error {
-            InferenceError::Overloaded => ApiError::with_message(
-                Code::ResourceInsufficient,
-                "The models are at capacity (inference.queue_capacity images waiting); retry shortly.",
-                "模型处理队列已满（inference.queue_capacity），请稍后重试。",
+        match self {
+            InferenceError::Overloaded => busy("inference.queue_capacity images waiting for a model"),
+            InferenceError::Expired => ApiError::with_message(
+                Code::FailedOperationTimeout,
+                "The request's deadline passed before the models ran; retry later.",
+                "请求已超过时限，模型未运行，请稍后重试。",
             ),
             other => {
                 tracing::error!(error = %other, "a model failed");

@@ -60,6 +60,12 @@ pub struct ServerSettings {
     /// The most frames of one animated image a synchronous request moderates (`MaxFrames` is
     /// capped here).
     pub max_frames: u32,
+    /// Seconds from a synchronous moderation's arrival (download and decode included) after
+    /// which it is answered `FailedOperation.Timeout` and its work not yet started is dropped.
+    pub request_timeout_secs: u64,
+    /// Images being moderated at once, all doors together. A synchronous call beyond it is
+    /// refused at once (`RequestLimitExceeded`, "busy"); tasks and batches wait their turn.
+    pub max_images_in_flight: usize,
 }
 
 impl Default for ServerSettings {
@@ -72,6 +78,9 @@ impl Default for ServerSettings {
             decode_timeout_secs: 10,
             decode_concurrency: 0,
             max_frames: 50,
+            // The cloud documents a 15 s server-side timeout.
+            request_timeout_secs: 15,
+            max_images_in_flight: 24,
         }
     }
 }
@@ -144,6 +153,8 @@ pub struct AppState {
     pub task_queued: Arc<tokio::sync::Notify>,
     /// Permits to decode an image; bounds the memory and CPU that decoding takes at once.
     pub decode_slots: Arc<tokio::sync::Semaphore>,
+    /// Permits to moderate an image (`server.max_images_in_flight`): the end-to-end bound.
+    pub in_flight: Arc<tokio::sync::Semaphore>,
     pub health: HealthCheck,
     pub metrics: MetricsRender,
 }
@@ -160,6 +171,11 @@ impl AppState {
             n => n,
         };
         Arc::new(tokio::sync::Semaphore::new(n))
+    }
+
+    /// The in-flight permits for these settings.
+    pub fn in_flight(settings: &ServerSettings) -> Arc<tokio::sync::Semaphore> {
+        Arc::new(tokio::sync::Semaphore::new(settings.max_images_in_flight.max(1)))
     }
 }
 

@@ -10,7 +10,7 @@
 
 use crate::actions::{self, parse, Context};
 use crate::answer;
-use crate::error::{check_failed, ErrorCode, ImageError, OrApiError, Source};
+use crate::error::{busy, check_failed, timed_out, ErrorCode, ImageError, OrApiError, Source};
 use crate::{billing, AppState};
 use bytes::Bytes;
 use engine::accounts::{Account, AccountId};
@@ -25,7 +25,7 @@ use protocol::wire::{ContentType, ImageModerationRequest, ImageModerationRespons
 use protocol::{ApiError, Code};
 use serde_json::{Map, Value};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// `DataId`: at most 64 characters of `[A-Za-z0-9_\-@#]`.
 pub fn valid_data_id(data_id: &str) -> bool {
@@ -92,18 +92,57 @@ impl<'a> Input<'a> {
 
 pub async fn image_moderation(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
     let request: ImageModerationRequest = parse(params)?;
-    let response = moderate(&context.state, &context.account, &context.request_id, request, Origin::Sync).await?;
+    let deadline = context.arrived + Duration::from_secs(context.state.settings.request_timeout_secs);
+    let admission = Admission::Now { deadline };
+    let response =
+        moderate(&context.state, &context.account, &context.request_id, request, Origin::Sync, admission).await?;
     Ok(answer::render(context.version, response))
 }
 
+/// How a moderation waits for room among `server.max_images_in_flight`.
+#[derive(Debug, Clone, Copy)]
+pub enum Admission {
+    /// A synchronous call: refused at once when the server is full, and answered by `deadline`
+    /// (`FailedOperation.Timeout`, its work not yet started dropped).
+    Now { deadline: Instant },
+    /// An asynchronous task or a batch: waits its turn, however long; never dropped.
+    Wait,
+}
+
 /// Moderates one image for `account`, records the result and meters it (see the module
-/// documentation).
+/// documentation), admitted as `admission` says.
 pub async fn moderate(
     state: &AppState,
     account: &Account,
     request_id: &str,
     request: ImageModerationRequest,
     origin: Origin,
+    admission: Admission,
+) -> Result<ImageModerationResponse, ApiError> {
+    match admission {
+        Admission::Now { deadline } => {
+            let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
+                return Err(busy("server.max_images_in_flight images being moderated"));
+            };
+            let seconds = state.settings.request_timeout_secs;
+            let work = moderate_within(state, account, request_id, request, origin, Some(deadline));
+            tokio::time::timeout_at(deadline.into(), work).await.unwrap_or_else(|_| Err(timed_out(seconds)))
+        }
+        Admission::Wait => {
+            let _permit =
+                state.in_flight.clone().acquire_owned().await.map_err(|_| ApiError::new(Code::InternalError))?;
+            moderate_within(state, account, request_id, request, origin, None).await
+        }
+    }
+}
+
+async fn moderate_within(
+    state: &AppState,
+    account: &Account,
+    request_id: &str,
+    request: ImageModerationRequest,
+    origin: Origin,
+    deadline: Option<Instant>,
 ) -> Result<ImageModerationResponse, ApiError> {
     let kind = check(&request)?;
     let (bytes, source, url) = match Input::of(&request)? {
@@ -111,14 +150,14 @@ pub async fn moderate(
             let bytes = media::decode_base64(content).map_err(|e| ImageError(e, Source::Content).api_error())?;
             (bytes, Source::Content, "")
         }
-        Input::Url(url) => (state.fetcher.fetch(url).await.api()?, Source::Url, url),
+        Input::Url(url) => (timed("download", state.fetcher.fetch(url)).await.api()?, Source::Url, url),
     };
     let owner = account.owner();
     let policy = policy::resolve(state.policies.as_ref(), owner, request.biz_type.as_deref().unwrap_or("")).api()?;
     let file_md5 = media::md5_hex(&bytes);
     let sampling = Sampling::from_request(request.interval, request.max_frames, state.settings.max_frames);
     let bytes = Bytes::from(bytes);
-    let decoded = Arc::new(decode(state, bytes.clone(), sampling, source).await?);
+    let decoded = Arc::new(timed("decode", decode(state, bytes.clone(), sampling, source)).await?);
     let service = match kind {
         ContentType::ImageAigc => Service::Aigc,
         ContentType::Image => Service::Image,
@@ -129,7 +168,7 @@ pub async fn moderate(
             (response, verdict, None)
         }
         ContentType::Image => {
-            let (seen, looks) = observe(state, owner, &policy, &decoded).await?;
+            let (seen, looks) = observe(state, owner, &policy, &decoded, deadline).await?;
             let verdict = verdict::compose(&policy, seen);
             if let Some(observed) = &verdict.observed {
                 metrics::counter!("ims_observed_total", "suggestion" => observed.suggestion.as_str(), "label" => observed.label.as_str())
@@ -145,11 +184,22 @@ pub async fn moderate(
         }
     };
     tracing::debug!(account = %account.id, suggestion = %response.suggestion, "moderated");
-    record(state, account, request_id, origin, url, &request, &response, &verdict, looks).await?;
+    timed("history", record(state, account, request_id, origin, url, &request, &response, &verdict, looks)).await?;
     // Metering is the last thing before the answer: a crash before it leaves the call
     // unanswered and free; a failure of it fails the call.
-    billing::meter(state, account, request_id, service).await?;
+    timed("metering", billing::meter(state, account, request_id, service)).await?;
     Ok(response)
+}
+
+/// Times one stage of a request: `ims_stage_seconds{stage}` and a debug line, so operators see
+/// where the time goes (each model's runs are timed by the inference crate as `run:<model>`).
+async fn timed<T>(stage: &'static str, work: impl std::future::Future<Output = T>) -> T {
+    let started = Instant::now();
+    let done = work.await;
+    let seconds = started.elapsed().as_secs_f64();
+    metrics::histogram!("ims_stage_seconds", "stage" => stage).record(seconds);
+    tracing::debug!(stage, ms = seconds * 1e3, "stage finished");
+    done
 }
 
 /// Everything the policy's checks report on an image, gathered in parallel: the models on
@@ -160,19 +210,20 @@ async fn observe(
     owner: AccountId,
     policy: &Policy,
     decoded: &Arc<Decoded>,
+    deadline: Option<Instant>,
 ) -> Result<(Observations, Looks), ApiError> {
     let (evidence, looks, lines, codes) = tokio::join!(
-        analyse(state, decoded),
-        look(state, decoded),
-        read_text(state, decoded, policy.ocr),
-        find_codes(decoded, policy.ads.qr_code)
+        timed("models", analyse(state, decoded, deadline)),
+        timed("hashes", look(state, decoded)),
+        timed("text", read_text(state, decoded, policy.ocr, deadline)),
+        timed("codes", find_codes(decoded, policy.ads.qr_code))
     );
     let (evidence, looks, lines, codes) = (evidence?, looks?, lines?, codes?);
     let text = match lines {
-        Some(lines) => Some(match_keywords(state, owner, policy, lines).await?),
+        Some(lines) => Some(timed("keywords", match_keywords(state, owner, policy, lines)).await?),
         None => None,
     };
-    let library = match_libraries(state, owner, policy, &looks.hashes).await?;
+    let library = timed("libraries", match_libraries(state, owner, policy, &looks.hashes)).await?;
     let frames = decoded.frames.iter().map(|f| f.index).zip(evidence).collect();
     Ok((Observations { frames, text, codes, library }, looks))
 }
@@ -180,13 +231,18 @@ async fn observe(
 /// The text of every frame when the policy reads text and a text reader is loaded (`None`
 /// otherwise: nothing looked); the frames in parallel. Lines repeated in several frames are
 /// kept once.
-async fn read_text(state: &AppState, decoded: &Arc<Decoded>, wanted: bool) -> Result<Option<Vec<TextLine>>, ApiError> {
+async fn read_text(
+    state: &AppState,
+    decoded: &Arc<Decoded>,
+    wanted: bool,
+    deadline: Option<Instant>,
+) -> Result<Option<Vec<TextLine>>, ApiError> {
     if !wanted {
         return Ok(None);
     }
     let (analyzer, scale) = (state.analyzer.clone(), frame_scale(decoded));
     let mut lines: Option<Vec<TextLine>> = None;
-    for read in per_frame(decoded, "text", move |image| analyzer.read_text(image, scale)).await? {
+    for read in per_frame(decoded, "text", move |image| analyzer.read_text(image, scale, deadline)).await? {
         let Some(read) = read.api()? else { continue };
         let lines = lines.get_or_insert_with(Vec::new);
         for line in read {
@@ -366,9 +422,13 @@ fn frame_scale(decoded: &Decoded) -> f64 {
 
 /// Runs the models on every frame, the frames in parallel on the blocking pool (the models'
 /// queues batch them).
-async fn analyse(state: &AppState, decoded: &Arc<Decoded>) -> Result<Vec<Evidence>, ApiError> {
+async fn analyse(
+    state: &AppState,
+    decoded: &Arc<Decoded>,
+    deadline: Option<Instant>,
+) -> Result<Vec<Evidence>, ApiError> {
     let (analyzer, scale) = (state.analyzer.clone(), frame_scale(decoded));
-    per_frame(decoded, "models", move |image| analyzer.analyse(image, scale))
+    per_frame(decoded, "models", move |image| analyzer.analyse(image, scale, deadline))
         .await?
         .into_iter()
         .map(|result| result.api())
@@ -401,11 +461,17 @@ pub(crate) async fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{picture, state, FakeModels};
+    use crate::testing::{picture, state, state_with, FakeModels};
+    use crate::ServerSettings;
     use inference::InferenceError;
 
     fn request(params: serde_json::Value) -> ImageModerationRequest {
         serde_json::from_value(params).unwrap()
+    }
+
+    /// A synchronous call's admission, with the default deadline.
+    fn soon() -> Admission {
+        Admission::Now { deadline: Instant::now() + Duration::from_secs(15) }
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -413,7 +479,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (state, account) = state(dir.path(), FakeModels::scoring(0.95));
         let asked = request(serde_json::json!({"FileContent": picture(), "DataId": "d1", "User": {"UserId": "u7"}}));
-        let r = moderate(&state, &account, "req-1", asked, Origin::Sync).await.unwrap();
+        let r = moderate(&state, &account, "req-1", asked, Origin::Sync, soon()).await.unwrap();
         assert_eq!((r.suggestion.as_str(), r.label.as_str(), r.sub_label.as_str()), ("Block", "Porn", "Pornography"));
         assert_eq!(r.biz_type, "TencentCloudDefault");
         assert!(r.reason.starts_with("porn: 3 of 3 models over the block threshold"), "{}", r.reason);
@@ -429,10 +495,16 @@ mod tests {
     async fn no_text_reader_means_no_ocr_scene() {
         let dir = tempfile::tempdir().unwrap();
         let (state, account) = state(dir.path(), FakeModels { text: None, ..FakeModels::scoring(0.01) });
-        let r =
-            moderate(&state, &account, "req-2", request(serde_json::json!({"FileContent": picture()})), Origin::Sync)
-                .await
-                .unwrap();
+        let r = moderate(
+            &state,
+            &account,
+            "req-2",
+            request(serde_json::json!({"FileContent": picture()})),
+            Origin::Sync,
+            soon(),
+        )
+        .await
+        .unwrap();
         assert_eq!(r.suggestion, "Pass");
         assert!(r.ocr_results.is_empty(), "nothing read the text, so nothing claims it was clean");
     }
@@ -441,12 +513,13 @@ mod tests {
     async fn models_that_fail_or_are_full_fail_the_request() {
         let dir = tempfile::tempdir().unwrap();
         for (error, code) in [
-            (InferenceError::Overloaded, Code::ResourceInsufficient),
+            (InferenceError::Overloaded, Code::RequestLimitExceeded),
+            (InferenceError::Expired, Code::FailedOperationTimeout),
             (InferenceError::Run("boom".into()), Code::ResourceUnavailableModelCallFailed),
         ] {
             let (state, account) = state(dir.path(), FakeModels { evidence: Err(error), ..FakeModels::scoring(0.0) });
             let asked = request(serde_json::json!({"FileContent": picture()}));
-            let e = moderate(&state, &account, "req-3", asked, Origin::Sync).await.unwrap_err();
+            let e = moderate(&state, &account, "req-3", asked, Origin::Sync, soon()).await.unwrap_err();
             assert_eq!(e.code, code);
             assert!(state.history.result(account.id, "req-3").is_err(), "nothing recorded");
         }
@@ -457,11 +530,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (state, account) = state(dir.path(), FakeModels::scoring(0.01));
         let named = request(serde_json::json!({"FileContent": picture(), "BizType": "TencentCloudDefault"}));
-        let r = moderate(&state, &account, "req-4", named, Origin::Sync).await.unwrap();
+        let r = moderate(&state, &account, "req-4", named, Origin::Sync, soon()).await.unwrap();
         assert_eq!((r.suggestion.as_str(), r.biz_type.as_str()), ("Pass", "TencentCloudDefault"));
         let unknown = request(serde_json::json!({"FileContent": picture(), "BizType": "nope_policy"}));
         assert_eq!(
-            moderate(&state, &account, "req-5", unknown, Origin::Sync).await.unwrap_err().code,
+            moderate(&state, &account, "req-5", unknown, Origin::Sync, soon()).await.unwrap_err().code,
             Code::ResourceNotFound
         );
     }
@@ -475,5 +548,44 @@ mod tests {
         assert!(!valid_data_id("a b"));
         assert!(!valid_data_id("a/b"));
         assert!(!valid_data_id("数据"));
+    }
+
+    /// Overload on slow fake models (each run 300 ms, one at a time), a 1 s deadline and room
+    /// for 4 images: a burst of 5 times that is answered within the deadline, every call with a
+    /// verdict, the busy code or the timeout code; then the server is healthy again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_burst_is_answered_within_its_deadline_and_the_server_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = ServerSettings { request_timeout_secs: 1, max_images_in_flight: 4, ..ServerSettings::default() };
+        let models = FakeModels { delay: Duration::from_millis(300), ..FakeModels::scoring(0.01) };
+        let (state, account) = state_with(dir.path(), models, settings);
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let calls: Vec<_> = (0..20)
+            .map(|i| {
+                let (state, account) = (state.clone(), account.clone());
+                tokio::spawn(async move {
+                    let asked = request(serde_json::json!({"FileContent": picture()}));
+                    let admission = Admission::Now { deadline };
+                    let answer =
+                        moderate(&state, &account, &format!("burst-{i}"), asked, Origin::Sync, admission).await;
+                    (answer.map(|r| r.suggestion).map_err(|e| e.code), Instant::now())
+                })
+            })
+            .collect();
+        let mut outcomes = std::collections::BTreeMap::new();
+        for call in calls {
+            let (outcome, answered) = call.await.unwrap();
+            assert!(answered <= deadline + Duration::from_millis(100), "answered {:?} late", answered - deadline);
+            *outcomes.entry(format!("{outcome:?}")).or_insert(0) += 1;
+        }
+        let count = |key: &str| outcomes.get(key).copied().unwrap_or(0);
+        assert_eq!(count("Err(RequestLimitExceeded)"), 16, "all beyond the bound refused at once: {outcomes:?}");
+        assert_eq!(count("Ok(\"Pass\")") + count("Err(FailedOperationTimeout)"), 4, "{outcomes:?}");
+        assert!(count("Err(FailedOperationTimeout)") >= 1, "2 runs of 300 ms each for 4 images do not fit in 1 s");
+        assert_eq!(state.in_flight.available_permits(), 4, "every permit back");
+        // Work past its deadline was dropped, not run: a new call is answered in time.
+        let asked = request(serde_json::json!({"FileContent": picture()}));
+        let r = moderate(&state, &account, "after", asked, Origin::Sync, soon()).await.unwrap();
+        assert_eq!(r.suggestion, "Pass");
     }
 }

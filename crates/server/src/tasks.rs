@@ -9,7 +9,7 @@ use crate::actions::{self, parse, Context};
 use crate::answer;
 use crate::envelope;
 use crate::error::{CallbackUrlError, ErrorCode, ImageError, OrApiError, Source};
-use crate::moderation::{self, moderate, Input};
+use crate::moderation::{self, moderate, Admission, Input};
 use crate::AppState;
 use engine::history::Origin;
 use engine::task::{next_attempt, Task, TaskState};
@@ -152,7 +152,7 @@ async fn task_result(state: &AppState, task: &Task) -> Result<Map<String, Value>
     let account = actions::blocking(move || accounts.account(id)).await?;
     let params: Value = serde_json::from_str(&task.request).map_err(|_| ApiError::new(Code::InternalError))?;
     let request: ImageModerationRequest = parse(params)?;
-    let response = moderate(state, &account, &task.task_id, request, Origin::Async).await?;
+    let response = moderate(state, &account, &task.task_id, request, Origin::Async, Admission::Wait).await?;
     Ok(answer::render(Version::V20201229, response))
 }
 

@@ -12,7 +12,8 @@ use engine::ratelimit::RateLimiter;
 use image::RgbImage;
 use inference::analyzer::Backend;
 use inference::InferenceError;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use store::{Sealer, SqliteStore};
 
 /// Models that answer what the test says, whatever the frame.
@@ -20,6 +21,24 @@ pub struct FakeModels {
     pub evidence: Result<Evidence, InferenceError>,
     /// `None`: no text reader loaded.
     pub text: Option<Vec<TextLine>>,
+    /// How long each run takes. Runs take turns, as on a busy model, and a run whose deadline
+    /// has passed when its turn comes is dropped, as the real queues drop it.
+    pub delay: Duration,
+    pub turn: Mutex<()>,
+}
+
+impl FakeModels {
+    fn work(&self, deadline: Option<Instant>) -> Result<(), InferenceError> {
+        if self.delay.is_zero() {
+            return Ok(());
+        }
+        let _turn = self.turn.lock().unwrap_or_else(|e| e.into_inner());
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(InferenceError::Expired);
+        }
+        std::thread::sleep(self.delay);
+        Ok(())
+    }
 }
 
 impl FakeModels {
@@ -33,16 +52,25 @@ impl FakeModels {
                 nudenet: None,
             }),
             text: Some(Vec::new()),
+            delay: Duration::ZERO,
+            turn: Mutex::new(()),
         }
     }
 }
 
 impl Backend for FakeModels {
-    fn analyse(&self, _frame: &RgbImage, _scale: f64) -> Result<Evidence, InferenceError> {
+    fn analyse(&self, _frame: &RgbImage, _scale: f64, deadline: Option<Instant>) -> Result<Evidence, InferenceError> {
+        self.work(deadline)?;
         self.evidence.clone()
     }
 
-    fn read_text(&self, _frame: &RgbImage, _scale: f64) -> Result<Option<Vec<TextLine>>, InferenceError> {
+    fn read_text(
+        &self,
+        _frame: &RgbImage,
+        _scale: f64,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Vec<TextLine>>, InferenceError> {
+        self.work(deadline)?;
         Ok(self.text.clone())
     }
 
@@ -53,14 +81,19 @@ impl Backend for FakeModels {
 
 /// A server's state around `models`, its store in `dir`, and its first (activated) account.
 pub fn state(dir: &std::path::Path, models: FakeModels) -> (AppState, Account) {
+    state_with(dir, models, ServerSettings::default())
+}
+
+/// [`state`] with these server settings.
+pub fn state_with(dir: &std::path::Path, models: FakeModels, settings: ServerSettings) -> (AppState, Account) {
     let store = Arc::new(SqliteStore::open(&dir.join("ims.db"), Sealer::from_key(&[7; 32])).expect("a store"));
     let prices = Billing::from_settings(&BillingSettings::default()).expect("the built-in price lists");
     let account = store.create_account("test", None).expect("an account");
     let catalogue = prices.catalogue_of(&prices.default_catalogue);
     store.activate(account.id, catalogue, chrono::Utc::now().timestamp()).expect("activated");
-    let settings = ServerSettings::default();
     let state = AppState {
         decode_slots: AppState::decode_slots(&settings),
+        in_flight: AppState::in_flight(&settings),
         settings: Arc::new(settings),
         accounts: store.clone(),
         limiter: Arc::new(RateLimiter::default()),

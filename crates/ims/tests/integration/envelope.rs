@@ -195,6 +195,16 @@ fn health_metrics_and_logs() {
 
     let metrics = String::from_utf8(raw(&server.endpoint, "GET", "/metrics", &[], b"").body).unwrap();
     assert!(metrics.contains(r#"ims_requests_total{action="ImageModeration",code="Success"} 1"#), "{metrics}");
+    // Where the time went, stage by stage, as histograms (buckets, so they add up across servers).
+    for stage in ["decode", "models", "hashes", "text", "codes", "keywords", "libraries", "history", "metering"] {
+        let count = format!(r#"ims_stage_seconds_count{{stage="{stage}"}} 1"#);
+        assert!(metrics.contains(&count), "{count} missing:\n{metrics}");
+    }
+    assert!(metrics.contains(r#"ims_stage_seconds_bucket{stage="models",le="0.1"}"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"ims_stage_seconds_count{stage="run:ppocr-det-small"}"#),
+        "each model's runs: {metrics}"
+    );
 
     let log = server.log();
     let lines: Vec<serde_json::Value> = log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();

@@ -17,6 +17,7 @@ use crate::{InferenceError, Model, ModelOptions, Runtime};
 use geometry::{clockwise, distance, mean_inside, min_area_rect, mini_box, regions, warp, Quad};
 use image::RgbImage;
 use std::path::Path;
+use std::time::Instant;
 
 /// The detector's longer side.
 const DET_SIDE: u32 = 960;
@@ -76,14 +77,20 @@ impl Ocr {
 
     /// Every line of text in `image` (RGB), top to bottom.
     pub fn read(&self, image: &RgbImage) -> Result<Vec<TextLine>, InferenceError> {
+        self.read_until(image, None)
+    }
+
+    /// [`Ocr::read`], its model runs not started by `deadline` dropped
+    /// ([`InferenceError::Expired`]).
+    pub fn read_until(&self, image: &RgbImage, deadline: Option<Instant>) -> Result<Vec<TextLine>, InferenceError> {
         let (bgr, top) = padded(&to_bgr(image));
-        let quads = self.detect_tiled(&bgr)?;
+        let quads = self.detect_tiled(&bgr, deadline)?;
         if quads.is_empty() {
             return Ok(Vec::new());
         }
         let mut crops: Vec<RgbImage> = quads.iter().map(|q| crop(&bgr, q)).collect();
-        self.turn_upside_down_lines(&mut crops)?;
-        let texts = self.recognize(&crops)?;
+        self.turn_upside_down_lines(&mut crops, deadline)?;
+        let texts = self.recognize(&crops, deadline)?;
         let unpad = |[x, y]: [f64; 2]| [x, (y - f64::from(top)).clamp(0.0, f64::from(image.height()))];
         Ok(quads
             .into_iter()
@@ -94,11 +101,11 @@ impl Ocr {
     }
 
     /// Detection over the whole image, or over tiles of a long one.
-    fn detect_tiled(&self, bgr: &RgbImage) -> Result<Vec<Quad>, InferenceError> {
+    fn detect_tiled(&self, bgr: &RgbImage, deadline: Option<Instant>) -> Result<Vec<Quad>, InferenceError> {
         let (w, h) = bgr.dimensions();
         let (long, short) = (w.max(h), w.min(h));
         if long <= DET_SIDE || long <= short * TILE_RATIO {
-            return self.detect(bgr);
+            return self.detect(bgr, deadline);
         }
         // Tiles as long as the detector's side (or the short side, if longer) along the length,
         // overlapping by a quarter: a line cut by one tile's edge is whole in the next, and of
@@ -114,7 +121,7 @@ impl Ocr {
             } else {
                 image::imageops::crop_imm(bgr, 0, start, w, length).to_image()
             };
-            for quad in self.detect(&piece)? {
+            for quad in self.detect(&piece, deadline)? {
                 let shifted =
                     quad.map(|[x, y]| if w > h { [x + f64::from(start), y] } else { [x, y + f64::from(start)] });
                 match quads.iter().position(|q| overlap(q, &shifted) > 0.5) {
@@ -132,26 +139,26 @@ impl Ocr {
     }
 
     /// The text lines' corners in `bgr`, sorted in reading order.
-    fn detect(&self, bgr: &RgbImage) -> Result<Vec<Quad>, InferenceError> {
+    fn detect(&self, bgr: &RgbImage, deadline: Option<Instant>) -> Result<Vec<Quad>, InferenceError> {
         let (w, h) = bgr.dimensions();
         let ratio = if w.max(h) > DET_SIDE { f64::from(DET_SIDE) / f64::from(w.max(h)) } else { 1.0 };
         let side = |n: u32| ((((f64::from(n) * ratio) as u32) as f64 / 32.0).round() as u32 * 32).max(32);
         let (dw, dh) = (side(w), side(h));
         let resized = resize_linear(bgr, dw, dh);
-        let output = self.det.run_tensor(normalized_chw(&resized), &[1, 3, dh as usize, dw as usize])?;
+        let output = self.det.run_tensor(normalized_chw(&resized), &[1, 3, dh as usize, dw as usize], deadline)?;
         let (map_h, map_w) = (output.shape[2], output.shape[3]);
         Ok(sorted(db_boxes(&output.data, map_w, map_h, w, h)))
     }
 
     /// Lines the direction model reads as upside down are turned.
-    fn turn_upside_down_lines(&self, crops: &mut [RgbImage]) -> Result<(), InferenceError> {
+    fn turn_upside_down_lines(&self, crops: &mut [RgbImage], deadline: Option<Instant>) -> Result<(), InferenceError> {
         let (ch, cw) = CLS_SHAPE;
         for batch in by_width(crops) {
             let mut input = Vec::with_capacity(batch.len() * 3 * ch * cw);
             for &i in &batch {
                 input.extend(padded_line(&crops[i], ch, cw));
             }
-            let out = self.cls.run_tensor(input, &[batch.len(), 3, ch, cw])?;
+            let out = self.cls.run_tensor(input, &[batch.len(), 3, ch, cw], deadline)?;
             for (row, &i) in out.data.chunks_exact(2).zip(&batch) {
                 if row[1] > row[0] && row[1] > CLS_THRESHOLD {
                     image::imageops::rotate180_in_place(&mut crops[i]);
@@ -162,7 +169,7 @@ impl Ocr {
     }
 
     /// Each crop's text and confidence.
-    fn recognize(&self, crops: &[RgbImage]) -> Result<Vec<(String, f32)>, InferenceError> {
+    fn recognize(&self, crops: &[RgbImage], deadline: Option<Instant>) -> Result<Vec<(String, f32)>, InferenceError> {
         let mut results = vec![(String::new(), 0.0); crops.len()];
         for batch in by_width(crops) {
             let widest = batch
@@ -174,7 +181,7 @@ impl Ocr {
             for &i in &batch {
                 input.extend(padded_line(&crops[i], REC_HEIGHT, width));
             }
-            let out = self.rec.run_tensor(input, &[batch.len(), 3, REC_HEIGHT, width])?;
+            let out = self.rec.run_tensor(input, &[batch.len(), 3, REC_HEIGHT, width], deadline)?;
             let (steps, classes) = (out.shape[1], out.shape[2]);
             for (row, &i) in out.data.chunks_exact(steps * classes).zip(&batch) {
                 results[i] = self.ctc(row, classes);
