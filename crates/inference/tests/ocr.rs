@@ -5,6 +5,9 @@
 //! the lines read, in order, against the page. Prints a table; fails if ours is more than one
 //! point below the package's on any set. Skipped, saying so, when ../shared is absent.
 //! `cargo test -p inference --release --test ocr -- --nocapture`
+//!
+//! The golden file `tests/ocr-golden.json` holds every line read on each image when it was last
+//! written (`IMS_WRITE_OCR_GOLDEN=1`); a change that speeds reading up must not lose any of them.
 
 #[path = "../../../tests/support/shared.rs"]
 mod shared;
@@ -178,11 +181,22 @@ fn ocr_reads_as_well_as_rapidocr_and_faster() {
 
     // Per set: (our accuracy sum, our seconds, their accuracy sum, their seconds, images).
     let mut sets: Vec<(&str, f64, f64, f64, f64, usize)> = Vec::new();
+    let golden_file = workspace().join("crates/inference/tests/ocr-golden.json");
+    let golden: Value = std::fs::read(&golden_file).map_or(Value::Null, |b| serde_json::from_slice(&b).unwrap());
+    let mut read_now = serde_json::Map::new();
+    let mut lost: Vec<String> = Vec::new();
     for (case, image) in &cases {
         ocr.read(image).unwrap(); // warm-up, as the reference warms up
         let start = Instant::now();
         let lines: Vec<String> = ocr.read(image).unwrap().into_iter().map(|l| l.text).collect();
         let seconds = start.elapsed().as_secs_f64();
+        let name = case.image.strip_prefix(&data).unwrap().to_string_lossy().into_owned();
+        for line in golden[&name].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            if !lines.iter().any(|l| l == line) {
+                lost.push(format!("{name}: {line}"));
+            }
+        }
+        read_now.insert(name, serde_json::json!(lines));
         let ours = score(&case.truth, &lines);
         let theirs = reference.as_ref().map(|r| {
             let entry = &r[case.image.to_str().unwrap()];
@@ -224,6 +238,13 @@ fn ocr_reads_as_well_as_rapidocr_and_faster() {
             assert!(ours / n >= theirs / n - 0.01, "{set}: ours {:.3} vs rapidocr {:.3}", ours / n, theirs / n);
         }
         assert!(ours / n >= 0.8, "{set}: accuracy {:.3}", ours / n);
+    }
+    if std::env::var("IMS_WRITE_OCR_GOLDEN").is_ok_and(|v| v == "1") {
+        std::fs::write(&golden_file, serde_json::to_string_pretty(&read_now).unwrap() + "\n").unwrap();
+        println!("wrote {}", golden_file.display());
+    } else {
+        assert!(golden.is_object(), "{} is missing (IMS_WRITE_OCR_GOLDEN=1 writes it)", golden_file.display());
+        assert!(lost.is_empty(), "{} golden lines no longer read:\n{}", lost.len(), lost.join("\n"));
     }
 }
 
