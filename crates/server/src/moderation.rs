@@ -119,33 +119,40 @@ pub async fn moderate(
     origin: Origin,
     admission: Admission,
 ) -> Result<ImageModerationResponse, ApiError> {
+    // What is wrong with the request itself is answered without taking a place among the
+    // images in flight.
+    let kind = check(&request)?;
+    let input = Input::of(&request)?;
     match admission {
         Admission::Now { deadline } => {
             let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
                 return Err(busy("server.max_images_in_flight images being moderated"));
             };
             let seconds = state.settings.request_timeout_secs;
-            let work = moderate_within(state, account, request_id, request, origin, Some(deadline));
+            let work = moderate_admitted(state, account, request_id, &request, input, kind, origin, Some(deadline));
             tokio::time::timeout_at(deadline.into(), work).await.unwrap_or_else(|_| Err(timed_out(seconds)))
         }
         Admission::Wait => {
             let _permit =
                 state.in_flight.clone().acquire_owned().await.map_err(|_| ApiError::new(Code::InternalError))?;
-            moderate_within(state, account, request_id, request, origin, None).await
+            moderate_admitted(state, account, request_id, &request, input, kind, origin, None).await
         }
     }
 }
 
-async fn moderate_within(
+/// The work of a checked and admitted request.
+#[allow(clippy::too_many_arguments)]
+async fn moderate_admitted(
     state: &AppState,
     account: &Account,
     request_id: &str,
-    request: ImageModerationRequest,
+    request: &ImageModerationRequest,
+    input: Input<'_>,
+    kind: ContentType,
     origin: Origin,
     deadline: Option<Instant>,
 ) -> Result<ImageModerationResponse, ApiError> {
-    let kind = check(&request)?;
-    let (bytes, source, url) = match Input::of(&request)? {
+    let (bytes, source, url) = match input {
         Input::Content(content) => {
             let bytes = media::decode_base64(content).map_err(|e| ImageError(e, Source::Content).api_error())?;
             (bytes, Source::Content, "")
@@ -164,7 +171,7 @@ async fn moderate_within(
     };
     let (response, verdict, looks) = match kind {
         ContentType::ImageAigc => {
-            let (response, verdict) = answer::aigc(&request, &policy, &bytes, &decoded, file_md5);
+            let (response, verdict) = answer::aigc(request, &policy, &bytes, &decoded, file_md5);
             (response, verdict, None)
         }
         ContentType::Image => {
@@ -180,11 +187,11 @@ async fn moderate_within(
                     "observe-only verdict"
                 );
             }
-            (answer::response(&verdict, &request, &policy, &decoded, file_md5), verdict, Some(looks))
+            (answer::response(&verdict, request, &policy, &decoded, file_md5), verdict, Some(looks))
         }
     };
     tracing::debug!(account = %account.id, suggestion = %response.suggestion, "moderated");
-    timed("history", record(state, account, request_id, origin, url, &request, &response, &verdict, looks)).await?;
+    timed("history", record(state, account, request_id, origin, url, request, &response, &verdict, looks)).await?;
     // Metering is the last thing before the answer: a crash before it leaves the call
     // unanswered and free; a failure of it fails the call.
     timed("metering", billing::meter(state, account, request_id, service)).await?;
