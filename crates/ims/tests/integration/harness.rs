@@ -61,6 +61,9 @@ impl Server {
             // build beside other tests can take longer than the 15 s production deadline (the
             // deadline itself is tested on slow fake models, crates/server/src/moderation.rs).
             .env("IMS_SERVER__REQUEST_TIMEOUT_SECS", "600")
+            // Likewise the bound on images in flight: bursts of real images here test metering
+            // and rate limits, not overload (tested on the fakes).
+            .env("IMS_SERVER__MAX_IMAGES_IN_FLIGHT", "1000")
             .env("IMS_INFERENCE__ARTIFACTS_DIR", artifacts_dir())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
