@@ -35,7 +35,9 @@ pub struct Task {
     /// The callback body (JSON) once moderated.
     pub result: Option<String>,
     pub attempts: u32,
-    pub next_attempt_at: i64,
+    /// When the next delivery attempt is due, in unix milliseconds: backoffs start at one
+    /// second, so whole seconds would round them by up to half their length.
+    pub next_attempt_ms: i64,
     pub created_at: i64,
     pub last_error: String,
 }
@@ -53,14 +55,14 @@ pub trait TaskRepository: Send + Sync {
     fn enqueue(&self, task: &Task) -> Result<(), TaskError>;
     /// Takes the oldest queued task for moderation (marks it `Running`).
     fn claim(&self) -> Result<Option<Task>, TaskError>;
-    /// Stores the result of a running task and makes it due for delivery now.
-    fn moderated(&self, task_id: &str, result: &str, now: i64) -> Result<(), TaskError>;
-    /// The delivering tasks due at `now`, oldest first.
-    fn due(&self, now: i64, limit: u32) -> Result<Vec<Task>, TaskError>;
-    /// A delivery was answered 2xx.
+    /// Stores the result of a running task and makes it due for delivery at `now_ms`.
+    fn moderated(&self, task_id: &str, result: &str, now_ms: i64) -> Result<(), TaskError>;
+    /// The delivering tasks due at `now_ms`, oldest first.
+    fn due(&self, now_ms: i64, limit: u32) -> Result<Vec<Task>, TaskError>;
+    /// A delivery was answered 2xx at `now` (unix seconds).
     fn delivered(&self, task_id: &str, now: i64) -> Result<(), TaskError>;
-    /// A delivery failed: retry at `next_attempt_at`, or give up when that is `None`.
-    fn delivery_failed(&self, task_id: &str, error: &str, next_attempt_at: Option<i64>) -> Result<(), TaskError>;
+    /// A delivery failed: retry at `next_attempt_ms`, or give up when that is `None`.
+    fn delivery_failed(&self, task_id: &str, error: &str, next_attempt_ms: Option<i64>) -> Result<(), TaskError>;
     /// Queues again the tasks a previous process left `Running`; returns how many.
     fn requeue_running(&self) -> Result<u64, TaskError>;
     fn task(&self, task_id: &str) -> Result<Task, TaskError>;
@@ -68,12 +70,13 @@ pub trait TaskRepository: Send + Sync {
     fn backlog(&self) -> Result<(u64, u64, u64), TaskError>;
 }
 
-/// When attempt `attempts + 1` of a delivery is due after a failure at `now`: 1 s, 2 s, 4 s...
-/// capped at `max_backoff`, or `None` when that would be past `deadline`.
-pub fn next_attempt(now: i64, attempts: u32, max_backoff: i64, deadline: i64) -> Option<i64> {
-    let backoff = 1i64.checked_shl(attempts.min(30)).unwrap_or(i64::MAX).min(max_backoff.max(1));
-    let next = now + backoff;
-    (next <= deadline).then_some(next)
+/// When attempt `attempts + 1` of a delivery is due (unix ms) after a failure at `now_ms`:
+/// 1 s, 2 s, 4 s... capped at `max_backoff_secs`, or `None` when that would be past
+/// `deadline_ms`.
+pub fn next_attempt(now_ms: i64, attempts: u32, max_backoff_secs: i64, deadline_ms: i64) -> Option<i64> {
+    let backoff_secs = 1i64.checked_shl(attempts.min(30)).unwrap_or(i64::MAX).min(max_backoff_secs.max(1));
+    let next = now_ms.saturating_add(backoff_secs.saturating_mul(1000));
+    (next <= deadline_ms).then_some(next)
 }
 
 #[cfg(test)]
@@ -82,13 +85,13 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_cap_and_stops_at_the_deadline() {
-        assert_eq!(next_attempt(100, 0, 300, 10_000), Some(101));
-        assert_eq!(next_attempt(100, 1, 300, 10_000), Some(102));
-        assert_eq!(next_attempt(100, 5, 300, 10_000), Some(132));
-        assert_eq!(next_attempt(100, 20, 300, 10_000), Some(400));
-        assert_eq!(next_attempt(100, 63, 300, 10_000), Some(400));
-        assert_eq!(next_attempt(100, 3, 300, 107), None);
-        assert_eq!(next_attempt(100, 3, 300, 108), Some(108));
+        assert_eq!(next_attempt(100_250, 0, 300, 10_000_000), Some(101_250));
+        assert_eq!(next_attempt(100_250, 1, 300, 10_000_000), Some(102_250));
+        assert_eq!(next_attempt(100_250, 5, 300, 10_000_000), Some(132_250));
+        assert_eq!(next_attempt(100_250, 20, 300, 10_000_000), Some(400_250));
+        assert_eq!(next_attempt(100_250, 63, 300, 10_000_000), Some(400_250));
+        assert_eq!(next_attempt(100_250, 3, 300, 108_249), None);
+        assert_eq!(next_attempt(100_250, 3, 300, 108_250), Some(108_250));
     }
 
     #[test]

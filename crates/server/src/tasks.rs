@@ -74,7 +74,7 @@ pub async fn create(context: Context, params: Value) -> Result<Map<String, Value
         }
         Input::Url(url) => state.fetcher.check_url(url).await.api()?,
     }
-    let now = chrono::Utc::now().timestamp();
+    let now = chrono::Utc::now();
     let task = Task {
         task_id: context.request_id.clone(),
         account: context.account.id,
@@ -85,8 +85,8 @@ pub async fn create(context: Context, params: Value) -> Result<Map<String, Value
         state: TaskState::Queued,
         result: None,
         attempts: 0,
-        next_attempt_at: now,
-        created_at: now,
+        next_attempt_ms: now.timestamp_millis(),
+        created_at: now.timestamp(),
         last_error: String::new(),
     };
     let tasks = state.tasks.clone();
@@ -138,8 +138,8 @@ async fn process(state: &AppState, task: Task) {
         Err(error) => error.envelope(Lang::En, &task.task_id),
     };
     let tasks = state.tasks.clone();
-    let (task_id, body, now) = (task.task_id.clone(), body.to_string(), chrono::Utc::now().timestamp());
-    match tokio::task::spawn_blocking(move || tasks.moderated(&task_id, &body, now)).await {
+    let (task_id, body, now_ms) = (task.task_id.clone(), body.to_string(), chrono::Utc::now().timestamp_millis());
+    match tokio::task::spawn_blocking(move || tasks.moderated(&task_id, &body, now_ms)).await {
         Ok(Ok(())) => state.task_queued.notify_waiters(),
         Ok(Err(error)) => tracing::error!(%error, task = %task.task_id, "cannot store a task's result"),
         Err(_) => tracing::error!(task = %task.task_id, "storing a task's result panicked"),
@@ -161,8 +161,8 @@ async fn delivery_loop(state: AppState) {
     loop {
         let woken = state.task_queued.notified();
         let tasks = state.tasks.clone();
-        let now = chrono::Utc::now().timestamp();
-        let due = tokio::task::spawn_blocking(move || tasks.due(now, limit as u32)).await;
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let due = tokio::task::spawn_blocking(move || tasks.due(now_ms, limit as u32)).await;
         let due = match due {
             Ok(Ok(due)) => due,
             Ok(Err(error)) => {
@@ -191,15 +191,15 @@ async fn delivery_loop(state: AppState) {
 /// One attempt to deliver a task's result; records the outcome.
 async fn deliver(state: AppState, task: Task) {
     let outcome = attempt(&state, &task).await;
-    let now = chrono::Utc::now().timestamp();
+    let now = chrono::Utc::now();
     let tasks = state.tasks.clone();
     let settings = state.task_settings.clone();
     let task_id = task.task_id.clone();
     let recorded = tokio::task::spawn_blocking(move || match &outcome {
-        Ok(()) => tasks.delivered(&task_id, now),
+        Ok(()) => tasks.delivered(&task_id, now.timestamp()),
         Err(reason) => {
-            let deadline = task.created_at + settings.delivery_deadline_secs;
-            let next = next_attempt(now, task.attempts, settings.max_backoff_secs, deadline);
+            let deadline_ms = (task.created_at + settings.delivery_deadline_secs) * 1000;
+            let next = next_attempt(now.timestamp_millis(), task.attempts, settings.max_backoff_secs, deadline_ms);
             if next.is_none() {
                 tracing::warn!(task = %task_id, %reason, "callback abandoned after its deadline");
             }

@@ -18,7 +18,7 @@ use std::time::Duration;
 type Pool = r2d2::Pool<SqliteConnectionManager>;
 
 /// Each entry moves the schema one version up; never edit one that has shipped.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     CREATE TABLE accounts (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -222,6 +222,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE results ADD COLUMN context TEXT NOT NULL DEFAULT '';
     CREATE INDEX results_by_user ON results(owner_id, user_id, created_at) WHERE user_id <> '';
     CREATE INDEX results_by_device ON results(owner_id, device_id, created_at) WHERE device_id <> '';
+"#,
+    // Delivery retries are scheduled in milliseconds (see `Task::next_attempt_ms`).
+    r#"
+    ALTER TABLE tasks RENAME COLUMN next_attempt_at TO next_attempt_ms;
+    UPDATE tasks SET next_attempt_ms = next_attempt_ms * 1000;
 "#,
 ];
 

@@ -11,7 +11,7 @@ fn storage(e: impl std::fmt::Display) -> TaskError {
 }
 
 const COLUMNS: &str = "task_id, account_id, secret_id, data_id, callback_url, request, state, result, attempts, \
-                       next_attempt_at, created_at, last_error";
+                       next_attempt_ms, created_at, last_error";
 
 fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
     Ok(Task {
@@ -24,7 +24,7 @@ fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
         state: TaskState::parse(&row.get::<_, String>(6)?).unwrap_or(TaskState::Failed),
         result: row.get(7)?,
         attempts: row.get(8)?,
-        next_attempt_at: row.get(9)?,
+        next_attempt_ms: row.get(9)?,
         created_at: row.get(10)?,
         last_error: row.get(11)?,
     })
@@ -55,7 +55,7 @@ impl TaskRepository for SqliteStore {
                     t.state.as_str(),
                     t.result,
                     t.attempts,
-                    t.next_attempt_at,
+                    t.next_attempt_ms,
                     t.created_at,
                     t.last_error
                 ],
@@ -83,24 +83,24 @@ impl TaskRepository for SqliteStore {
         Ok(task.map(|t| Task { state: TaskState::Running, ..t }))
     }
 
-    fn moderated(&self, task_id: &str, result: &str, now: i64) -> Result<(), TaskError> {
+    fn moderated(&self, task_id: &str, result: &str, now_ms: i64) -> Result<(), TaskError> {
         self.task_update(
-            "UPDATE tasks SET state = 'delivering', result = ?2, request = '', next_attempt_at = ?3
+            "UPDATE tasks SET state = 'delivering', result = ?2, request = '', next_attempt_ms = ?3
              WHERE task_id = ?1 AND state = 'running'",
-            params![task_id, result, now],
+            params![task_id, result, now_ms],
             task_id,
         )
     }
 
-    fn due(&self, now: i64, limit: u32) -> Result<Vec<Task>, TaskError> {
+    fn due(&self, now_ms: i64, limit: u32) -> Result<Vec<Task>, TaskError> {
         let conn = self.connection(TaskError::Storage)?;
         let mut stmt = conn
             .prepare(&format!(
-                "SELECT {COLUMNS} FROM tasks WHERE state = 'delivering' AND next_attempt_at <= ?1
-                 ORDER BY next_attempt_at, task_id LIMIT ?2"
+                "SELECT {COLUMNS} FROM tasks WHERE state = 'delivering' AND next_attempt_ms <= ?1
+                 ORDER BY next_attempt_ms, task_id LIMIT ?2"
             ))
             .map_err(storage)?;
-        let rows = stmt.query_map(params![now, limit], task_from_row).map_err(storage)?;
+        let rows = stmt.query_map(params![now_ms, limit], task_from_row).map_err(storage)?;
         rows.collect::<Result<_, _>>().map_err(storage)
     }
 
@@ -113,13 +113,13 @@ impl TaskRepository for SqliteStore {
         )
     }
 
-    fn delivery_failed(&self, task_id: &str, error: &str, next_attempt_at: Option<i64>) -> Result<(), TaskError> {
-        let (state, next) = match next_attempt_at {
+    fn delivery_failed(&self, task_id: &str, error: &str, next_attempt_ms: Option<i64>) -> Result<(), TaskError> {
+        let (state, next) = match next_attempt_ms {
             Some(at) => ("delivering", at),
-            None => ("failed", now()),
+            None => ("failed", now() * 1000),
         };
         self.task_update(
-            "UPDATE tasks SET state = ?2, attempts = attempts + 1, next_attempt_at = ?3, last_error = ?4
+            "UPDATE tasks SET state = ?2, attempts = attempts + 1, next_attempt_ms = ?3, last_error = ?4
              WHERE task_id = ?1 AND state = 'delivering'",
             params![task_id, state, next, error],
             task_id,
@@ -170,7 +170,7 @@ mod tests {
             state: TaskState::Queued,
             result: None,
             attempts: 0,
-            next_attempt_at: at,
+            next_attempt_ms: at,
             created_at: at,
             last_error: String::new(),
         }
@@ -207,5 +207,30 @@ mod tests {
         assert_eq!((done.state, done.attempts), (TaskState::Delivered, 2));
         assert!(store.delivered("t1", 26).is_err(), "a delivered task is not delivered again");
         assert!(store.due(100, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn retries_scheduled_in_seconds_by_an_older_version_are_kept_in_milliseconds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ims.db");
+        let before_milliseconds = crate::sqlite::MIGRATIONS.len() - 1;
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            for migration in &crate::sqlite::MIGRATIONS[..before_milliseconds] {
+                conn.execute_batch(migration).unwrap();
+            }
+            conn.pragma_update(None, "user_version", before_milliseconds as i64).unwrap();
+            conn.execute(
+                "INSERT INTO tasks (task_id, account_id, secret_id, data_id, callback_url, request, state, result,
+                                    attempts, next_attempt_at, created_at, last_error)
+                 VALUES ('old', 1, 'AKID', '', 'https://example.com/cb', '', 'delivering', '{}', 1, 1700000002, 1700000000, '')",
+                [],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path, Sealer::from_key(&[1; 32])).unwrap();
+        assert_eq!(store.task("old").unwrap().next_attempt_ms, 1_700_000_002_000);
+        assert!(store.due(1_700_000_001_999, 10).unwrap().is_empty());
+        assert_eq!(store.due(1_700_000_002_000, 10).unwrap().len(), 1);
     }
 }
