@@ -1,11 +1,20 @@
 //! The whole path through the real server: `ims serve` (release) on a fresh data folder, driven
-//! by signed TC3 `ImageModeration` calls over HTTP at 1, 4 and 8 clients, for a photo without text
-//! and a page with text, under the default policy and one with OCR off. Prints p50 / p99 / images
-//! per second per row, the mean time of every stage (`ims_stage_seconds`, read from `/metrics`),
-//! and the server's resident memory before, at the peak of and after the load.
+//! by signed TC3 `ImageModeration` calls over HTTP.
 //!
-//! `cargo bench -p ims --bench server` (`ROUNDS=N` calls per client, default 12). Needs
-//! ../shared/data (the photo and the page) and the artifacts of scripts/fetch.py.
+//! - speed: 1, 4 and 8 clients, a photo without text, the same photo with a caption and a page
+//!   with text, under the default policy and one with OCR off; what each reads; p50 / p99 /
+//!   images per second per row, beside rapidocr (the Python package of the same OCR models, OCR
+//!   alone) on the photo and the page; then the mean time of every stage (`ims_stage_seconds`,
+//!   read from `/metrics`);
+//! - memory: every file of ../shared/data/robustness (about 1,900 hostile files: broken,
+//!   truncated, bombs, animations) at 4 clients, then a burst of the largest images the limits
+//!   allow at 8 clients; the server's resident memory before, at the peak of each phase and a
+//!   minute after the traffic ends.
+//!
+//! `cargo bench -p ims --bench server` (`ROUNDS=N` calls per client and row, default 12;
+//! `PHASES=speed` or `PHASES=memory` runs one). Needs ../shared/data and the artifacts of
+//! scripts/fetch.py; environment variables reach the server (`IMS_INFERENCE__MEMORY_ARENA`,
+//! `GLIBC_TUNABLES`...), so each memory lever can be measured without a rebuild.
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -167,45 +176,194 @@ fn base64_of(path: &Path) -> String {
     base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).unwrap())
 }
 
-/// skimage's chelsea, resized to 1024x768, as a quality-90 JPEG: a photo without text.
-fn photo(shared: &Path) -> String {
+/// skimage's chelsea, resized to 1024x768, as a quality-90 JPEG: a photo without text; with
+/// `caption`, one rendered line (../shared's `内容审核测试 Content moderation 123`) pasted low in it.
+fn photo(shared: &Path, caption: bool) -> String {
     use base64::Engine;
     let cat = image::open(shared.join("safe/skimage/chelsea.png")).unwrap().to_rgb8();
-    let resized = image::imageops::resize(&cat, 1024, 768, image::imageops::FilterType::Triangle);
+    let mut resized = image::imageops::resize(&cat, 1024, 768, image::imageops::FilterType::Triangle);
+    if caption {
+        let line = image::open(shared.join("ocr/rendered/wqy-microhei.png")).unwrap().to_rgb8();
+        image::imageops::replace(&mut resized, &line, 132, 660);
+    }
     let mut jpeg = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&resized).unwrap();
     base64::engine::general_purpose::STANDARD.encode(jpeg)
 }
 
+/// The text of the lines read, from an answer's `OcrResults`.
+fn text_read(answer: &Value) -> String {
+    answer["OcrResults"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["Text"].as_str())
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
+/// The largest images the limits allow (each side under 10,000 pixels, under 10 MB of base64):
+/// a 9999 x 9999 JPEG, the same as a PNG (decoded whole: no reduced decoding for PNG), and a
+/// 9999 x 120 strip with text, which OCR reads in tiles.
+fn largest_images(shared: &Path) -> Vec<String> {
+    use base64::Engine;
+    let side = 9999;
+    let square = image::RgbImage::from_fn(side, side, |x, y| {
+        image::Rgb([(x / 40) as u8, (y / 40) as u8, ((x / 80 + y / 80) % 2 * 60 + 100) as u8])
+    });
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 80).encode_image(&square).unwrap();
+    let mut png = Vec::new();
+    square.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    let line = image::open(shared.join("ocr/rendered/wqy-microhei.png")).unwrap().to_rgb8();
+    let mut strip = image::RgbImage::from_pixel(side, 120, image::Rgb([255, 255, 255]));
+    for x in (0..side).step_by(line.width() as usize + 200) {
+        image::imageops::replace(&mut strip, &line, i64::from(x), 28);
+    }
+    let mut strip_png = Vec::new();
+    strip.write_to(&mut std::io::Cursor::new(&mut strip_png), image::ImageFormat::Png).unwrap();
+    [jpeg, png, strip_png]
+        .into_iter()
+        .inspect(|bytes| assert!(bytes.len() < 7_000_000, "an image of {} bytes is over the limit", bytes.len()))
+        .map(|bytes| base64::engine::general_purpose::STANDARD.encode(bytes))
+        .collect()
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .flat_map(|p| if p.is_dir() { walk(&p) } else { vec![p] })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Sends each of `images` once, spread over `clients`; any answer will do (most are errors),
+/// as long as there is one.
+fn send_all(server: &Server, images: &[String], clients: usize) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..clients {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(image) = images.get(i) else { break };
+                call(server, "ImageModeration", &json!({"FileContent": image}));
+            });
+        }
+    });
+}
+
+/// rapidocr (the reference virtualenv's package) on the files: milliseconds per image, warm.
+fn rapidocr_ms(files: &[&Path]) -> Option<Vec<f64>> {
+    let python = std::env::var("IMS_REFERENCE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| inference::cache_dir().join("reference-venv/bin/python"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/reference/python/ocr.py");
+    let output = Command::new(python).arg(script).args(files).output().ok().filter(|o| o.status.success())?;
+    let answer: Value = serde_json::from_slice(&output.stdout).ok()?;
+    files.iter().map(|f| Some(answer[f.to_str()?]["seconds"].as_f64()? * 1e3)).collect()
+}
+
+/// Resident memory sampled every 50 ms while it runs: the peak since the last [`Peak::take`].
+struct Peak {
+    kib: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    running: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Peak {
+    fn sample(pid: u32) -> Peak {
+        let kib = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (k, r) = (kib.clone(), running.clone());
+        std::thread::spawn(move || {
+            while r.load(std::sync::atomic::Ordering::Relaxed) {
+                k.fetch_max((rss_of(pid) * 1024.0) as u64, std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        Peak { kib, running }
+    }
+
+    /// The peak in MiB, starting over.
+    fn take(&self) -> f64 {
+        self.kib.swap(0, std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0
+    }
+}
+
+impl Drop for Peak {
+    fn drop(&mut self) {
+        self.running.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 fn main() {
     let shared: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
     if !shared.exists() {
-        println!("SKIPPED: ../shared/data is absent (the bench needs its photo and page)");
+        println!("SKIPPED: ../shared/data is absent (the bench needs its photo, page and corpus)");
         return;
     }
     let rounds: usize = std::env::var("ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(12);
+    let phases = std::env::var("PHASES").unwrap_or_else(|_| "speed,memory".into());
     let server = start();
-    call(&server, "CreateBizConfig", &json!({"BizType": "no_text", "Ocr": false}));
-    let images = [
-        ("photo 1024x768, no text", photo(&shared)),
-        ("page 1024x800, text", base64_of(&shared.join("ocr/tesseract-test/testing/eurotext.tif"))),
-    ];
     let before = resident_mib(&server);
-    // Resident memory sampled every 50 ms while the load runs.
-    let peak_kib = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let sampler = {
-        let (peak_kib, sampling, pid) = (peak_kib.clone(), sampling.clone(), server.child.id());
-        std::thread::spawn(move || {
-            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
-                peak_kib.fetch_max((rss_of(pid) * 1024.0) as u64, std::sync::atomic::Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        })
-    };
-    // Warm-up: every model's first run allocates.
-    for (_, image) in &images {
-        call(&server, "ImageModeration", &json!({"FileContent": image}));
+    let peak = Peak::sample(server.child.id());
+    if phases.contains("speed") {
+        speed(&server, &shared, rounds);
+        println!(
+            "\nresident memory: {before:.0} MiB after start, {:.0} MiB at the peak of the speed rows",
+            peak.take()
+        );
+    }
+    if phases.contains("memory") {
+        let corpus: Vec<String> = walk(&shared.join("robustness"))
+            .iter()
+            .filter_map(|f| std::fs::read(f).ok())
+            .filter(|bytes| bytes.len() < 7_000_000)
+            .map(|bytes| {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD.encode(bytes)
+            })
+            .collect();
+        let started = Instant::now();
+        send_all(&server, &corpus, 4);
+        let after_corpus = resident_mib(&server);
+        println!(
+            "\nrobustness corpus: {} files in {:.0} s at 4 clients; resident memory {:.0} MiB at the peak, {after_corpus:.0} MiB after",
+            corpus.len(),
+            started.elapsed().as_secs_f64(),
+            peak.take()
+        );
+        let largest = largest_images(&shared);
+        let burst: Vec<String> = (0..8).flat_map(|_| largest.iter().cloned()).collect();
+        let started = Instant::now();
+        send_all(&server, &burst, 8);
+        println!(
+            "largest images: {} calls in {:.0} s at 8 clients; resident memory {:.0} MiB at the peak",
+            burst.len(),
+            started.elapsed().as_secs_f64(),
+            peak.take()
+        );
+    }
+    drop(peak);
+    std::thread::sleep(Duration::from_secs(60));
+    println!("resident memory a minute after the traffic ended: {:.0} MiB", resident_mib(&server));
+}
+
+fn speed(server: &Server, shared: &Path, rounds: usize) {
+    call(server, "CreateBizConfig", &json!({"BizType": "no_text", "Ocr": false}));
+    let photo_without_text = photo(shared, false);
+    let page = shared.join("ocr/tesseract-test/testing/eurotext.tif");
+    let images = [
+        ("photo 1024x768, no text", photo_without_text.clone()),
+        ("photo 1024x768, a caption", photo(shared, true)),
+        ("page 1024x800, text", base64_of(&page)),
+    ];
+    // Warm-up (every model's first run allocates), and what each image reads as.
+    for (name, image) in &images {
+        let answer = call(server, "ImageModeration", &json!({"FileContent": image}));
+        println!("{name}: reads \"{}\"", text_read(&answer));
     }
     println!("| image | policy | clients | p50 ms | p99 ms | images/s |");
     println!("|---|---|---|---|---|---|");
@@ -213,24 +371,30 @@ fn main() {
         for (policy, biz_type) in [("default", ""), ("OCR off", "no_text")] {
             for clients in [1, 4, 8] {
                 let params = json!({"FileContent": image, "BizType": biz_type});
-                let (p50, p99, rate) = drive(&server, &params, clients, rounds);
+                let (p50, p99, rate) = drive(server, &params, clients, rounds);
                 println!("| {name} | {policy} | {clients} | {p50:.0} | {p99:.0} | {rate:.1} |");
             }
         }
     }
+    let photo_file = tempfile::Builder::new().suffix(".jpg").tempfile().unwrap();
+    {
+        use base64::Engine;
+        let jpeg = base64::engine::general_purpose::STANDARD.decode(&photo_without_text).unwrap();
+        std::fs::write(photo_file.path(), jpeg).unwrap();
+    }
+    match rapidocr_ms(&[photo_file.path(), &page]) {
+        Some(ms) => {
+            for ((name, _), ms) in [&images[0], &images[2]].into_iter().zip(ms) {
+                println!("| {name} | rapidocr (Python, OCR alone) | 1 | {ms:.0} | - | {:.1} |", 1e3 / ms);
+            }
+        }
+        None => println!("(no reference virtualenv: scripts/test.sh makes it; the rapidocr rows are left out)"),
+    }
     println!("\n| stage | calls | mean ms |");
     println!("|---|---|---|");
-    for (stage, sum, count) in stages(&server) {
+    for (stage, sum, count) in stages(server) {
         if count > 0.0 {
             println!("| {stage} | {count} | {:.1} |", sum / count * 1e3);
         }
     }
-    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
-    sampler.join().unwrap();
-    let peak = peak_kib.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0;
-    std::thread::sleep(Duration::from_secs(60));
-    println!(
-        "\nresident memory: {before:.0} MiB after start, {peak:.0} MiB at the peak of the load, {:.0} MiB a minute after",
-        resident_mib(&server)
-    );
 }

@@ -138,6 +138,8 @@ fn built_in_keywords(artifacts: &std::path::Path) -> Vec<(KeywordLibrary, Vec<St
 }
 
 pub fn run(settings: Settings) -> anyhow::Result<()> {
+    // Before any thread starts (the store's pool, the models' workers, the runtime).
+    server::memory::limit_allocator_arenas();
     init_logging(&settings)?;
     let store = crate::open_store(&settings)?;
     let credentials = bootstrap(store.as_ref(), &settings)?;
@@ -173,6 +175,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         server::tasks::spawn(state.clone());
         server::billing::spawn_settlement(state.clone());
         tokio::spawn(purge_loop(state.clone()));
+        server::memory::spawn_trimmer(state.clone());
         server::serve(listener, state, shutdown_signal()).await?;
         tracing::info!("stopped");
         anyhow::Ok(())

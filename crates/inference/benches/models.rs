@@ -142,7 +142,13 @@ fn main() {
     // The per-model rows run one model alone, so they give it what onnxruntime's default session
     // options give the Python side: one session with a thread per core.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let options = ModelOptions { sessions: 1, threads: cores, max_batch: settings.max_batch, queue_capacity: 1024 };
+    let options = ModelOptions {
+        sessions: 1,
+        threads: cores,
+        max_batch: settings.max_batch,
+        queue_capacity: 1024,
+        memory_arena: false,
+    };
     let load = |file: &str, shape: &[usize]| {
         Model::load(&runtime, &artifacts().join("models").join(file), shape, options).unwrap()
     };

@@ -25,6 +25,8 @@ pub struct InferenceSettings {
     pub max_batch: usize,
     /// Images waiting per model beyond which requests are refused as overloaded.
     pub queue_capacity: usize,
+    /// ONNX Runtime's CPU memory arena (see [`ModelOptions::memory_arena`]).
+    pub memory_arena: bool,
     /// NudeNet (AGPL-3.0): off unless the operator turns it on and fetched it
     /// (`scripts/fetch.py --with nudenet`).
     pub nudenet: bool,
@@ -42,6 +44,7 @@ impl Default for InferenceSettings {
             threads_per_session: 1,
             max_batch: 8,
             queue_capacity: 256,
+            memory_arena: false,
             nudenet: false,
             ocr: true,
         }
@@ -94,8 +97,13 @@ impl Analyzer {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let options =
-            ModelOptions { sessions, threads, max_batch: settings.max_batch, queue_capacity: settings.queue_capacity };
+        let options = ModelOptions {
+            sessions,
+            threads,
+            max_batch: settings.max_batch,
+            queue_capacity: settings.queue_capacity,
+            memory_arena: settings.memory_arena,
+        };
         let model = |file: &str, shape: &[usize]| Model::load(runtime, &dir.join("models").join(file), shape, options);
         Ok(Analyzer {
             nsfwjs: model("nsfwjs-mobilenet-v2.onnx", &nsfwjs::INPUT)?,

@@ -77,7 +77,7 @@ fn run_reference<T: serde::de::DeserializeOwned>(mut command: Command, frames: &
 }
 
 fn options() -> ModelOptions {
-    ModelOptions { sessions: 1, threads: 2, max_batch: 1, queue_capacity: 8 }
+    ModelOptions { sessions: 1, threads: 2, max_batch: 1, queue_capacity: 8, memory_arena: false }
 }
 
 /// ONNX Runtime allows one environment per process: the tests share it.

@@ -6,8 +6,11 @@
 //! point below the package's on any set. Skipped, saying so, when ../shared is absent.
 //! `cargo test -p inference --release --test ocr -- --nocapture`
 //!
-//! The golden file `tests/ocr-golden.json` holds every line read on each image when it was last
-//! written (`IMS_WRITE_OCR_GOLDEN=1`); a change that speeds reading up must not lose any of them.
+//! The golden files hold every line read on each image when they were last written
+//! (`IMS_WRITE_OCR_GOLDEN=1`): `tests/ocr-golden.json` for the OCR test images,
+//! `tests/ocr-golden-photos.json` for the photos and drawings of ../shared/data/safe (where text
+//! is small, incidental or absent: what a shortcut for images without text could miss). A change
+//! that speeds reading up must not lose any of them.
 
 #[path = "../../../tests/support/shared.rs"]
 mod shared;
@@ -136,7 +139,8 @@ fn ocr() -> &'static Ocr {
         let artifacts = artifacts();
         let runtime = Runtime::load(&artifacts.join("lib/libonnxruntime.so.1.31.1")).unwrap();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let options = ModelOptions { sessions: 1, threads: cores, max_batch: 8, queue_capacity: 64 };
+        let options =
+            ModelOptions { sessions: 1, threads: cores, max_batch: 8, queue_capacity: 64, memory_arena: false };
         let ocr = Ocr::load(&runtime, &artifacts.join("models"), options).unwrap();
         (runtime, ocr)
     })
@@ -181,22 +185,13 @@ fn ocr_reads_as_well_as_rapidocr_and_faster() {
 
     // Per set: (our accuracy sum, our seconds, their accuracy sum, their seconds, images).
     let mut sets: Vec<(&str, f64, f64, f64, f64, usize)> = Vec::new();
-    let golden_file = workspace().join("crates/inference/tests/ocr-golden.json");
-    let golden: Value = std::fs::read(&golden_file).map_or(Value::Null, |b| serde_json::from_slice(&b).unwrap());
-    let mut read_now = serde_json::Map::new();
-    let mut lost: Vec<String> = Vec::new();
+    let mut golden = Golden::open("ocr-golden.json");
     for (case, image) in &cases {
         ocr.read(image).unwrap(); // warm-up, as the reference warms up
         let start = Instant::now();
         let lines: Vec<String> = ocr.read(image).unwrap().into_iter().map(|l| l.text).collect();
         let seconds = start.elapsed().as_secs_f64();
-        let name = case.image.strip_prefix(&data).unwrap().to_string_lossy().into_owned();
-        for line in golden[&name].as_array().into_iter().flatten().filter_map(Value::as_str) {
-            if !lines.iter().any(|l| l == line) {
-                lost.push(format!("{name}: {line}"));
-            }
-        }
-        read_now.insert(name, serde_json::json!(lines));
+        golden.check(&case.image.strip_prefix(&data).unwrap().to_string_lossy(), &lines);
         let ours = score(&case.truth, &lines);
         let theirs = reference.as_ref().map(|r| {
             let entry = &r[case.image.to_str().unwrap()];
@@ -239,13 +234,74 @@ fn ocr_reads_as_well_as_rapidocr_and_faster() {
         }
         assert!(ours / n >= 0.8, "{set}: accuracy {:.3}", ours / n);
     }
-    if std::env::var("IMS_WRITE_OCR_GOLDEN").is_ok_and(|v| v == "1") {
-        std::fs::write(&golden_file, serde_json::to_string_pretty(&read_now).unwrap() + "\n").unwrap();
-        println!("wrote {}", golden_file.display());
-    } else {
-        assert!(golden.is_object(), "{} is missing (IMS_WRITE_OCR_GOLDEN=1 writes it)", golden_file.display());
-        assert!(lost.is_empty(), "{} golden lines no longer read:\n{}", lost.len(), lost.join("\n"));
+    golden.finish();
+}
+
+/// Every line read on each image when the file was last written, and what is read now.
+struct Golden {
+    file: PathBuf,
+    lines: Value,
+    read_now: serde_json::Map<String, Value>,
+    lost: Vec<String>,
+}
+
+impl Golden {
+    fn open(name: &str) -> Golden {
+        let file = workspace().join("crates/inference/tests").join(name);
+        let lines = std::fs::read(&file).map_or(Value::Null, |b| serde_json::from_slice(&b).unwrap());
+        Golden { file, lines, read_now: serde_json::Map::new(), lost: Vec::new() }
     }
+
+    fn check(&mut self, image: &str, read: &[String]) {
+        for line in self.lines[image].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            if !read.iter().any(|l| l == line) {
+                self.lost.push(format!("{image}: {line}"));
+            }
+        }
+        self.read_now.insert(image.to_string(), serde_json::json!(read));
+    }
+
+    /// Writes the file under `IMS_WRITE_OCR_GOLDEN=1`; otherwise fails if a line was lost.
+    fn finish(self) {
+        if std::env::var("IMS_WRITE_OCR_GOLDEN").is_ok_and(|v| v == "1") {
+            std::fs::write(&self.file, serde_json::to_string_pretty(&self.read_now).unwrap() + "\n").unwrap();
+            println!("wrote {}", self.file.display());
+        } else {
+            assert!(self.lines.is_object(), "{} is missing (IMS_WRITE_OCR_GOLDEN=1 writes it)", self.file.display());
+            assert!(self.lost.is_empty(), "{} golden lines no longer read:\n{}", self.lost.len(), self.lost.join("\n"));
+        }
+    }
+}
+
+#[test]
+fn photos_read_no_less_than_before() {
+    let data = workspace().join("../shared/data/safe");
+    if !data.exists() {
+        shared::absent("the safe photos");
+        return;
+    }
+    let mut images: Vec<PathBuf> = walk(&data);
+    images.sort();
+    let mut golden = Golden::open("ocr-golden-photos.json");
+    let mut read = 0;
+    for path in images {
+        // An animation's first frame stands for it; what the decoder refuses (a video) is skipped.
+        let Some(image) = load(&path) else { continue };
+        let lines: Vec<String> = ocr().read(&image).unwrap().into_iter().map(|l| l.text).collect();
+        golden.check(&path.strip_prefix(&data).unwrap().to_string_lossy(), &lines);
+        read += 1;
+    }
+    assert!(read >= 30, "only {read} photos decoded");
+    golden.finish();
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .flat_map(|p| if p.is_dir() { walk(&p) } else { vec![p] })
+        .collect()
 }
 
 #[test]

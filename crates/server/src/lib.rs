@@ -16,6 +16,7 @@ pub mod error;
 pub mod history;
 pub mod keywords;
 pub mod libraries;
+pub mod memory;
 pub mod moderation;
 pub mod policies;
 pub mod tasks;

@@ -229,5 +229,12 @@ fn after_a_crash_mid_burst_the_ledger_equals_the_answers_received() {
     stop.store(true, Ordering::SeqCst);
     clients.into_iter().for_each(|c| c.join().unwrap());
     let received = received.load(Ordering::SeqCst) as u64;
-    assert_eq!(restarted.metered(id), received, "the ledger must equal the successful answers received");
+    // Every answer received is in the ledger. A call whose metering committed in the instant
+    // before the kill reached its answer's write is charged unanswered (docs/billing.md): at
+    // most one per client, as each has one call in flight.
+    let metered = restarted.metered(id);
+    assert!(
+        (received..=received + 4).contains(&metered),
+        "{metered} metered for {received} answers received by 4 clients"
+    );
 }

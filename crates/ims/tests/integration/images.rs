@@ -1,14 +1,9 @@
 //! Images through the API: animated sampling, limits at their boundaries, alpha.
 
-use crate::harness::{bmp, Server, Tc3};
-use base64::Engine;
+use crate::harness::{b64, bmp, raw, workspace_root, Server, Tc3};
 use image::codecs::gif::GifEncoder;
 use image::{Delay, Frame, Rgba, RgbaImage};
 use serde_json::{json, Value};
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
 
 fn moderate(server: &Server, params: Value) -> (String, Value) {
     let response = Tc3::new(server, "ImageModeration").post(server, params.to_string().as_bytes());
@@ -98,4 +93,44 @@ fn transparent_png_is_moderated() {
         .unwrap();
     let (code, response) = moderate(&server, json!({"FileContent": b64(&png)}));
     assert_eq!(code, "Success", "{response}");
+}
+
+/// How many times a stage ran, from the server's `/metrics`.
+fn stage_count(server: &Server, stage: &str) -> u64 {
+    let metrics = String::from_utf8(raw(&server.endpoint, "GET", "/metrics", &[], b"").body).unwrap();
+    let prefix = format!(r#"ims_stage_seconds_count{{stage="{stage}"}} "#);
+    metrics.lines().find_map(|l| l.strip_prefix(prefix.as_str())).map_or(0, |n| n.parse().unwrap())
+}
+
+/// OCR's first look: a photo without text costs the tiny detector alone; a page with text also
+/// gets the full detector, and its text is read.
+#[test]
+fn ocr_looks_first_and_reads_only_images_with_text() {
+    let server = Server::start();
+    // A smooth 800 x 600 picture: shades and soft shapes, no edges like those of letters.
+    let picture = image::RgbImage::from_fn(800, 600, |x, y| {
+        let (fx, fy) = (x as f32 / 90.0, y as f32 / 70.0);
+        image::Rgb([
+            (120.0 + 60.0 * fx.sin()) as u8,
+            (110.0 + 50.0 * fy.cos()) as u8,
+            (90.0 + 40.0 * (fx + fy).sin()) as u8,
+        ])
+    });
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&picture).unwrap();
+    let (code, _) = moderate(&server, json!({"FileContent": b64(&jpeg)}));
+    assert_eq!(code, "Success");
+    assert_eq!(stage_count(&server, "run:ppocr-det-tiny"), 1);
+    assert_eq!(stage_count(&server, "run:ppocr-det-small"), 0, "the full detector ran on a picture without text");
+
+    let page = workspace_root().join("../shared/data/ocr/tesseract-test/testing/phototest.tif");
+    let Ok(page) = std::fs::read(page) else {
+        crate::shared::absent("tesseract's phototest page");
+        return;
+    };
+    let (code, response) = moderate(&server, json!({"FileContent": b64(&page)}));
+    assert_eq!(code, "Success");
+    assert_eq!(stage_count(&server, "run:ppocr-det-tiny"), 2);
+    assert_eq!(stage_count(&server, "run:ppocr-det-small"), 1);
+    assert!(response.to_string().contains("quick brown dog"), "{response}");
 }

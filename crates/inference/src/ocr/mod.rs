@@ -6,6 +6,12 @@
 //! turned by the direction model, recognition in batches of 6 padded to a common width, greedy
 //! CTC over the character list stored in the model, lines scoring under 0.5 dropped.
 //!
+//! A first look spares the full detector on images without text, which are most of them: the
+//! tiny PP-OCRv6 detector on the image shrunk to [`FIRST_LOOK_SIDE`] (a tenth of the full pass's
+//! cost); when its probability map peaks under [`FIRST_LOOK_PEAK`] nowhere, the image has no
+//! text. Otherwise the full pass runs as if there had been no first look, so what is read does
+//! not change.
+//!
 //! Long images (longer than the detector's side and over [`TILE_RATIO`] times longer than wide)
 //! are read in overlapping tiles along their length, so that their text is not shrunk away by the
 //! detector's size limit.
@@ -21,6 +27,14 @@ use std::time::Instant;
 
 /// The detector's longer side.
 const DET_SIDE: u32 = 960;
+/// The first look's longer side at most: at 480 it missed text that it saw at 640 (docs/benchmarks.md).
+const FIRST_LOOK_SIDE: u32 = 640;
+/// Images no longer than this get the full pass directly: it costs little more than a look.
+const FIRST_LOOK_FROM: u32 = 320;
+/// The first look's probability under which an image is taken to have no text: under the full
+/// pass's binarisation threshold (0.3), for margin. On ../shared/data every image with text
+/// peaked at 0.8 or more, photos without text at 0.18 at most (docs/benchmarks.md).
+const FIRST_LOOK_PEAK: f32 = 0.2;
 const DET_THRESHOLD: f32 = 0.3;
 const BOX_THRESHOLD: f32 = 0.5;
 const UNCLIP_RATIO: f64 = 1.6;
@@ -50,8 +64,10 @@ pub struct TextLine {
     pub quad: Quad,
 }
 
-/// The three models and the character list.
+/// The four models and the character list.
 pub struct Ocr {
+    /// The tiny detector of the first look.
+    first_look: Model,
     det: Model,
     cls: Model,
     rec: Model,
@@ -60,7 +76,8 @@ pub struct Ocr {
 }
 
 impl Ocr {
-    /// Loads `ppocr-det-small.onnx`, `ppocr-cls.onnx` and `ppocr-rec-small.onnx` from `models`.
+    /// Loads `ppocr-det-tiny.onnx`, `ppocr-det-small.onnx`, `ppocr-cls.onnx` and
+    /// `ppocr-rec-small.onnx` from `models`.
     pub fn load(runtime: &Runtime, models: &Path, options: ModelOptions) -> Result<Ocr, InferenceError> {
         let load = |file: &str| Model::load(runtime, &models.join(file), &[], options);
         let rec = load("ppocr-rec-small.onnx")?;
@@ -72,7 +89,11 @@ impl Ocr {
             .chain(list.lines().map(String::from))
             .chain(std::iter::once(" ".to_string()))
             .collect();
-        Ok(Ocr { det: load("ppocr-det-small.onnx")?, cls: load("ppocr-cls.onnx")?, rec, characters })
+        // The first look runs on one thread: at its size a second one costs more CPU than it
+        // saves time, and under load every core is busy anyway.
+        let first_look =
+            Model::load(runtime, &models.join("ppocr-det-tiny.onnx"), &[], ModelOptions { threads: 1, ..options })?;
+        Ok(Ocr { first_look, det: load("ppocr-det-small.onnx")?, cls: load("ppocr-cls.onnx")?, rec, characters })
     }
 
     /// Every line of text in `image` (RGB), top to bottom.
@@ -141,11 +162,15 @@ impl Ocr {
     /// The text lines' corners in `bgr`, sorted in reading order.
     fn detect(&self, bgr: &RgbImage, deadline: Option<Instant>) -> Result<Vec<Quad>, InferenceError> {
         let (w, h) = bgr.dimensions();
-        let ratio = if w.max(h) > DET_SIDE { f64::from(DET_SIDE) / f64::from(w.max(h)) } else { 1.0 };
-        let side = |n: u32| ((((f64::from(n) * ratio) as u32) as f64 / 32.0).round() as u32 * 32).max(32);
-        let (dw, dh) = (side(w), side(h));
-        let resized = resize_linear(bgr, dw, dh);
-        let output = self.det.run_tensor(normalized_chw(&resized), &[1, 3, dh as usize, dw as usize], deadline)?;
+        if w.max(h) > FIRST_LOOK_FROM {
+            let peak =
+                probabilities(&self.first_look, bgr, FIRST_LOOK_SIDE, deadline)?.data.into_iter().fold(0f32, f32::max);
+            tracing::debug!(peak, "OCR first look");
+            if peak < FIRST_LOOK_PEAK {
+                return Ok(Vec::new());
+            }
+        }
+        let output = probabilities(&self.det, bgr, DET_SIDE, deadline)?;
         let (map_h, map_w) = (output.shape[2], output.shape[3]);
         Ok(sorted(db_boxes(&output.data, map_w, map_h, w, h)))
     }
@@ -209,6 +234,22 @@ impl Ocr {
         }
         (text, if count == 0 { 0.0 } else { sum / count as f32 })
     }
+}
+
+/// A detector's probability map of `bgr` shrunk to at most `longest` on its longer side, each
+/// side rounded to a multiple of 32.
+fn probabilities(
+    detector: &Model,
+    bgr: &RgbImage,
+    longest: u32,
+    deadline: Option<Instant>,
+) -> Result<crate::Tensor, InferenceError> {
+    let (w, h) = bgr.dimensions();
+    let ratio = if w.max(h) > longest { f64::from(longest) / f64::from(w.max(h)) } else { 1.0 };
+    let side = |n: u32| ((((f64::from(n) * ratio) as u32) as f64 / 32.0).round() as u32 * 32).max(32);
+    let (dw, dh) = (side(w), side(h));
+    let resized = resize_linear(bgr, dw, dh);
+    detector.run_tensor(normalized_chw(&resized), &[1, 3, dh as usize, dw as usize], deadline)
 }
 
 /// A single line of text (at most 30 pixels high, or more than 8 times wider than high) gets
