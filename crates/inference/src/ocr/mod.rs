@@ -8,7 +8,7 @@
 //!
 //! A first look spares the full detector on images without text, which are most of them: the
 //! tiny PP-OCRv6 detector on the image shrunk to [`FIRST_LOOK_SIDE`] (a tenth of the full pass's
-//! cost); when its probability map peaks under [`FIRST_LOOK_PEAK`] nowhere, the image has no
+//! cost); when its probability map stays under [`FIRST_LOOK_PEAK`] everywhere, the image has no
 //! text. Otherwise the full pass runs as if there had been no first look, so what is read does
 //! not change.
 //!
@@ -89,8 +89,8 @@ impl Ocr {
             .chain(list.lines().map(String::from))
             .chain(std::iter::once(" ".to_string()))
             .collect();
-        // The first look runs on one thread: at its size a second one costs more CPU than it
-        // saves time, and under load every core is busy anyway.
+        // The first look runs on one thread, as the classifiers beside it do: with two, the
+        // bench was no faster (docs/benchmarks.md).
         let first_look =
             Model::load(runtime, &models.join("ppocr-det-tiny.onnx"), &[], ModelOptions { threads: 1, ..options })?;
         Ok(Ocr { first_look, det: load("ppocr-det-small.onnx")?, cls: load("ppocr-cls.onnx")?, rec, characters })
