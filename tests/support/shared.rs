@@ -9,3 +9,22 @@ pub fn absent(what_for: &str) {
     }
     println!("SKIPPED: ../shared/data is absent ({what_for})");
 }
+
+/// Every file under `dir`, however deep, sorted.
+#[allow(dead_code)] // not every test binary that includes this file walks a folder
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, &mut files);
+    files.sort();
+    files
+}

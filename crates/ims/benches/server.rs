@@ -16,6 +16,10 @@
 //! scripts/fetch.py; environment variables reach the server (`IMS_INFERENCE__MEMORY_ARENA`,
 //! `GLIBC_TUNABLES`...), so each memory lever can be measured without a rebuild.
 
+#[path = "../../../tests/support/shared.rs"]
+#[allow(dead_code)] // the bench skips without ../shared in its own words, even under CI=true
+mod shared;
+
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -229,17 +233,6 @@ fn largest_images(shared: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Every file under `dir`.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .flat_map(|p| if p.is_dir() { walk(&p) } else { vec![p] })
-        .collect();
-    files.sort();
-    files
-}
-
 /// Sends each of `images` once, spread over `clients`; any answer will do (most are errors),
 /// as long as there is one.
 fn send_all(server: &Server, images: &[String], clients: usize) {
@@ -317,7 +310,7 @@ fn main() {
         );
     }
     if phases.contains("memory") {
-        let corpus: Vec<String> = walk(&shared.join("robustness"))
+        let corpus: Vec<String> = shared::files_under(&shared.join("robustness"))
             .iter()
             .filter_map(|f| std::fs::read(f).ok())
             .filter(|bytes| bytes.len() < 7_000_000)

@@ -280,11 +280,9 @@ fn photos_read_no_less_than_before() {
         shared::absent("the safe photos");
         return;
     }
-    let mut images: Vec<PathBuf> = walk(&data);
-    images.sort();
     let mut golden = Golden::open("ocr-golden-photos.json");
     let mut read = 0;
-    for path in images {
+    for path in shared::files_under(&data) {
         // An animation's first frame stands for it; what the decoder refuses (a video) is skipped.
         let Some(image) = load(&path) else { continue };
         let lines: Vec<String> = ocr().read(&image).unwrap().into_iter().map(|l| l.text).collect();
@@ -293,15 +291,6 @@ fn photos_read_no_less_than_before() {
     }
     assert!(read >= 30, "only {read} photos decoded");
     golden.finish();
-}
-
-/// Every file under `dir`.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .flat_map(|p| if p.is_dir() { walk(&p) } else { vec![p] })
-        .collect()
 }
 
 #[test]

@@ -36,17 +36,6 @@ fn intents(root: &Path) -> BTreeMap<String, (String, String)> {
         .collect()
 }
 
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
-}
-
 /// The outcome's name: `decoded`, or the error's kind.
 fn outcome(result: &Result<media::Decoded, MediaError>) -> &'static str {
     match result {
@@ -69,9 +58,7 @@ fn every_robustness_file_decodes_or_is_refused_with_a_documented_error() {
         return;
     };
     let intents = intents(&root);
-    let mut all = Vec::new();
-    files(&root.join("robustness"), &mut all);
-    all.sort();
+    let all = shared::files_under(&root.join("robustness"));
     let mut counts: BTreeMap<(String, &'static str), usize> = BTreeMap::new();
     let mut failures = Vec::new();
     let mut slowest = (Duration::ZERO, PathBuf::new());

@@ -3,7 +3,7 @@
 
 use crate::harness::{b64, python, single, workspace_root, Server, Tc3};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A real photograph: Grace Hopper from ../shared, or (without ../shared) a generated picture.
 fn photo() -> String {
@@ -184,20 +184,6 @@ fn thresholds_decide_explanations_say_why_and_observe_only_passes() {
     assert_eq!(scenes, [json!("Terror")], "scenes not chosen are not scored");
 }
 
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            collect(&path, out);
-        } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-            ["jpg", "jpeg", "png", "gif", "webp", "svg", "bmp", "tif", "tiff", "heic", "avif"]
-                .contains(&e.to_ascii_lowercase().as_str())
-        }) {
-            out.push(path);
-        }
-    }
-}
-
 /// Every image of ../shared/data/safe, ocr and faces is Pass under the default policy (the only
 /// exception in their label files, safe/nsfwspy/bikini.mp4, is a video and not sent). Images the
 /// API refuses by its documented limits (the 25x25 face crops) are counted, not moderated.
@@ -208,10 +194,17 @@ fn every_safe_test_image_passes_under_the_default_policy() {
         crate::shared::absent("the safe images");
         return;
     }
-    let mut paths = Vec::new();
-    for set in ["safe", "ocr", "faces"] {
-        collect(&data.join(set), &mut paths);
-    }
+    let is_image = |path: &PathBuf| {
+        path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+            ["jpg", "jpeg", "png", "gif", "webp", "svg", "bmp", "tif", "tiff", "heic", "avif"]
+                .contains(&e.to_ascii_lowercase().as_str())
+        })
+    };
+    let mut paths: Vec<PathBuf> = ["safe", "ocr", "faces"]
+        .into_iter()
+        .flat_map(|set| crate::shared::files_under(&data.join(set)))
+        .filter(is_image)
+        .collect();
     paths.sort();
     // The test sends faster than the default 100 requests a second.
     let server = Server::start_with(&[("IMS_SERVER__SYNC_PER_SECOND", "100000")], &[]);
