@@ -35,6 +35,10 @@ const FIRST_LOOK_FROM: u32 = 320;
 /// pass's binarisation threshold (0.3), for margin. On ../shared/data every image with text
 /// peaked at 0.8 or more, photos without text at 0.18 at most (docs/benchmarks.md).
 const FIRST_LOOK_PEAK: f32 = 0.2;
+/// The height (pixels) at the full detector's input of the lowest line the first look saw,
+/// below which the detector is not run at less than [`DET_SIDE`]; and the least side it is run at.
+const SMALLEST_KERNEL: f64 = 12.0;
+const SMALLEST_SIDE: u32 = 480;
 const DET_THRESHOLD: f32 = 0.3;
 const BOX_THRESHOLD: f32 = 0.5;
 const UNCLIP_RATIO: f64 = 1.6;
@@ -162,15 +166,18 @@ impl Ocr {
     /// The text lines' corners in `bgr`, sorted in reading order.
     fn detect(&self, bgr: &RgbImage, deadline: Option<Instant>) -> Result<Vec<Quad>, InferenceError> {
         let (w, h) = bgr.dimensions();
+        let mut side = DET_SIDE;
         if w.max(h) > FIRST_LOOK_FROM {
-            let peak =
-                probabilities(&self.first_look, bgr, FIRST_LOOK_SIDE, deadline)?.data.into_iter().fold(0f32, f32::max);
-            tracing::debug!(peak, "OCR first look");
+            let look = probabilities(&self.first_look, bgr, FIRST_LOOK_SIDE, deadline)?;
+            let peak = look.data.iter().copied().fold(0f32, f32::max);
             if peak < FIRST_LOOK_PEAK {
+                tracing::debug!(peak, "OCR first look: no text");
                 return Ok(Vec::new());
             }
+            side = detector_side(&look, w.max(h));
+            tracing::debug!(peak, side, "OCR first look: text");
         }
-        let output = probabilities(&self.det, bgr, DET_SIDE, deadline)?;
+        let output = probabilities(&self.det, bgr, side, deadline)?;
         let (map_h, map_w) = (output.shape[2], output.shape[3]);
         Ok(sorted(db_boxes(&output.data, map_w, map_h, w, h)))
     }
@@ -250,6 +257,34 @@ fn probabilities(
     let (dw, dh) = (side(w), side(h));
     let resized = resize_linear(bgr, dw, dh);
     detector.run_tensor(normalized_chw(&resized), &[1, 3, dh as usize, dw as usize], deadline)
+}
+
+/// The full detector's longer side for an image of longer side `long` whose first look is
+/// `look`: [`DET_SIDE`], or less when every line the look saw is so high that it stays at least
+/// [`SMALLEST_KERNEL`] pixels high at the smaller side (at least [`SMALLEST_SIDE`], and at most
+/// three quarters of the whole side). Large text, like a caption, costs a fraction of the full
+/// detector; small or faint text keeps it whole.
+fn detector_side(look: &crate::Tensor, long: u32) -> u32 {
+    let (map_h, map_w) = (look.shape[2], look.shape[3]);
+    let binary: Vec<bool> = look.data.iter().map(|&p| p > DET_THRESHOLD).collect();
+    // The look's map is of the image shrunk to its size: its pixels are this many of the image's.
+    let scale = f64::from(long) / map_w.max(map_h) as f64;
+    let lowest = regions(&binary, map_w, map_h)
+        .iter()
+        .map(|region| min_area_rect(region).short_side() * scale)
+        .fold(f64::INFINITY, f64::min);
+    if !lowest.is_finite() {
+        return DET_SIDE;
+    }
+    let needed = (SMALLEST_KERNEL * f64::from(long) / lowest).min(f64::from(DET_SIDE)).ceil() as u32;
+    let side = needed.div_ceil(32).max(SMALLEST_SIDE / 32) * 32;
+    // A side that saves little (a page at 608 instead of 640) is not worth what a coarser map
+    // may change in the lines' boxes.
+    if side * 4 <= long.min(DET_SIDE) * 3 {
+        side
+    } else {
+        DET_SIDE
+    }
 }
 
 /// A single line of text (at most 30 pixels high, or more than 8 times wider than high) gets
@@ -414,6 +449,33 @@ mod tests {
         let q = |x: f64, y: f64| [[x, y], [x + 10.0, y], [x + 10.0, y + 5.0], [x, y + 5.0]];
         let order = sorted(vec![q(50.0, 2.0), q(0.0, 40.0), q(0.0, 0.0), q(20.0, 8.0)]);
         assert_eq!(order, vec![q(0.0, 0.0), q(20.0, 8.0), q(50.0, 2.0), q(0.0, 40.0)]);
+    }
+
+    /// A first look's map (640 x 480, of a 1024 x 768 image) with one line `high` pixels high.
+    fn look_with_line(high: usize) -> crate::Tensor {
+        let (w, h) = (640, 480);
+        let mut data = vec![0.05f32; w * h];
+        for y in 200..200 + high {
+            data[y * w + 100..y * w + 500].fill(0.9);
+        }
+        crate::Tensor { data, shape: vec![1, 1, h, w] }
+    }
+
+    #[test]
+    fn the_detector_runs_smaller_only_when_every_line_is_large() {
+        // 20 map pixels are 32 image pixels: 12 at the detector's input needs 384, so the least side.
+        assert_eq!(detector_side(&look_with_line(20), 1024), SMALLEST_SIDE);
+        // 10 map pixels are 16 image pixels: 12 needs 768, more than three quarters of 960.
+        assert_eq!(detector_side(&look_with_line(10), 1024), DET_SIDE);
+        // A large line beside a small one: the small one decides.
+        let mut both = look_with_line(20);
+        both.data[400 * 640 + 100..400 * 640 + 300].fill(0.9);
+        assert_eq!(detector_side(&both, 1024), DET_SIDE);
+        // Only faint text (over the look's peak, under the detector's threshold): the whole side.
+        let faint = crate::Tensor { data: vec![0.25; 640 * 480], shape: vec![1, 1, 480, 640] };
+        assert_eq!(detector_side(&faint, 1024), DET_SIDE);
+        // A small image already read at its own size gains nothing worth a coarser map.
+        assert_eq!(detector_side(&look_with_line(20), 600), DET_SIDE);
     }
 
     #[test]
