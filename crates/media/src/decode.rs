@@ -1,7 +1,9 @@
 //! From checked bytes to the frames the models see: decode (sampling animated images),
-//! composite alpha on white, apply orientation, bound the size.
+//! composite alpha on white (and on dark too, where white hides light content), apply
+//! orientation, bound the size ([`working_scale`]).
 
 use crate::format::Format;
+use crate::views::working_scale;
 use crate::{jng, jpeg, native, probe, svg, MediaError, Probe, MAX_SIDE};
 use fast_image_resize as fr;
 use image::codecs::{gif::GifDecoder, png::PngDecoder, webp::WebPDecoder};
@@ -10,9 +12,10 @@ use std::io::Cursor;
 
 /// Every decoder's allocations are bounded: a 9999 x 9999 RGBA frame is 400 MB.
 const MAX_DECODE_BYTES: u64 = 512 * 1024 * 1024;
-/// Frames are reduced so that their longer side is at most this many pixels: every model reads
-/// less (classifiers 224-320, OCR at most 960), and memory stays bounded per request.
-pub const WORKING_SIDE: u32 = 2048;
+/// A frame with at least this share of (mostly) transparent pixels, and this share of light
+/// visible ones, is also composited on a dark backdrop: on white its light content vanishes.
+const TRANSPARENT_SHARE: f64 = 0.01;
+const LIGHT_SHARE: f64 = 0.005;
 
 /// Which frames of an animated image are moderated: frame 0, then every `interval`-th, at most
 /// `max_frames` of them. The cloud's defaults are a frame every 5, at most 5.
@@ -63,6 +66,8 @@ pub struct Frame {
     /// Its position in the file, counted from 0.
     pub index: u32,
     pub image: RgbImage,
+    /// Its transparent parts filled dark rather than white (a second frame of the same index).
+    pub dark_backdrop: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -110,16 +115,19 @@ fn animation<'a>(frames: image::Frames<'a>, sampling: Sampling) -> Result<Vec<(u
     Ok(out)
 }
 
-fn frames_of(bytes: &[u8], format: Format, sampling: Sampling) -> Result<Vec<(u32, DynamicImage)>, MediaError> {
+fn frames_of(bytes: &[u8], probe: &Probe, sampling: Sampling) -> Result<Vec<(u32, DynamicImage)>, MediaError> {
     let one = |image: DynamicImage| Ok(vec![(0, image)]);
-    match format {
-        Format::Jpeg => one(DynamicImage::ImageRgb8(jpeg::decode(bytes, Some(WORKING_SIDE))?)),
+    // The longer side of the working copy: decoders that can reduce as they go stop there.
+    let (width, height) = (probe.width as u32, probe.height as u32);
+    let working_side = (f64::from(width.max(height)) * working_scale(width, height)).ceil() as u32;
+    match probe.format {
+        Format::Jpeg => one(DynamicImage::ImageRgb8(jpeg::decode(bytes, Some(working_side))?)),
         Format::Jng => one(DynamicImage::ImageRgba8(jng::decode(bytes)?)),
         Format::Bmp => one(still(bytes, ImageFormat::Bmp)?),
         Format::Ico => one(still(bytes, ImageFormat::Ico)?),
         Format::Tiff => one(still(bytes, ImageFormat::Tiff)?),
         Format::Raw => one(DynamicImage::ImageRgba8(native::raw_decode(bytes)?)),
-        Format::Svg => one(DynamicImage::ImageRgba8(svg::render(&svg::parse(bytes)?, WORKING_SIDE)?)),
+        Format::Svg => one(DynamicImage::ImageRgba8(svg::render(&svg::parse(bytes)?, working_side)?)),
         Format::Gif => {
             let mut decoder = GifDecoder::new(Cursor::new(bytes)).map_err(image_error)?;
             decoder.set_limits(limits()).map_err(image_error)?;
@@ -144,7 +152,7 @@ fn frames_of(bytes: &[u8], format: Format, sampling: Sampling) -> Result<Vec<(u3
             }
         }
         Format::Avif | Format::Heif => {
-            let mut container = if format == Format::Avif {
+            let mut container = if probe.format == Format::Avif {
                 native::Container::avif(bytes, (MAX_SIDE * MAX_SIDE) as u32)?
             } else {
                 native::Container::heif(bytes, MAX_SIDE as u32)?
@@ -155,31 +163,43 @@ fn frames_of(bytes: &[u8], format: Format, sampling: Sampling) -> Result<Vec<(u3
     }
 }
 
-/// Alpha composited on white; any depth or colour model to 8-bit RGB.
-fn flatten(image: DynamicImage) -> RgbImage {
+/// Any depth or colour model to 8-bit RGB, alpha composited on white; and on black too when
+/// white would hide light content (white text on a transparent background, as an app in dark
+/// mode shows it). The second image says `true`.
+fn flatten(image: DynamicImage) -> Vec<(RgbImage, bool)> {
     if !image.color().has_alpha() {
-        return image.into_rgb8();
+        return vec![(image.into_rgb8(), false)];
     }
     let rgba: RgbaImage = image.into_rgba8();
     let (w, h) = rgba.dimensions();
-    let pixels = rgba
-        .pixels()
-        .flat_map(|p| {
-            let a = u16::from(p.0[3]);
-            [0, 1, 2].map(|c| ((u16::from(p.0[c]) * a + 255 * (255 - a) + 127) / 255) as u8)
-        })
-        .collect();
-    RgbImage::from_raw(w, h, pixels).expect("same dimensions")
+    let on = |backdrop: u16| {
+        let pixels = rgba
+            .pixels()
+            .flat_map(|p| {
+                let a = u16::from(p.0[3]);
+                [0, 1, 2].map(|c| ((u16::from(p.0[c]) * a + backdrop * (255 - a) + 127) / 255) as u8)
+            })
+            .collect();
+        RgbImage::from_raw(w, h, pixels).expect("same dimensions")
+    };
+    let total = f64::from(w) * f64::from(h);
+    let transparent = rgba.pixels().filter(|p| p.0[3] < 128).count() as f64;
+    let light = rgba.pixels().filter(|p| p.0[3] >= 128 && p.0[..3].iter().all(|&c| c >= 192)).count() as f64;
+    let mut flat = vec![(on(255), false)];
+    if transparent >= total * TRANSPARENT_SHARE && light >= total * LIGHT_SHARE {
+        flat.push((on(0), true));
+    }
+    flat
 }
 
-/// Reduces the image so its longer side is at most `side` (bilinear convolution, which averages
-/// every source pixel rather than skipping rows).
-pub fn fit(image: RgbImage, side: u32) -> RgbImage {
+/// Reduces the image as [`working_scale`] says (bilinear convolution, which averages every
+/// source pixel rather than skipping rows).
+pub fn fit(image: RgbImage) -> RgbImage {
     let (w, h) = image.dimensions();
-    if w.max(h) <= side {
+    let scale = working_scale(w, h);
+    if scale >= 1.0 {
         return image;
     }
-    let scale = f64::from(side) / f64::from(w.max(h));
     let (nw, nh) = (((f64::from(w) * scale).round() as u32).max(1), ((f64::from(h) * scale).round() as u32).max(1));
     let source = fr::images::Image::from_vec_u8(w, h, image.into_raw(), fr::PixelType::U8x3).expect("RGB buffer");
     let mut target = fr::images::Image::new(nw, nh, fr::PixelType::U8x3);
@@ -192,10 +212,16 @@ pub fn fit(image: RgbImage, side: u32) -> RgbImage {
 /// A decoder that panics on a hostile file is contained here and reported as undecodable.
 pub fn decode(bytes: &[u8], sampling: Sampling) -> Result<Decoded, MediaError> {
     let probe = probe(bytes)?;
-    let frames = std::panic::catch_unwind(|| frames_of(bytes, probe.format, sampling))
+    let frames = std::panic::catch_unwind(|| frames_of(bytes, &probe, sampling))
         .map_err(|_| MediaError::Decode(format!("the {} decoder failed on this file", probe.format.name())))??
         .into_iter()
-        .map(|(index, image)| Frame { index, image: fit(flatten(image), WORKING_SIDE) })
+        .flat_map(|(index, image)| {
+            flatten(image).into_iter().map(move |(image, dark_backdrop)| Frame {
+                index,
+                image: fit(image),
+                dark_backdrop,
+            })
+        })
         .collect();
     Ok(Decoded { probe, frames })
 }
@@ -230,14 +256,36 @@ mod tests {
         rgba.put_pixel(0, 0, image::Rgba([0, 0, 0, 0]));
         rgba.put_pixel(1, 0, image::Rgba([0, 0, 0, 128]));
         let flat = flatten(DynamicImage::ImageRgba8(rgba));
-        assert_eq!(flat.get_pixel(0, 0).0, [255, 255, 255]);
-        assert_eq!(flat.get_pixel(1, 0).0, [127, 127, 127]);
+        assert_eq!(flat.len(), 1, "dark content shows on white: no second backdrop");
+        assert_eq!(flat[0].0.get_pixel(0, 0).0, [255, 255, 255]);
+        assert_eq!(flat[0].0.get_pixel(1, 0).0, [127, 127, 127]);
     }
 
     #[test]
-    fn fit_bounds_the_longer_side() {
-        let image = fit(RgbImage::new(4000, 1000), 2048);
-        assert_eq!(image.dimensions(), (2048, 512));
-        assert_eq!(fit(RgbImage::new(100, 80), 2048).dimensions(), (100, 80));
+    fn light_content_on_transparency_is_also_seen_on_dark() {
+        // White text (a tenth of the pixels) on a transparent background.
+        let rgba = RgbaImage::from_fn(100, 100, |x, _| {
+            if x < 10 {
+                image::Rgba([250, 250, 250, 255])
+            } else {
+                image::Rgba([0, 0, 0, 0])
+            }
+        });
+        let flat = flatten(DynamicImage::ImageRgba8(rgba.clone()));
+        assert_eq!(flat.iter().map(|f| f.1).collect::<Vec<_>>(), [false, true]);
+        assert_eq!((flat[0].0.get_pixel(5, 5).0, flat[0].0.get_pixel(50, 5).0), ([250; 3], [255; 3]));
+        assert_eq!((flat[1].0.get_pixel(5, 5).0, flat[1].0.get_pixel(50, 5).0), ([250; 3], [0; 3]));
+        // Under the shares: an opaque image with a few transparent pixels.
+        let mostly_opaque =
+            RgbaImage::from_fn(100, 100, |x, y| image::Rgba([255, 255, 255, if x + y == 0 { 0 } else { 255 }]));
+        assert_eq!(flatten(DynamicImage::ImageRgba8(mostly_opaque)).len(), 1);
+    }
+
+    #[test]
+    fn fit_bounds_the_working_copy() {
+        assert_eq!(fit(RgbImage::new(4096, 2048)).dimensions(), (2048, 1024));
+        assert_eq!(fit(RgbImage::new(100, 80)).dimensions(), (100, 80));
+        // Long: the area of 2048 x 2048, not the longer side.
+        assert_eq!(fit(RgbImage::new(8192, 1024)).dimensions(), (5793, 724));
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! - [`format`]: the format, sniffed from the bytes;
 //! - [`probe`]: dimensions from the header and every limit, before any pixel is decoded;
-//! - [`decode()`]: the sampled frames, alpha composited on white, oriented, bounded in size.
+//! - [`decode()`]: the sampled frames, alpha composited on white (and on dark where that hides
+//!   content), oriented, bounded in size;
+//! - [`views`]: where in a frame the classifiers look (borders trimmed, long images in windows).
 //!
 //! Limits are the cloud's, enforced exactly at their boundaries (see `docs/api.md`):
 //! a file of at least [`MIN_FILE_BYTES`]; base64 content shorter than [`MAX_BASE64_BYTES`];
@@ -21,9 +23,10 @@ mod native;
 pub mod pdq;
 pub mod provenance;
 mod svg;
+pub mod views;
 mod webp;
 
-pub use decode::{decode, Decoded, Frame, Sampling, WORKING_SIDE};
+pub use decode::{decode, Decoded, Frame, Sampling};
 pub use format::Format;
 
 use base64::Engine;

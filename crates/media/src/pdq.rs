@@ -14,8 +14,6 @@ use image::RgbImage;
 const HASH_SIDE: u32 = 512;
 /// Images smaller than this on a side are not hashed (the reference refuses them too).
 const MIN_SIDE: u32 = 5;
-/// How far two pixels' channels may differ and still be the same border colour.
-const BORDER_TOLERANCE: u8 = 24;
 /// A border is at most this fraction of a side.
 const MAX_BORDER: f32 = 0.4;
 /// The crops a sample is also filed under, as fractions removed from (left, top, right, bottom).
@@ -59,32 +57,10 @@ pub fn hash(image: &RgbImage) -> Option<Pdq> {
     Some(Pdq { bits, quality: (quality * 100.0).round().clamp(0.0, 100.0) as u8 })
 }
 
-fn close(a: &image::Rgb<u8>, b: &image::Rgb<u8>) -> bool {
-    a.0.iter().zip(b.0).all(|(x, y)| x.abs_diff(y) <= BORDER_TOLERANCE)
-}
-
 /// The image without a uniform border (a frame of one colour on any side), or `None` when it has
 /// none worth removing.
 pub fn trim_border(image: &RgbImage) -> Option<RgbImage> {
-    let (w, h) = image.dimensions();
-    let (max_x, max_y) = ((w as f32 * MAX_BORDER) as u32, (h as f32 * MAX_BORDER) as u32);
-    let row_is = |y: u32, colour: &image::Rgb<u8>| (0..w).all(|x| close(image.get_pixel(x, y), colour));
-    let column_is = |x: u32, colour: &image::Rgb<u8>| (0..h).all(|y| close(image.get_pixel(x, y), colour));
-    let top_colour = image.get_pixel(w / 2, 0);
-    let top = (0..max_y).take_while(|&y| row_is(y, top_colour)).count() as u32;
-    let bottom_colour = image.get_pixel(w / 2, h - 1);
-    let bottom = (0..max_y).take_while(|&i| row_is(h - 1 - i, bottom_colour)).count() as u32;
-    let left_colour = image.get_pixel(0, h / 2);
-    let left = (0..max_x).take_while(|&x| column_is(x, left_colour)).count() as u32;
-    let right_colour = image.get_pixel(w - 1, h / 2);
-    let right = (0..max_x).take_while(|&i| column_is(w - 1 - i, right_colour)).count() as u32;
-    // A line or two of one colour is common in photos; a border is a few percent of the side.
-    let worth = |n: u32, side: u32| n >= 2 && n * 100 >= side;
-    if !(worth(top, h) || worth(bottom, h) || worth(left, w) || worth(right, w)) {
-        return None;
-    }
-    let (cw, ch) = (w - left - right, h - top - bottom);
-    (cw >= MIN_SIDE && ch >= MIN_SIDE).then(|| image::imageops::crop_imm(image, left, top, cw, ch).to_image())
+    crate::views::content(image, MAX_BORDER, MIN_SIDE).map(|w| w.crop(image))
 }
 
 fn crop(image: &RgbImage, [left, top, right, bottom]: [f32; 4]) -> RgbImage {

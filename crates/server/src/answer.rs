@@ -34,15 +34,30 @@ pub fn response(
         "Format": decoded.probe.format.name(),
         "Width": decoded.probe.width,
         "Height": decoded.probe.height,
-        "Frames": decoded.frames.iter().map(|f| f.index).collect::<Vec<_>>(),
-        "Frame": verdict.frame,
+        "Frames": frame_indices(decoded),
         "Explanation": verdict.explanation,
         "Scores": verdict.scores,
     });
+    // Where the reported labels were seen: the frame, the region (a window of a long image, or
+    // the content inside a uniform border), and the backdrop of a transparent image.
+    if let Some(place) = &verdict.place {
+        extra["Frame"] = json!(place.frame);
+        extra["Region"] = json!(place.region);
+        if place.dark_backdrop {
+            extra["Backdrop"] = json!("Dark");
+        }
+    }
     if let Some(observed) = &verdict.observed {
         extra["Observed"] = decision_json(observed);
     }
     answer(verdict, request, policy, extra, file_md5)
+}
+
+/// The frames examined, each once (a transparent frame is seen on two backdrops).
+fn frame_indices(decoded: &Decoded) -> Vec<u32> {
+    let mut indices: Vec<u32> = decoded.frames.iter().map(|f| f.index).collect();
+    indices.dedup();
+    indices
 }
 
 /// The answer to a `Type=IMAGE_AIGC` call, and its verdict: provenance from the file's

@@ -15,11 +15,12 @@ use crate::{billing, AppState};
 use bytes::Bytes;
 use engine::accounts::{Account, AccountId};
 use engine::billing::Service;
-use engine::evidence::{Evidence, TextLine};
+use engine::evidence::{Evidence, Place, Region, TextLine};
 use engine::history::{Origin, Record};
 use engine::library::{Hash256, LibraryMatch, MIN_QUALITY};
 use engine::policy::{self, Policy};
 use engine::verdict::{self, FoundCode, Observations, ReadLine, Verdict};
+use media::views::{self, Window};
 use media::{Decoded, Sampling};
 use protocol::wire::{ContentType, ImageModerationRequest, ImageModerationResponse};
 use protocol::{ApiError, Code};
@@ -231,8 +232,7 @@ async fn observe(
         None => None,
     };
     let library = timed("libraries", match_libraries(state, owner, policy, &looks.hashes)).await?;
-    let frames = decoded.frames.iter().map(|f| f.index).zip(evidence).collect();
-    Ok((Observations { frames, text, codes, library }, looks))
+    Ok((Observations { views: evidence, text, codes, library }, looks))
 }
 
 /// The text of every frame when the policy reads text and a text reader is loaded (`None`
@@ -427,19 +427,51 @@ fn frame_scale(decoded: &Decoded) -> f64 {
     decoded.probe.width.max(decoded.probe.height) as f64 / f64::from(first.width().max(first.height()).max(1))
 }
 
-/// Runs the models on every frame, the frames in parallel on the blocking pool (the models'
-/// queues batch them).
+/// Runs the models on every view of every frame ([`media::views`]: the content without its
+/// uniform border, or the windows of a long frame), all in parallel on the blocking pool (the
+/// models' queues batch them). Regions and body parts are in the original image's pixels.
 async fn analyse(
     state: &AppState,
     decoded: &Arc<Decoded>,
     deadline: Option<Instant>,
-) -> Result<Vec<Evidence>, ApiError> {
-    let (analyzer, scale) = (state.analyzer.clone(), frame_scale(decoded));
-    per_frame(decoded, "models", move |image| analyzer.analyse(image, scale, deadline))
-        .await?
-        .into_iter()
-        .map(|result| result.api())
-        .collect()
+) -> Result<Vec<(Place, Evidence)>, ApiError> {
+    let scale = frame_scale(decoded);
+    // The windows of all frames together are bounded, not each frame's.
+    let windows_per_frame = (views::MAX_WINDOWS / decoded.frames.len().max(1)).max(2);
+    let looks: Vec<(usize, Window)> = decoded
+        .frames
+        .iter()
+        .enumerate()
+        .flat_map(|(i, frame)| views::views(&frame.image, windows_per_frame).into_iter().map(move |w| (i, w)))
+        .collect();
+    let jobs: Vec<_> = looks
+        .iter()
+        .map(|&(i, window)| {
+            let (analyzer, decoded) = (state.analyzer.clone(), decoded.clone());
+            tokio::task::spawn_blocking(move || {
+                let image = &decoded.frames[i].image;
+                if window == Window::whole(image) {
+                    analyzer.analyse(image, scale, deadline)
+                } else {
+                    analyzer.analyse(&window.crop(image), scale, deadline)
+                }
+            })
+        })
+        .collect();
+    let mut seen = Vec::with_capacity(jobs.len());
+    for (job, (i, window)) in jobs.into_iter().zip(looks) {
+        let mut evidence = job.await.map_err(|e| check_failed("models", &e))?.api()?;
+        let original = |v: u32| (f64::from(v) * scale).round() as u32;
+        let (dx, dy) = (original(window.x), original(window.y));
+        for part in evidence.nudenet.iter_mut().flatten() {
+            part.bbox[0] += dx;
+            part.bbox[1] += dy;
+        }
+        let frame = &decoded.frames[i];
+        let region = Region { x: dx, y: dy, width: original(window.width), height: original(window.height) };
+        seen.push((Place { frame: frame.index, region, dark_backdrop: frame.dark_backdrop }, evidence));
+    }
+    Ok(seen)
 }
 
 /// Decodes on the blocking pool, holding one of the decode permits, within the time bound.
