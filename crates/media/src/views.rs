@@ -62,30 +62,33 @@ fn close(a: &image::Rgb<u8>, b: &image::Rgb<u8>) -> bool {
 
 /// The frame without a uniform border (rows or columns of one colour from an edge, each at most
 /// `max_border` of the side and at least 1% of it), or `None` when it has none worth removing.
-/// At least `min_side` pixels are left each way.
+/// At least `min_side` pixels are left each way (a uniform frame keeps its last `min_side`).
 pub fn content(image: &RgbImage, max_border: f32, min_side: u32) -> Option<Window> {
     let (w, h) = image.dimensions();
     if w == 0 || h == 0 {
         return None;
     }
+    if w < min_side || h < min_side {
+        return None;
+    }
     let (max_x, max_y) = ((w as f32 * max_border) as u32, (h as f32 * max_border) as u32);
     let row_is = |y: u32, colour: &image::Rgb<u8>| (0..w).all(|x| close(image.get_pixel(x, y), colour));
     let column_is = |x: u32, colour: &image::Rgb<u8>| (0..h).all(|y| close(image.get_pixel(x, y), colour));
+    // Each side stops where the opposite side's border and `min_side` begin.
     let top_colour = image.get_pixel(w / 2, 0);
-    let top = (0..max_y).take_while(|&y| row_is(y, top_colour)).count() as u32;
+    let top = (0..max_y.min(h - min_side)).take_while(|&y| row_is(y, top_colour)).count() as u32;
     let bottom_colour = image.get_pixel(w / 2, h - 1);
-    let bottom = (0..max_y).take_while(|&i| row_is(h - 1 - i, bottom_colour)).count() as u32;
+    let bottom = (0..max_y.min(h - top - min_side)).take_while(|&i| row_is(h - 1 - i, bottom_colour)).count() as u32;
     let left_colour = image.get_pixel(0, h / 2);
-    let left = (0..max_x).take_while(|&x| column_is(x, left_colour)).count() as u32;
+    let left = (0..max_x.min(w - min_side)).take_while(|&x| column_is(x, left_colour)).count() as u32;
     let right_colour = image.get_pixel(w - 1, h / 2);
-    let right = (0..max_x).take_while(|&i| column_is(w - 1 - i, right_colour)).count() as u32;
+    let right = (0..max_x.min(w - left - min_side)).take_while(|&i| column_is(w - 1 - i, right_colour)).count() as u32;
     // A line or two of one colour is common in photos; a border is a few percent of the side.
     let worth = |n: u32, side: u32| n >= 2 && n * 100 >= side;
     if !(worth(top, h) || worth(bottom, h) || worth(left, w) || worth(right, w)) {
         return None;
     }
-    let (width, height) = (w - left - right, h - top - bottom);
-    (width >= min_side && height >= min_side).then_some(Window { x: left, y: top, width, height })
+    Some(Window { x: left, y: top, width: w - left - right, height: h - top - bottom })
 }
 
 /// Overlapping windows along a long `area` (see [`LONG_RATIO`]), each about 4:3, at most
@@ -121,9 +124,9 @@ pub fn windows(area: Window, max_windows: usize) -> Vec<Window> {
 /// What the classifiers examine of a frame (see the module documentation): its content's
 /// windows, at most `max_windows`.
 pub fn views(image: &RgbImage, max_windows: usize) -> Vec<Window> {
-    // Borders of up to 49% a side: a photo centred in a canvas ten times its height is still
-    // found; content of at least 16 pixels either way (less is nothing a model can read).
-    let area = content(image, 0.49, 16).unwrap_or_else(|| Window::whole(image));
+    // Borders of any width, as long as content of at least 16 pixels either way is left (less
+    // is nothing a model can read): a photo in a corner of a canvas ten times its size is found.
+    let area = content(image, 1.0, 16).unwrap_or_else(|| Window::whole(image));
     windows(area, max_windows)
 }
 
@@ -150,8 +153,16 @@ mod tests {
         let mut canvas = RgbImage::from_pixel(300, 2000, image::Rgb([255, 255, 255]));
         image::imageops::replace(&mut canvas, &photo(200, 150), 50, 925);
         assert_eq!(views(&canvas, 24), [Window { x: 50, y: 925, width: 200, height: 150 }]);
-        // A border of 40% on one side is trimmed for the classifiers too (PDQ trims at most 40%).
+        // PDQ's variant trims at most 40% a side.
         assert!(content(&canvas, 0.4, 16).is_some_and(|w| w.height > 150));
+        // In a corner, with borders of 90% on two sides.
+        let mut corner = RgbImage::from_pixel(1000, 1000, image::Rgb([128, 128, 128]));
+        image::imageops::replace(&mut corner, &photo(100, 80), 900, 0);
+        assert_eq!(views(&corner, 24), [Window { x: 900, y: 0, width: 100, height: 80 }]);
+        // A frame of one colour: nothing to trim to.
+        let flat = RgbImage::from_pixel(300, 200, image::Rgb([9, 9, 9]));
+        assert_eq!(views(&flat, 24).len(), 1);
+        assert!(content(&flat, 1.0, 16).is_some_and(|w| w.width >= 16 && w.height >= 16));
     }
 
     #[test]

@@ -18,3 +18,4 @@ mod shape;
 mod shared;
 mod tasks;
 mod verdicts;
+mod views;

