@@ -90,7 +90,8 @@ fn padding_borders_and_long_canvases_do_not_hide_content() {
     let fillers: Vec<(f64, RgbImage, String)> =
         scored.into_iter().rev().filter(|s| s.1.width() >= 300).take(4).collect();
     let filler_score = fillers.iter().map(|f| f.0).fold(0.0, f64::max);
-    println!("target {name} {target_score:.3}; fillers at most {filler_score:.3}");
+    let filler_names: Vec<&str> = fillers.iter().map(|f| f.2.rsplit('/').next().unwrap_or("")).collect();
+    println!("target {name} {target_score:.3}; fillers {filler_names:?} at most {filler_score:.3}");
     assert!(target_score - filler_score >= 0.3, "no target and fillers far enough apart to test with");
     let threshold = ((target_score + filler_score) * 50.0).round() as u8;
     nsfwjs_policy(&server, "between", threshold);
