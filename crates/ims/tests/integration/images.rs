@@ -95,6 +95,49 @@ fn transparent_png_is_moderated() {
     assert_eq!(code, "Success", "{response}");
 }
 
+/// White text on a transparent background vanishes on white: the image is also seen on a dark
+/// backdrop, where it is read.
+#[test]
+fn white_text_on_transparency_is_read_on_a_dark_backdrop() {
+    let file =
+        workspace_root().join("../shared/data/ocr/rapidocr/python/tests/test_files/white_font_color_transparent.png");
+    let Ok(png) = std::fs::read(file) else {
+        crate::shared::absent("rapidocr's white text on transparency");
+        return;
+    };
+    let server = Server::start();
+    let (code, response) = moderate(&server, json!({"FileContent": b64(&png)}));
+    assert_eq!(code, "Success", "{response}");
+    assert!(response["OcrResults"][0]["Text"].as_str().is_some_and(|t| t.contains("我是")), "{response}");
+    let extra: serde_json::Value = serde_json::from_str(response["Extra"].as_str().unwrap()).unwrap();
+    assert_eq!(extra["Frames"], json!([0]), "one frame, seen on two backdrops, listed once");
+}
+
+/// A long strip keeps its pixels (its long side is not cut to 2048), so a line of text in it
+/// stays legible, and the models look at it in windows along its length.
+#[test]
+fn a_long_strip_is_read_at_full_size_and_looked_at_in_windows() {
+    let file = workspace_root().join("../shared/data/ocr/rendered/wqy-microhei.png");
+    let Ok(line) = image::open(file) else {
+        crate::shared::absent("a rendered line of text");
+        return;
+    };
+    // 8000 x 120: shrunk to 2048 long, the line's characters would be 10 pixels high.
+    let mut strip = image::RgbImage::from_fn(8000, 120, |x, _| image::Rgb([255, 255, (x % 256) as u8]));
+    image::imageops::replace(&mut strip, &line.to_rgb8(), 6100, 28);
+    let mut png = std::io::Cursor::new(Vec::new());
+    strip.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let server = Server::start();
+    let (code, response) = moderate(&server, json!({"FileContent": b64(png.get_ref())}));
+    assert_eq!(code, "Success", "{response}");
+    let text = response["OcrResults"][0]["Text"].as_str().unwrap_or_default();
+    assert!(text.contains("内容审核测试"), "{response}");
+    // 8000 long, 120 high: 4:3 windows overlapping by 30 pixels would be (8000 - 30) / (160 - 30)
+    // -> 62; bounded to 24, each (8000 + 23 x 30) / 24 -> 362 long. The answer names one.
+    let extra: serde_json::Value = serde_json::from_str(response["Extra"].as_str().unwrap()).unwrap();
+    assert_eq!(extra["Region"], json!({"X": 0, "Y": 0, "Width": 362, "Height": 120}), "{extra}");
+}
+
 /// How many times a stage ran, from the server's `/metrics`.
 fn stage_count(server: &Server, stage: &str) -> u64 {
     let metrics = String::from_utf8(raw(&server.endpoint, "GET", "/metrics", &[], b"").body).unwrap();
