@@ -192,20 +192,25 @@ fn flatten(image: DynamicImage) -> Vec<(RgbImage, bool)> {
     flat
 }
 
-/// Reduces the image as [`working_scale`] says (bilinear convolution, which averages every
-/// source pixel rather than skipping rows).
+/// Reduces the image as [`working_scale`] says.
 pub fn fit(image: RgbImage) -> RgbImage {
     let (w, h) = image.dimensions();
     let scale = working_scale(w, h);
     if scale >= 1.0 {
         return image;
     }
-    let (nw, nh) = (((f64::from(w) * scale).round() as u32).max(1), ((f64::from(h) * scale).round() as u32).max(1));
-    let source = fr::images::Image::from_vec_u8(w, h, image.into_raw(), fr::PixelType::U8x3).expect("RGB buffer");
-    let mut target = fr::images::Image::new(nw, nh, fr::PixelType::U8x3);
+    resized(&image, ((f64::from(w) * scale).round() as u32).max(1), ((f64::from(h) * scale).round() as u32).max(1))
+}
+
+/// The image at `width` x `height` (bilinear convolution, which averages every source pixel
+/// rather than skipping rows when reducing).
+pub(crate) fn resized(image: &RgbImage, width: u32, height: u32) -> RgbImage {
+    let (w, h) = image.dimensions();
+    let source = fr::images::ImageRef::new(w, h, image.as_raw(), fr::PixelType::U8x3).expect("RGB buffer");
+    let mut target = fr::images::Image::new(width, height, fr::PixelType::U8x3);
     let options = fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
     fr::Resizer::new().resize(&source, &mut target, &options).expect("same pixel type");
-    RgbImage::from_raw(nw, nh, target.into_vec()).expect("RGB buffer")
+    RgbImage::from_raw(width, height, target.into_vec()).expect("RGB buffer")
 }
 
 /// Checks the header, decodes the sampled frames, and returns them flattened and bounded.

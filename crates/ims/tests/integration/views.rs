@@ -1,8 +1,8 @@
-//! Verdicts that padding, borders and long canvases cannot dodge. No explicit image is at hand,
+//! Verdicts that padding, borders, long canvases, pasting and collages cannot dodge. No explicit image is at hand,
 //! so the target is the photo of ../shared/data/safe that nsfwjs scores highest on Porn, the
 //! fillers are those it scores lowest, and a test policy's threshold lies between them: what the
-//! target reaches under that policy, the target padded, bordered or set in a long canvas must
-//! reach too, and the fillers must not.
+//! target reaches under that policy, the target padded, bordered, set in a long canvas, pasted
+//! into a filler or made one tile of a collage must reach too, and the fillers must not.
 
 use crate::harness::{b64, workspace_root, Server};
 use image::{Rgb, RgbImage};
@@ -64,8 +64,28 @@ fn gradient(width: u32) -> impl Fn(u32, u32) -> Rgb<u8> {
     }
 }
 
+/// An `n` x `n` collage of tiles the size of `target`: the fillers in turn, and `target` at tile
+/// `place` when given.
+fn collage_of(fillers: &[(f64, RgbImage, String)], target: &RgbImage, n: u32, place: Option<u32>) -> RgbImage {
+    let (w, h) = target.dimensions();
+    let mut collage = RgbImage::new(w * n, h * n);
+    for i in 0..n * n {
+        let tile = match place {
+            Some(p) if p == i => target.clone(),
+            _ => image::imageops::resize(
+                &fillers[i as usize % fillers.len()].1,
+                w,
+                h,
+                image::imageops::FilterType::Triangle,
+            ),
+        };
+        image::imageops::replace(&mut collage, &tile, i64::from(i % n * w), i64::from(i / n * h));
+    }
+    collage
+}
+
 #[test]
-fn padding_borders_and_long_canvases_do_not_hide_content() {
+fn padding_borders_long_canvases_pastes_and_collages_do_not_hide_content() {
     let data = workspace_root().join("../shared/data/safe");
     if !data.exists() {
         crate::shared::absent("the safe photos");
@@ -100,7 +120,7 @@ fn padding_borders_and_long_canvases_do_not_hide_content() {
     let white = |_: u32, _: u32| Rgb([255, 255, 255]);
     let black = |_: u32, _: u32| Rgb([0, 0, 0]);
     let grey = |_: u32, _: u32| Rgb([128, 128, 128]);
-    let cases: Vec<(String, RgbImage, (u32, u32))> = vec![
+    let mut cases: Vec<(String, RgbImage, (u32, u32))> = vec![
         ("itself".into(), target.clone(), (0, 0)),
         ("white canvas 2x its height".into(), on_canvas(&target, w, 2 * h, (0, h / 2), white), (0, h / 2)),
         ("white canvas 4x its height".into(), on_canvas(&target, w, 4 * h, (0, 3 * h / 2), white), (0, 3 * h / 2)),
@@ -127,6 +147,29 @@ fn padding_borders_and_long_canvases_do_not_hide_content() {
             (0, h * 61 / 10),
         ),
     ];
+    // Pasted into a filler photo (resized so that the target is 1/4 or 1/9 of it), at offsets
+    // on no grid; one tile of collages of fillers.
+    let filler_photo = &fillers[0].1;
+    for share in [4u32, 9] {
+        let side = f64::from(share).sqrt();
+        let (bw, bh) = ((f64::from(w) * side) as u32, (f64::from(h) * side) as u32);
+        let mut base = image::imageops::resize(filler_photo, bw, bh, image::imageops::FilterType::Triangle);
+        let at = ((bw - w) * 43 / 100, (bh - h) * 31 / 100);
+        image::imageops::replace(&mut base, &target, i64::from(at.0), i64::from(at.1));
+        cases.push((format!("pasted at 1/{share} of a photo"), base, at));
+    }
+    for n in [2u32, 3] {
+        let place = n * n / 2 + 1;
+        let collage = collage_of(&fillers, &target, n, Some(place));
+        cases.push((format!("tile {place} of a {n}x{n} collage"), collage, (place % n * w, place / n * h)));
+    }
+    // Not caught yet (docs/policies.md): the target pasted at 1/4 into the filler, where its
+    // bottom edge does not show against the photo around it. Printed, so that a change is seen.
+    let known_miss = cases.iter().position(|c| c.0 == "pasted at 1/4 of a photo").map(|i| cases.remove(i));
+    if let Some((case, image, _)) = &known_miss {
+        let (answer, extra) = moderate(&server, "between", image);
+        println!("{case} (known miss): {} nsfwjs {:.3}", answer["Suggestion"], nsfwjs_porn(&extra));
+    }
     let mut missed = Vec::new();
     for (case, image, (x, y)) in &cases {
         let (answer, extra) = moderate(&server, "between", image);
@@ -142,11 +185,15 @@ fn padding_borders_and_long_canvases_do_not_hide_content() {
     }
     assert!(missed.is_empty(), "the target's Block was dodged:\n{}", missed.join("\n"));
 
-    // The fillers pass, alone and in the longest canvas.
+    // The fillers pass, alone, in a long canvas and in collages of their own.
     for (_, filler, name) in &fillers {
         assert_eq!(moderate(&server, "between", filler).0["Suggestion"], "Pass", "{name}");
         let (fw, fh) = filler.dimensions();
         let long = on_canvas(filler, fw, 6 * fh, (0, 2 * fh), gradient(fw));
         assert_eq!(moderate(&server, "between", &long).0["Suggestion"], "Pass", "{name} in a long canvas");
+    }
+    for n in [2, 3] {
+        let collage = collage_of(&fillers, &target, n, None);
+        assert_eq!(moderate(&server, "between", &collage).0["Suggestion"], "Pass", "a {n}x{n} collage of fillers");
     }
 }

@@ -4,12 +4,17 @@
 //!
 //! - its content: the frame without a uniform border ([`content`]);
 //! - when that content is long (its longer side more than [`LONG_RATIO`] times its shorter),
-//!   overlapping square-ish windows along its length instead ([`windows`]), every one examined.
+//!   overlapping square-ish windows along its length instead ([`windows`]), every one examined;
+//! - otherwise, beside the content, each part of it set apart by straight edges: the tiles of a
+//!   collage, a photo pasted into another (`regions`).
 //!
 //! Long frames are also kept at a higher resolution than others ([`working_scale`]), so that a
 //! long screenshot's text and windows are not shrunk away.
 
+mod regions;
+
 use image::RgbImage;
+pub use regions::MAX_REGIONS;
 
 /// A rectangle of a frame, in its pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,23 +127,26 @@ pub fn windows(area: Window, max_windows: usize) -> Vec<Window> {
 }
 
 /// What the classifiers examine of a frame (see the module documentation): its content's
-/// windows, at most `max_windows`.
+/// windows, at most `max_windows`, or its content and the parts of it.
 pub fn views(image: &RgbImage, max_windows: usize) -> Vec<Window> {
     // Borders of any width, as long as content of at least 16 pixels either way is left (less
     // is nothing a model can read): a photo in a corner of a canvas ten times its size is found.
     let area = content(image, 1.0, 16).unwrap_or_else(|| Window::whole(image));
-    windows(area, max_windows)
+    let mut views = windows(area, max_windows);
+    if views.len() == 1 {
+        let parts =
+            if area == Window::whole(image) { regions::regions(image) } else { regions::regions(&area.crop(image)) };
+        views.extend(parts.into_iter().map(|p| Window { x: area.x + p.x, y: area.y + p.y, ..p }));
+    }
+    views
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A photo-like pattern: no two neighbouring rows or columns alike.
     fn photo(w: u32, h: u32) -> RgbImage {
-        RgbImage::from_fn(w, h, |x, y| {
-            image::Rgb([(x * 7 + y * 3) as u8, ((x * 13) ^ (y * 5)) as u8, (x + y * 11) as u8])
-        })
+        regions::tests::photo(w, h, 1)
     }
 
     #[test]

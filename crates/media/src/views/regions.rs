@@ -1,0 +1,326 @@
+//! Parts of a frame set apart by straight edges: the tiles of a collage, a photo pasted into
+//! another. In the whole frame squeezed to 224 x 224 such a part is too small for the
+//! classifiers to judge (a photo in one tile of a 2 x 2 collage passed), so each part found is
+//! examined as a view of its own.
+//!
+//! Found on a small copy at most [`SIDE`] pixels long, where the colour steps between the rows
+//! (columns) either side of a line:
+//! - a collage's grid: 2 x 2 to 4 x 4 equal tiles whose seams step along most of their length
+//!   ([`grid`]); a seam where two similar photos meet steps less, so a grid is judged by all its
+//!   seams together;
+//! - rectangles whose sides lie on long straight edges ([`rectangles`]): all four where the part
+//!   touches the frame's border, three inside the frame (with a glimpse of the fourth), since a
+//!   pasted photo's edge vanishes where its colours meet the same colours around it.
+//!
+//! Ordinary photos rarely have either (measured on ../shared: docs/policies.md).
+
+use super::Window;
+use image::RgbImage;
+
+/// The small copy's longer side.
+const SIDE: u32 = 512;
+/// The step (0-255) in any one channel across a line that makes a point of an edge.
+const JUMP: u8 = 32;
+/// A run of edge points continues across at most this many points that are not.
+const GAP: usize = 3;
+/// An edge is at least this long (points of the small copy).
+const MIN_EDGE: usize = 24;
+/// Edges within this many points of a line count as on it.
+const NEAR: usize = 2;
+/// A side lies on edges when they cover this share of it; the fourth side of a part inside the
+/// frame may show less, but at least this much.
+const COVERED: f64 = 0.9;
+const GLIMPSED: f64 = 0.2;
+/// A collage's seams step along this share of their length on average, each at least along
+/// [`SEAM_LEAST`]; each is looked for within [`SEAM_SLACK`] of the side around its place.
+const SEAM: f64 = 0.6;
+const SEAM_LEAST: f64 = 0.3;
+const SEAM_SLACK: f64 = 0.02;
+/// Parts from this share of the frame's area to this one: smaller ones hold too little to judge,
+/// larger ones the whole frame's view already sees.
+const MIN_SHARE: f64 = 0.01;
+const MAX_SHARE: f64 = 0.45;
+/// Parts are at least this many pixels of the frame either way.
+const MIN_PART: u32 = 64;
+/// At most this many parts per frame (a 4 x 4 collage's tiles), the largest first.
+pub const MAX_REGIONS: usize = 16;
+/// At most this many lines per direction are tried as sides (the longest edges').
+const MAX_LINES: usize = 10;
+
+/// The small copy, and where its colour steps.
+struct Small {
+    image: RgbImage,
+    width: usize,
+    height: usize,
+}
+
+impl Small {
+    fn of(image: &RgbImage) -> Small {
+        let (w, h) = image.dimensions();
+        let scale = (f64::from(SIDE) / f64::from(w.max(h))).min(1.0);
+        let (sw, sh) = (((f64::from(w) * scale).round() as u32).max(1), ((f64::from(h) * scale).round() as u32).max(1));
+        Small { image: crate::decode::resized(image, sw, sh), width: sw as usize, height: sh as usize }
+    }
+
+    /// The lines across which a step is looked for, and each line's length.
+    fn lines_and_length(&self, across_rows: bool) -> (usize, usize) {
+        if across_rows {
+            (self.height, self.width)
+        } else {
+            (self.width, self.height)
+        }
+    }
+
+    /// Whether the colour steps across `line` at point `i` along it. The step is taken over two
+    /// lines, so that an edge blurred over two by the copy's reduction still steps fully.
+    fn steps(&self, across_rows: bool, line: usize, i: usize) -> bool {
+        let (lines, _) = self.lines_and_length(across_rows);
+        if line == 0 || line + 1 >= lines {
+            return false;
+        }
+        let pixel = |line: usize| {
+            let (x, y) = if across_rows { (i, line) } else { (line, i) };
+            let at = (y * self.width + x) * 3;
+            &self.image.as_raw()[at..at + 3]
+        };
+        pixel(line - 1).iter().zip(pixel(line + 1)).any(|(a, b)| a.abs_diff(*b) >= JUMP)
+    }
+
+    /// The share of the points of `line` that step.
+    fn seam(&self, across_rows: bool, line: usize) -> f64 {
+        let (_, length) = self.lines_and_length(across_rows);
+        (0..length).filter(|&i| self.steps(across_rows, line, i)).count() as f64 / length.max(1) as f64
+    }
+}
+
+/// A straight run of edge points: on line `at`, from `from` to `to` (exclusive) along it.
+#[derive(Debug, Clone, Copy)]
+struct Edge {
+    at: usize,
+    from: usize,
+    to: usize,
+}
+
+/// The edges across rows (`across_rows`: a step between the rows above and below) or columns.
+fn edges(small: &Small, across_rows: bool) -> Vec<Edge> {
+    let (lines, length) = small.lines_and_length(across_rows);
+    let mut found = Vec::new();
+    for line in 1..lines.saturating_sub(1) {
+        let mut start: Option<usize> = None;
+        let mut last = 0;
+        for i in 0..=length {
+            if i < length && small.steps(across_rows, line, i) {
+                start.get_or_insert(i);
+                last = i;
+            } else if let Some(s) = start {
+                if i - last > GAP || i == length {
+                    if last + 1 - s >= MIN_EDGE {
+                        found.push(Edge { at: line, from: s, to: last + 1 });
+                    }
+                    start = None;
+                }
+            }
+        }
+    }
+    found
+}
+
+/// How much of the side on `line` from `from` to `to` lies on `edges`.
+fn coverage(edges: &[Edge], line: usize, from: usize, to: usize) -> f64 {
+    let mut covered = vec![false; to - from];
+    for e in edges.iter().filter(|e| e.at.abs_diff(line) <= NEAR) {
+        for c in covered.iter_mut().take(e.to.min(to).saturating_sub(from)).skip(e.from.saturating_sub(from)) {
+            *c = true;
+        }
+    }
+    covered.iter().filter(|&&c| c).count() as f64 / (to - from).max(1) as f64
+}
+
+/// The lines worth trying as sides: the frame's borders and the lines of the longest edges,
+/// those within [`NEAR`] of one another taken once.
+fn lines(edges: &[Edge], border: usize) -> Vec<usize> {
+    let mut by_length: Vec<(usize, usize)> = Vec::new();
+    for e in edges {
+        match by_length.iter_mut().find(|(line, _)| line.abs_diff(e.at) <= NEAR) {
+            Some(line) => line.1 += e.to - e.from,
+            None => by_length.push((e.at, e.to - e.from)),
+        }
+    }
+    by_length.sort_by_key(|line| std::cmp::Reverse(line.1));
+    let mut out: Vec<usize> = by_length.into_iter().take(MAX_LINES).map(|(at, _)| at).collect();
+    out.extend([0, border]);
+    out.sort_unstable();
+    out.dedup_by(|a, b| a.abs_diff(*b) <= NEAR);
+    out
+}
+
+/// Whether a part `[x0, y0, x1, y1]` of the small copy is of a size worth a look.
+fn sized(small: &Small, part: &[usize; 4]) -> bool {
+    let share = ((part[2] - part[0]) * (part[3] - part[1])) as f64 / (small.width * small.height) as f64;
+    (MIN_SHARE..=MAX_SHARE).contains(&share)
+}
+
+/// Rectangles whose sides lie on edges (see the module documentation), as `[x0, y0, x1, y1]`.
+fn rectangles(small: &Small) -> Vec<[usize; 4]> {
+    let (across_rows, across_columns) = (edges(small, true), edges(small, false));
+    let (bottom, right) = (small.height - 1, small.width - 1);
+    let (ys, xs) = (lines(&across_rows, bottom), lines(&across_columns, right));
+    let at_border = |line: usize, border: usize| line <= NEAR || line + NEAR >= border;
+    let side = |edges: &[Edge], line: usize, from: usize, to: usize, border: usize| {
+        if at_border(line, border) {
+            1.0
+        } else {
+            coverage(edges, line, from, to)
+        }
+    };
+    let mut found: Vec<[usize; 4]> = Vec::new();
+    for (i, &x0) in xs.iter().enumerate() {
+        for &x1 in &xs[i + 1..] {
+            for (j, &y0) in ys.iter().enumerate() {
+                for &y1 in &ys[j + 1..] {
+                    let part = [x0, y0, x1, y1];
+                    if !sized(small, &part) {
+                        continue;
+                    }
+                    let borders = [(y0, bottom), (y1, bottom), (x0, right), (x1, right)]
+                        .into_iter()
+                        .filter(|&(line, border)| at_border(line, border))
+                        .count();
+                    let sides = [
+                        side(&across_rows, y0, x0, x1, bottom),
+                        side(&across_rows, y1, x0, x1, bottom),
+                        side(&across_columns, x0, y0, y1, right),
+                        side(&across_columns, x1, y0, y1, right),
+                    ];
+                    let plain = sides.iter().filter(|&&c| c >= COVERED).count();
+                    // A band cut off by one line (three sides on the border) is how a horizon
+                    // or a wall cuts a photo; against the border, where a photo's own lines make
+                    // shapes more often, all four sides; inside, three and a glimpse.
+                    let enough = match borders {
+                        0 => plain >= 3 && sides.iter().all(|&c| c >= GLIMPSED),
+                        1 | 2 => plain == 4,
+                        _ => false,
+                    };
+                    if enough {
+                        found.push(part);
+                    }
+                }
+            }
+        }
+    }
+    // A rectangle that holds another is a row of a collage, not a tile: the smallest are kept.
+    let holds = |a: &[usize; 4], b: &[usize; 4]| {
+        a != b && a[0] <= b[0] + NEAR && a[1] <= b[1] + NEAR && a[2] + NEAR >= b[2] && a[3] + NEAR >= b[3]
+    };
+    found.iter().filter(|a| !found.iter().any(|b| holds(a, b))).copied().collect()
+}
+
+/// The tiles of the collage grid whose seams step most, if any does enough (see [`SEAM`]).
+fn grid(small: &Small) -> Vec<[usize; 4]> {
+    // The seam at `k / n` of the way across, looked for around it: its place and strength.
+    let seam = |across_rows: bool, k: usize, n: usize| -> (usize, f64) {
+        let (lines, _) = small.lines_and_length(across_rows);
+        let centre = lines * k / n;
+        let slack = ((lines as f64 * SEAM_SLACK).ceil() as usize).max(1);
+        (centre.saturating_sub(slack)..=(centre + slack).min(lines - 1))
+            .map(|line| (line, small.seam(across_rows, line)))
+            .fold((centre, 0.0), |best, s| if s.1 > best.1 { s } else { best })
+    };
+    let mut best: Option<(f64, Vec<usize>, Vec<usize>)> = None;
+    for (columns, rows) in [(2, 2), (3, 3), (2, 3), (3, 2), (4, 4)] {
+        let xs: Vec<(usize, f64)> = (1..columns).map(|k| seam(false, k, columns)).collect();
+        let ys: Vec<(usize, f64)> = (1..rows).map(|k| seam(true, k, rows)).collect();
+        let strengths: Vec<f64> = xs.iter().chain(&ys).map(|s| s.1).collect();
+        let mean = strengths.iter().sum::<f64>() / strengths.len() as f64;
+        if mean >= SEAM && strengths.iter().all(|&s| s >= SEAM_LEAST) && best.as_ref().is_none_or(|b| mean > b.0) {
+            let cuts = |inner: &[(usize, f64)], end: usize| {
+                std::iter::once(0).chain(inner.iter().map(|s| s.0)).chain(std::iter::once(end)).collect()
+            };
+            best = Some((mean, cuts(&xs, small.width), cuts(&ys, small.height)));
+        }
+    }
+    let Some((_, xs, ys)) = best else { return Vec::new() };
+    ys.windows(2)
+        .flat_map(|y| xs.windows(2).map(move |x| [x[0], y[0], x[1], y[1]]))
+        .filter(|t| sized(small, t))
+        .collect()
+}
+
+/// The parts of `image` (see the module documentation), in its pixels, the largest first.
+pub fn regions(image: &RgbImage) -> Vec<Window> {
+    let small = Small::of(image);
+    if small.width < 3 || small.height < 3 {
+        return Vec::new();
+    }
+    let mut parts = grid(&small);
+    for part in rectangles(&small) {
+        if !parts.iter().any(|p| p.iter().zip(&part).all(|(a, b)| a.abs_diff(*b) <= NEAR)) {
+            parts.push(part);
+        }
+    }
+    parts.sort_by_key(|p| std::cmp::Reverse((p[2] - p[0]) * (p[3] - p[1])));
+    let (w, h) = image.dimensions();
+    let scale = small.width as f64 / f64::from(w);
+    let to_frame = |v: usize, limit: u32| ((v as f64 / scale).round() as u32).min(limit);
+    parts
+        .into_iter()
+        .map(|[x0, y0, x1, y1]| {
+            let (x, y) = (to_frame(x0, w), to_frame(y0, h));
+            Window { x, y, width: to_frame(x1, w).max(x + 1) - x, height: to_frame(y1, h).max(y + 1) - y }
+        })
+        .filter(|part| part.width >= MIN_PART && part.height >= MIN_PART)
+        .take(MAX_REGIONS)
+        .collect()
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    /// A photo-like pattern that differs for each `seed`, with no straight edges of its own.
+    pub fn photo(w: u32, h: u32, seed: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| {
+            let v = ((x as f32 / 9.0 + seed as f32).sin() * 40.0 + (y as f32 / 13.0).cos() * 40.0 + 128.0) as u8;
+            image::Rgb([v, v.wrapping_add((seed * 50) as u8), 255 - v])
+        })
+    }
+
+    fn near(a: &Window, b: &Window) -> bool {
+        let tolerance = 6;
+        a.x.abs_diff(b.x) <= tolerance
+            && a.y.abs_diff(b.y) <= tolerance
+            && a.width.abs_diff(b.width) <= 2 * tolerance
+            && a.height.abs_diff(b.height) <= 2 * tolerance
+    }
+
+    #[test]
+    fn a_pasted_photo_is_found() {
+        let mut base = photo(900, 600, 1);
+        image::imageops::replace(&mut base, &photo(300, 200, 4), 377, 191);
+        let found = regions(&base);
+        let pasted = Window { x: 377, y: 191, width: 300, height: 200 };
+        assert!(found.iter().any(|r| near(r, &pasted)), "{found:?}");
+    }
+
+    #[test]
+    fn the_tiles_of_a_collage_are_found() {
+        for n in [2u32, 3] {
+            let (tw, th) = (240, 180);
+            let mut collage = RgbImage::new(tw * n, th * n);
+            for i in 0..n * n {
+                let tile = photo(tw, th, i + 1);
+                image::imageops::replace(&mut collage, &tile, i64::from(i % n * tw), i64::from(i / n * th));
+            }
+            let found = regions(&collage);
+            for i in 0..n * n {
+                let tile = Window { x: i % n * tw, y: i / n * th, width: tw, height: th };
+                assert!(found.iter().any(|r| near(r, &tile)), "{n}x{n}: tile {i} not in {found:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_photo_without_straight_edges_has_no_parts() {
+        assert!(regions(&photo(800, 600, 2)).is_empty());
+    }
+}
