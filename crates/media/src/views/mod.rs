@@ -14,7 +14,6 @@
 mod regions;
 
 use image::RgbImage;
-pub use regions::MAX_REGIONS;
 
 /// A rectangle of a frame, in its pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +43,8 @@ const WINDOW_LENGTH: f64 = 4.0 / 3.0;
 /// Consecutive windows overlap by at least this share of the shorter side, so that what one
 /// window's edge cuts, the next holds whole.
 const WINDOW_OVERLAP: f64 = 0.25;
-/// At most this many windows are examined per image (all frames together): each costs a run of
-/// every classifier. Up to about 32:1 the windows are 4:3; beyond, they grow longer.
+/// At most this many windows (or parts) are examined per image, all frames together: each costs
+/// a run of every classifier. Up to about 32:1 the windows are 4:3; beyond, they grow longer.
 pub const MAX_WINDOWS: usize = 24;
 /// A frame's longer side, when it is not long, is at most this many pixels in the working copy.
 pub const WORKING_SIDE: u32 = 2048;
@@ -127,7 +126,7 @@ pub fn windows(area: Window, max_windows: usize) -> Vec<Window> {
 }
 
 /// What the classifiers examine of a frame (see the module documentation): its content's
-/// windows, at most `max_windows`, or its content and the parts of it.
+/// windows, or its content and the parts of it; at most `max_windows` of either.
 pub fn views(image: &RgbImage, max_windows: usize) -> Vec<Window> {
     // Borders of any width, as long as content of at least 16 pixels either way is left (less
     // is nothing a model can read): a photo in a corner of a canvas ten times its size is found.
@@ -136,7 +135,8 @@ pub fn views(image: &RgbImage, max_windows: usize) -> Vec<Window> {
     if views.len() == 1 {
         let parts =
             if area == Window::whole(image) { regions::regions(image) } else { regions::regions(&area.crop(image)) };
-        views.extend(parts.into_iter().map(|p| Window { x: area.x + p.x, y: area.y + p.y, ..p }));
+        // Parts count against the same bound as windows: each costs a run of every model.
+        views.extend(parts.into_iter().take(max_windows).map(|p| Window { x: area.x + p.x, y: area.y + p.y, ..p }));
     }
     views
 }

@@ -43,7 +43,7 @@ const MAX_SHARE: f64 = 0.45;
 /// Parts are at least this many pixels of the frame either way.
 const MIN_PART: u32 = 64;
 /// At most this many parts per frame (a 4 x 4 collage's tiles), the largest first.
-pub const MAX_REGIONS: usize = 16;
+const MAX_REGIONS: usize = 16;
 /// At most this many lines per direction are tried as sides (the longest edges').
 const MAX_LINES: usize = 10;
 
