@@ -9,12 +9,17 @@
 //! - memory: every file of ../shared/data/robustness (about 1,900 hostile files: broken,
 //!   truncated, bombs, animations) at 4 clients, then a burst of the largest images the limits
 //!   allow at 8 clients; the server's resident memory before, at the peak of each phase and a
-//!   minute after the traffic ends.
+//!   minute after the traffic ends;
+//! - views (only when asked, `PHASES=views`): one client on long images (photos stacked 2.5:1,
+//!   4:1 and 10:1) and collages (2 x 2 and 3 x 3 photos), beside the photo, each examined in
+//!   several views (windows, tiles).
 //!
 //! `cargo bench -p ims --bench server` (`ROUNDS=N` calls per client and row, default 12;
-//! `PHASES=speed` or `PHASES=memory` runs one). Needs ../shared/data and the artifacts of
-//! scripts/fetch.py; environment variables reach the server (`IMS_INFERENCE__MEMORY_ARENA`,
-//! `GLIBC_TUNABLES`...), so each memory lever can be measured without a rebuild.
+//! `PHASES=speed`, `memory` or `views`, comma-separated, picks them; speed and memory by
+//! default). Needs ../shared/data and the artifacts of scripts/fetch.py; environment variables
+//! reach the server (`IMS_INFERENCE__MEMORY_ARENA`, `GLIBC_TUNABLES`...), so each memory lever
+//! can be measured without a rebuild. `IMS_BENCH_BEFORE=<an older ims binary>` runs the speed
+//! and views phases on that binary first, then on this build: a before and after in one run.
 
 #[path = "../../../tests/support/shared.rs"]
 #[allow(dead_code)] // the bench skips without ../shared in its own words, even under CI=true
@@ -42,9 +47,9 @@ impl Drop for Server {
     }
 }
 
-fn start() -> Server {
+fn start(binary: &Path) -> Server {
     let data = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ims"))
+    let mut child = Command::new(binary)
         .arg("--data-dir")
         .arg(data.path())
         .args(["serve", "--listen", "127.0.0.1:0"])
@@ -299,7 +304,19 @@ fn main() {
     }
     let rounds: usize = std::env::var("ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(12);
     let phases = std::env::var("PHASES").unwrap_or_else(|_| "speed,memory".into());
-    let server = start();
+    if let Ok(before) = std::env::var("IMS_BENCH_BEFORE") {
+        println!("## before: {before}\n");
+        let server = start(Path::new(&before));
+        if phases.contains("speed") {
+            speed(&server, &shared, rounds);
+        }
+        if phases.contains("views") {
+            views(&server, &shared, rounds);
+        }
+        drop(server);
+        println!("\n## this build\n");
+    }
+    let server = start(Path::new(env!("CARGO_BIN_EXE_ims")));
     let before = resident_mib(&server);
     let peak = Peak::sample(server.child.id());
     if phases.contains("speed") {
@@ -308,6 +325,9 @@ fn main() {
             "\nresident memory: {before:.0} MiB after start, {:.0} MiB at the peak of the speed rows",
             peak.take()
         );
+    }
+    if phases.contains("views") {
+        views(&server, &shared, rounds);
     }
     if phases.contains("memory") {
         let corpus: Vec<String> = shared::files_under(&shared.join("robustness"))
@@ -342,6 +362,56 @@ fn main() {
     drop(peak);
     std::thread::sleep(Duration::from_secs(60));
     println!("resident memory a minute after the traffic ended: {:.0} MiB", resident_mib(&server));
+}
+
+/// One client on images the models examine in several views: long ones and collages, made of
+/// the photos of ../shared (JPEG q90), beside the photo of the speed rows.
+fn views(server: &Server, shared: &Path, rounds: usize) {
+    use base64::Engine;
+    call(server, "CreateBizConfig", &json!({"BizType": "no_text", "Ocr": false}));
+    let photos: Vec<image::RgbImage> = [
+        "skimage/chelsea.png",
+        "skimage/coffee.png",
+        "skimage/astronaut.png",
+        "skimage/rocket.jpg",
+        "skimage/horse.png",
+    ]
+    .iter()
+    .map(|name| image::open(shared.join("safe").join(name)).unwrap().to_rgb8())
+    .collect();
+    let tiled = |columns: u32, rows: u32, tile_w: u32, tile_h: u32| {
+        let mut out = image::RgbImage::new(columns * tile_w, rows * tile_h);
+        for i in 0..columns * rows {
+            let tile = image::imageops::resize(
+                &photos[i as usize % photos.len()],
+                tile_w,
+                tile_h,
+                image::imageops::FilterType::Triangle,
+            );
+            image::imageops::replace(&mut out, &tile, i64::from(i % columns * tile_w), i64::from(i / columns * tile_h));
+        }
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&out).unwrap();
+        base64::engine::general_purpose::STANDARD.encode(jpeg)
+    };
+    let images = [
+        ("photo 1024x768", photo(shared, false)),
+        ("long 1080x2700 (2.5:1)", tiled(1, 5, 1080, 540)),
+        ("long 1080x4320 (4:1)", tiled(1, 4, 1080, 1080)),
+        ("long 960x9600 (10:1)", tiled(1, 10, 960, 960)),
+        ("collage 2x2, 1024x768", tiled(2, 2, 512, 384)),
+        ("collage 3x3, 1023x768", tiled(3, 3, 341, 256)),
+    ];
+    println!("\n| image | policy | p50 ms | p99 ms | images/s |");
+    println!("|---|---|---|---|---|");
+    for (name, image) in &images {
+        for (policy, biz_type) in [("default", ""), ("OCR off", "no_text")] {
+            let params = json!({"FileContent": image, "BizType": biz_type});
+            call(server, "ImageModeration", &params);
+            let (p50, p99, rate) = drive(server, &params, 1, rounds);
+            println!("| {name} | {policy} | {p50:.0} | {p99:.0} | {rate:.1} |");
+        }
+    }
 }
 
 fn speed(server: &Server, shared: &Path, rounds: usize) {
