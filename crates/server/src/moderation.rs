@@ -262,22 +262,29 @@ async fn read_text(
 }
 
 /// `work` on every frame, the frames in parallel on the blocking pool; results in frame order.
-/// A job that panics fails the `check` it was part of.
 async fn per_frame<T: Send + 'static>(
     decoded: &Arc<Decoded>,
     check: &'static str,
     work: impl Fn(&image::RgbImage) -> T + Send + Sync + 'static,
 ) -> Result<Vec<T>, ApiError> {
     let work = Arc::new(work);
-    let jobs: Vec<_> = (0..decoded.frames.len())
-        .map(|i| {
-            let (work, decoded) = (work.clone(), decoded.clone());
-            tokio::task::spawn_blocking(move || work(&decoded.frames[i].image))
-        })
-        .collect();
-    let mut results = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        results.push(job.await.map_err(|e| check_failed(check, &e))?);
+    let jobs = (0..decoded.frames.len()).map(|i| {
+        let (work, decoded) = (work.clone(), decoded.clone());
+        move || work(&decoded.frames[i].image)
+    });
+    in_parallel(check, jobs).await
+}
+
+/// Each job on the blocking pool, all at once; results in order. A job that panics fails the
+/// `check` it was part of.
+async fn in_parallel<T: Send + 'static>(
+    check: &'static str,
+    jobs: impl Iterator<Item = impl FnOnce() -> T + Send + 'static>,
+) -> Result<Vec<T>, ApiError> {
+    let handles: Vec<_> = jobs.map(tokio::task::spawn_blocking).collect();
+    let mut results = Vec::with_capacity(handles.len());
+    for handle in handles {
+        results.push(handle.await.map_err(|e| check_failed(check, &e))?);
     }
     Ok(results)
 }
@@ -444,23 +451,21 @@ async fn analyse(
         .enumerate()
         .flat_map(|(i, frame)| views::views(&frame.image, windows_per_frame).into_iter().map(move |w| (i, w)))
         .collect();
-    let jobs: Vec<_> = looks
-        .iter()
-        .map(|&(i, window)| {
-            let (analyzer, decoded) = (state.analyzer.clone(), decoded.clone());
-            tokio::task::spawn_blocking(move || {
-                let image = &decoded.frames[i].image;
-                if window == Window::whole(image) {
-                    analyzer.analyse(image, scale, deadline)
-                } else {
-                    analyzer.analyse(&window.crop(image), scale, deadline)
-                }
-            })
-        })
-        .collect();
-    let mut seen = Vec::with_capacity(jobs.len());
-    for (job, (i, window)) in jobs.into_iter().zip(looks) {
-        let mut evidence = job.await.map_err(|e| check_failed("models", &e))?.api()?;
+    let jobs = looks.iter().map(|&(i, window)| {
+        let (analyzer, decoded) = (state.analyzer.clone(), decoded.clone());
+        move || {
+            let image = &decoded.frames[i].image;
+            if window == Window::whole(image) {
+                analyzer.analyse(image, scale, deadline)
+            } else {
+                analyzer.analyse(&window.crop(image), scale, deadline)
+            }
+        }
+    });
+    let results = in_parallel("models", jobs).await?;
+    let mut seen = Vec::with_capacity(results.len());
+    for (result, (i, window)) in results.into_iter().zip(looks) {
+        let mut evidence = result.api()?;
         let original = |v: u32| (f64::from(v) * scale).round() as u32;
         let (dx, dy) = (original(window.x), original(window.y));
         for part in evidence.nudenet.iter_mut().flatten() {
