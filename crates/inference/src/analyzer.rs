@@ -58,6 +58,9 @@ pub trait Backend: Send + Sync {
     /// image's (frames are reduced for decoding).
     /// Model runs not started by `deadline` are dropped ([`InferenceError::Expired`]).
     fn analyse(&self, frame: &RgbImage, scale: f64, deadline: Option<Instant>) -> Result<Evidence, InferenceError>;
+    /// The cheapest classifier alone (nsfwjs, a seventh of the models' time) on one frame: a
+    /// glance that tells whether a likely part of an image is worth every model.
+    fn glance(&self, frame: &RgbImage, deadline: Option<Instant>) -> Result<NsfwjsScores, InferenceError>;
     /// The lines of text in one frame, their corners in the original image's pixels; `None`
     /// when no text reader is loaded. Model runs not started by `deadline` are dropped.
     fn read_text(
@@ -148,6 +151,12 @@ impl Backend for Analyzer {
                 .map(|l| TextLine { text: l.text, score: l.score, quad: l.quad.map(|p| p.map(|v| v * scale)) })
                 .collect(),
         ))
+    }
+
+    fn glance(&self, frame: &RgbImage, deadline: Option<Instant>) -> Result<NsfwjsScores, InferenceError> {
+        let ticket = self.nsfwjs.submit_until(nsfwjs::preprocess(frame), deadline)?;
+        let [drawing, hentai, neutral, porn, sexy] = nsfwjs::scores(&ticket.wait()?)?.0;
+        Ok(NsfwjsScores { drawing, hentai, neutral, porn, sexy })
     }
 
     /// Each model's input is queued as soon as it is prepared, so the models run while the next

@@ -20,7 +20,7 @@ use engine::history::{Origin, Record};
 use engine::library::{Hash256, LibraryMatch, MIN_QUALITY};
 use engine::policy::{self, Policy};
 use engine::verdict::{self, FoundCode, Observations, ReadLine, Verdict};
-use media::views::{self, Window};
+use media::views::{self, View, Window};
 use media::{Decoded, Sampling};
 use protocol::wire::{ContentType, ImageModerationRequest, ImageModerationResponse};
 use protocol::{ApiError, Code};
@@ -435,8 +435,9 @@ fn frame_scale(decoded: &Decoded) -> f64 {
 }
 
 /// Runs the models on every view of every frame ([`media::views`]: the content without its
-/// uniform border, or the windows of a long frame), all in parallel on the blocking pool (the
-/// models' queues batch them). Regions and body parts are in the original image's pixels.
+/// uniform border, the windows of a long frame, the parts of a collage), all in parallel on the
+/// blocking pool (the models' queues batch them); a likely part only when a glance finds it
+/// suggestive. Regions and body parts are in the original image's pixels.
 async fn analyse(
     state: &AppState,
     decoded: &Arc<Decoded>,
@@ -445,27 +446,36 @@ async fn analyse(
     let scale = frame_scale(decoded);
     // The windows of all frames together are bounded, not each frame's.
     let windows_per_frame = (views::MAX_WINDOWS / decoded.frames.len().max(1)).max(2);
-    let looks: Vec<(usize, Window)> = decoded
+    let looks: Vec<(usize, View)> = decoded
         .frames
         .iter()
         .enumerate()
-        .flat_map(|(i, frame)| views::views(&frame.image, windows_per_frame).into_iter().map(move |w| (i, w)))
+        .flat_map(|(i, frame)| views::views(&frame.image, windows_per_frame).into_iter().map(move |v| (i, v)))
         .collect();
-    let jobs = looks.iter().map(|&(i, window)| {
+    let jobs = looks.iter().map(|&(i, view)| {
         let (analyzer, decoded) = (state.analyzer.clone(), decoded.clone());
         move || {
             let image = &decoded.frames[i].image;
-            if window == Window::whole(image) {
-                analyzer.analyse(image, scale, deadline)
-            } else {
-                analyzer.analyse(&window.crop(image), scale, deadline)
+            if view.window == Window::whole(image) {
+                return analyzer.analyse(image, scale, deadline).map(Some);
             }
+            let crop = view.window.crop(image);
+            if view.screened {
+                let suggestive = analyzer.glance(&crop, deadline)?.suggestive();
+                metrics::counter!("ims_glances_total", "outcome" => if suggestive { "examined" } else { "dropped" })
+                    .increment(1);
+                if !suggestive {
+                    return Ok(None);
+                }
+            }
+            analyzer.analyse(&crop, scale, deadline).map(Some)
         }
     });
     let results = in_parallel("models", jobs).await?;
     let mut seen = Vec::with_capacity(results.len());
-    for (result, (i, window)) in results.into_iter().zip(looks) {
-        let mut evidence = result.api()?;
+    for (result, (i, view)) in results.into_iter().zip(looks) {
+        let Some(mut evidence) = result.api()? else { continue };
+        let window = view.window;
         let original = |v: u32| (f64::from(v) * scale).round() as u32;
         let (dx, dy) = (original(window.x), original(window.y));
         for part in evidence.nudenet.iter_mut().flatten() {

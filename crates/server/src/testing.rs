@@ -64,6 +64,12 @@ impl Backend for FakeModels {
         self.evidence.clone()
     }
 
+    fn glance(&self, _frame: &RgbImage, deadline: Option<Instant>) -> Result<NsfwjsScores, InferenceError> {
+        self.work(deadline)?;
+        let nsfwjs = self.evidence.as_ref().map_err(Clone::clone)?.nsfwjs;
+        Ok(nsfwjs.unwrap_or(NsfwjsScores { drawing: 0.0, hentai: 0.0, neutral: 1.0, porn: 0.0, sexy: 0.0 }))
+    }
+
     fn read_text(
         &self,
         _frame: &RgbImage,

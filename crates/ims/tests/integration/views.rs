@@ -147,33 +147,33 @@ fn padding_borders_long_canvases_pastes_and_collages_do_not_hide_content() {
             (0, h * 61 / 10),
         ),
     ];
-    // Pasted into a filler photo (resized so that the target is 1/4 or 1/9 of it), at offsets
-    // on no grid; one tile of collages of fillers.
-    let filler_photo = &fillers[0].1;
-    for share in [4u32, 9] {
-        let side = f64::from(share).sqrt();
-        let (bw, bh) = ((f64::from(w) * side) as u32, (f64::from(h) * side) as u32);
-        let mut base = image::imageops::resize(filler_photo, bw, bh, image::imageops::FilterType::Triangle);
-        let at = ((bw - w) * 43 / 100, (bh - h) * 31 / 100);
-        image::imageops::replace(&mut base, &target, i64::from(at.0), i64::from(at.1));
-        cases.push((format!("pasted at 1/{share} of a photo"), base, at));
+    // Pasted into each filler photo (resized so that the target is 1/4 or 1/9 of it), at
+    // offsets on no grid; one tile of collages of fillers.
+    for (_, filler_photo, filler_name) in &fillers {
+        let filler_name = filler_name.rsplit('/').next().unwrap_or_default();
+        for share in [4u32, 9] {
+            let side = f64::from(share).sqrt();
+            let (bw, bh) = ((f64::from(w) * side) as u32, (f64::from(h) * side) as u32);
+            let mut base = image::imageops::resize(filler_photo, bw, bh, image::imageops::FilterType::Triangle);
+            let at = ((bw - w) * 43 / 100, (bh - h) * 31 / 100);
+            image::imageops::replace(&mut base, &target, i64::from(at.0), i64::from(at.1));
+            cases.push((format!("pasted at 1/{share} of {filler_name}"), base, at));
+        }
     }
     for n in [2u32, 3] {
         let place = n * n / 2 + 1;
         let collage = collage_of(&fillers, &target, n, Some(place));
         cases.push((format!("tile {place} of a {n}x{n} collage"), collage, (place % n * w, place / n * h)));
     }
-    // Not caught yet (docs/policies.md): the target pasted at 1/4 into the filler, where its
-    // bottom edge does not show against the photo around it. Printed, so that a change is seen.
-    let known_miss = cases.iter().position(|c| c.0 == "pasted at 1/4 of a photo").map(|i| cases.remove(i));
-    if let Some((case, image, _)) = &known_miss {
-        let (answer, extra) = moderate(&server, "between", image);
-        println!("{case} (known miss): {} nsfwjs {:.3}", answer["Suggestion"], nsfwjs_porn(&extra));
-    }
     let mut missed = Vec::new();
     for (case, image, (x, y)) in &cases {
         let (answer, extra) = moderate(&server, "between", image);
         println!("{case}: {} nsfwjs {:.3} region {}", answer["Suggestion"], nsfwjs_porn(&extra), extra["Region"]);
+        // Known limit (docs/policies.md): the grey target pasted into the grey moon steps by
+        // less than an edge's colour step anywhere around it, so no part is found.
+        if case.ends_with("of moon.png") {
+            continue;
+        }
         if answer["Suggestion"] != "Block" {
             missed.push(format!("{case}: {answer}"));
             continue;

@@ -6,7 +6,8 @@
 //! - when that content is long (its longer side more than [`LONG_RATIO`] times its shorter),
 //!   overlapping square-ish windows along its length instead ([`windows`]), every one examined;
 //! - otherwise, beside the content, each part of it set apart by straight edges: the tiles of a
-//!   collage, a photo pasted into another (`regions`).
+//!   collage, a photo pasted into another (`regions`); those found on weaker evidence only after
+//!   a glance ([`View::screened`]).
 //!
 //! Long frames are also kept at a higher resolution than others ([`working_scale`]), so that a
 //! long screenshot's text and windows are not shrunk away.
@@ -31,6 +32,23 @@ impl Window {
 
     pub fn crop(&self, image: &RgbImage) -> RgbImage {
         image::imageops::crop_imm(image, self.x, self.y, self.width, self.height).to_image()
+    }
+}
+
+/// A window of a frame that the classifiers examine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    pub window: Window,
+    /// A likely part only (three of its sides on straight edges, not four): the cheapest
+    /// classifier glances at it first, and the others examine it only when that glance finds it
+    /// suggestive. Such shapes are common in ordinary photos, and a glance costs a seventh of a
+    /// full examination.
+    pub screened: bool,
+}
+
+impl View {
+    fn full(window: Window) -> View {
+        View { window, screened: false }
     }
 }
 
@@ -126,17 +144,21 @@ pub fn windows(area: Window, max_windows: usize) -> Vec<Window> {
 }
 
 /// What the classifiers examine of a frame (see the module documentation): its content's
-/// windows, or its content and the parts of it; at most `max_windows` of either.
-pub fn views(image: &RgbImage, max_windows: usize) -> Vec<Window> {
+/// windows, or its content and the parts of it; at most `max_windows` windows or parts examined
+/// in full, and the likely parts besides.
+pub fn views(image: &RgbImage, max_windows: usize) -> Vec<View> {
     // Borders of any width, as long as content of at least 16 pixels either way is left (less
     // is nothing a model can read): a photo in a corner of a canvas ten times its size is found.
     let area = content(image, 1.0, 16).unwrap_or_else(|| Window::whole(image));
-    let mut views = windows(area, max_windows);
+    let mut views: Vec<View> = windows(area, max_windows).into_iter().map(View::full).collect();
     if views.len() == 1 {
         let parts =
             if area == Window::whole(image) { regions::regions(image) } else { regions::regions(&area.crop(image)) };
+        let in_frame = |p: Window| Window { x: area.x + p.x, y: area.y + p.y, ..p };
         // Parts count against the same bound as windows: each costs a run of every model.
-        views.extend(parts.into_iter().take(max_windows).map(|p| Window { x: area.x + p.x, y: area.y + p.y, ..p }));
+        let (likely, sure): (Vec<_>, Vec<_>) = parts.into_iter().partition(|p| p.1);
+        views.extend(sure.into_iter().take(max_windows).map(|(p, _)| View::full(in_frame(p))));
+        views.extend(likely.into_iter().map(|(p, _)| View { window: in_frame(p), screened: true }));
     }
     views
 }
@@ -151,7 +173,7 @@ mod tests {
 
     #[test]
     fn a_photo_is_looked_at_whole() {
-        assert_eq!(views(&photo(400, 300), 24), [Window { x: 0, y: 0, width: 400, height: 300 }]);
+        assert_eq!(views(&photo(400, 300), 24), [View::full(Window { x: 0, y: 0, width: 400, height: 300 })]);
         // Twice as long as wide is not yet long.
         assert_eq!(views(&photo(200, 400), 24).len(), 1);
     }
@@ -160,13 +182,13 @@ mod tests {
     fn a_border_is_trimmed_and_a_centred_photo_found_in_a_tall_canvas() {
         let mut canvas = RgbImage::from_pixel(300, 2000, image::Rgb([255, 255, 255]));
         image::imageops::replace(&mut canvas, &photo(200, 150), 50, 925);
-        assert_eq!(views(&canvas, 24), [Window { x: 50, y: 925, width: 200, height: 150 }]);
+        assert_eq!(views(&canvas, 24), [View::full(Window { x: 50, y: 925, width: 200, height: 150 })]);
         // PDQ's variant trims at most 40% a side.
         assert!(content(&canvas, 0.4, 16).is_some_and(|w| w.height > 150));
         // In a corner, with borders of 90% on two sides.
         let mut corner = RgbImage::from_pixel(1000, 1000, image::Rgb([128, 128, 128]));
         image::imageops::replace(&mut corner, &photo(100, 80), 900, 0);
-        assert_eq!(views(&corner, 24), [Window { x: 900, y: 0, width: 100, height: 80 }]);
+        assert_eq!(views(&corner, 24), [View::full(Window { x: 900, y: 0, width: 100, height: 80 })]);
         // A frame of one colour: nothing to trim to.
         let flat = RgbImage::from_pixel(300, 200, image::Rgb([9, 9, 9]));
         assert_eq!(views(&flat, 24).len(), 1);

@@ -10,7 +10,10 @@
 //!   seams together;
 //! - rectangles whose sides lie on long straight edges ([`rectangles`]): all four where the part
 //!   touches the frame's border, three inside the frame (with a glimpse of the fourth), since a
-//!   pasted photo's edge vanishes where its colours meet the same colours around it.
+//!   pasted photo's edge vanishes where its colours meet the same colours around it;
+//! - likely parts: rectangles on three straight edges alone, the fourth side where two of them
+//!   end. A photo's own lines make such shapes too (a house, a motorcycle), so these are only
+//!   glanced at by the cheapest classifier first ([`super::View::screened`]).
 //!
 //! Ordinary photos rarely have either (measured on ../shared: docs/policies.md).
 
@@ -44,8 +47,15 @@ const MAX_SHARE: f64 = 0.45;
 const MIN_PART: u32 = 64;
 /// At most this many parts per frame (a 4 x 4 collage's tiles), the largest first.
 const MAX_REGIONS: usize = 16;
-/// At most this many lines per direction are tried as sides (the longest edges').
-const MAX_LINES: usize = 10;
+/// At most this many likely parts per frame (three sides alone), the largest first: each costs a
+/// glance of the cheapest classifier.
+const MAX_LIKELY: usize = 8;
+/// At most this many lines per direction are tried as sides (the longest edges'), and the ends
+/// of this many of the longest edges across them.
+const MAX_LINES: usize = 16;
+const MAX_ENDS: usize = 4;
+/// How far past a likely part's corner (points of the small copy) its edges must not run on.
+const END_RUN: usize = 8;
 
 /// The small copy, and where its colour steps.
 struct Small {
@@ -125,29 +135,70 @@ fn edges(small: &Small, across_rows: bool) -> Vec<Edge> {
     found
 }
 
-/// How much of the side on `line` from `from` to `to` lies on `edges`.
-fn coverage(edges: &[Edge], line: usize, from: usize, to: usize) -> f64 {
-    let mut covered = vec![false; to - from];
-    for e in edges.iter().filter(|e| e.at.abs_diff(line) <= NEAR) {
-        for c in covered.iter_mut().take(e.to.min(to).saturating_sub(from)).skip(e.from.saturating_sub(from)) {
-            *c = true;
-        }
-    }
-    covered.iter().filter(|&&c| c).count() as f64 / (to - from).max(1) as f64
+/// Where edges lie along each line of one direction: for each line, a running count of the
+/// points on an edge within [`NEAR`] of it, so that how much of any side lies on edges is one
+/// subtraction (the rectangle search tries thousands of sides).
+struct Coverage {
+    /// `counts[line][i]`: edge points before point `i` of `line`.
+    counts: Vec<Vec<u32>>,
 }
 
-/// The lines worth trying as sides: the frame's borders and the lines of the longest edges,
-/// those within [`NEAR`] of one another taken once.
-fn lines(edges: &[Edge], border: usize) -> Vec<usize> {
+impl Coverage {
+    fn of(edges: &[Edge], lines: usize, length: usize) -> Coverage {
+        let mut on = vec![vec![false; length]; lines];
+        for e in edges {
+            for points in on.iter_mut().take(e.at + NEAR + 1).skip(e.at.saturating_sub(NEAR)) {
+                points[e.from..e.to].iter_mut().for_each(|p| *p = true);
+            }
+        }
+        let counts = on
+            .into_iter()
+            .map(|points| {
+                std::iter::once(0)
+                    .chain(points.iter().scan(0, |n, &p| {
+                        *n += u32::from(p);
+                        Some(*n)
+                    }))
+                    .collect()
+            })
+            .collect();
+        Coverage { counts }
+    }
+
+    /// The share of the side on `line` from `from` to `to` that lies on edges.
+    fn share(&self, line: usize, from: usize, to: usize) -> f64 {
+        let counts = &self.counts[line];
+        f64::from(counts[to] - counts[from]) / (to - from).max(1) as f64
+    }
+
+    /// Whether the edges along the side on `line` from `from` to `to` stop at both its ends (a
+    /// pasted photo's edges end at its corners; a wall's or a horizon's run on).
+    fn ends_at(&self, line: usize, from: usize, to: usize) -> bool {
+        let length = self.counts[line].len() - 1;
+        let before = from.saturating_sub(END_RUN)..from;
+        let after = to..(to + END_RUN).min(length);
+        [before, after].into_iter().all(|run| run.is_empty() || self.share(line, run.start, run.end) < 0.5)
+    }
+}
+
+/// The lines worth trying as sides: the frame's borders, the lines of the longest edges (those
+/// within [`NEAR`] of one another taken once), and where the longest `crossing` edges end (the
+/// side of a pasted photo that does not show is where its other sides stop).
+fn lines(edges: &[Edge], crossing: &[Edge], border: usize) -> Vec<usize> {
+    // Ranked by their longest edge: a part's side is one long edge, where the many short ones
+    // of foliage or a row of windows add up to no more than their longest.
     let mut by_length: Vec<(usize, usize)> = Vec::new();
     for e in edges {
         match by_length.iter_mut().find(|(line, _)| line.abs_diff(e.at) <= NEAR) {
-            Some(line) => line.1 += e.to - e.from,
+            Some(line) => line.1 = line.1.max(e.to - e.from),
             None => by_length.push((e.at, e.to - e.from)),
         }
     }
     by_length.sort_by_key(|line| std::cmp::Reverse(line.1));
+    let mut longest_crossing: Vec<&Edge> = crossing.iter().collect();
+    longest_crossing.sort_by_key(|e| std::cmp::Reverse(e.to - e.from));
     let mut out: Vec<usize> = by_length.into_iter().take(MAX_LINES).map(|(at, _)| at).collect();
+    out.extend(longest_crossing.into_iter().take(MAX_ENDS).flat_map(|e| [e.from, e.to - 1]));
     out.extend([0, border]);
     out.sort_unstable();
     out.dedup_by(|a, b| a.abs_diff(*b) <= NEAR);
@@ -160,20 +211,31 @@ fn sized(small: &Small, part: &[usize; 4]) -> bool {
     (MIN_SHARE..=MAX_SHARE).contains(&share)
 }
 
-/// Rectangles whose sides lie on edges (see the module documentation), as `[x0, y0, x1, y1]`.
-fn rectangles(small: &Small) -> Vec<[usize; 4]> {
+/// Rectangles whose sides lie on edges (see the module documentation), as `[x0, y0, x1, y1]`:
+/// those on all their sides (or three and a glimpse of the fourth), then those on three only.
+fn rectangles(small: &Small) -> (Vec<[usize; 4]>, Vec<[usize; 4]>) {
     let (across_rows, across_columns) = (edges(small, true), edges(small, false));
     let (bottom, right) = (small.height - 1, small.width - 1);
-    let (ys, xs) = (lines(&across_rows, bottom), lines(&across_columns, right));
+    let (ys, xs) = (lines(&across_rows, &across_columns, bottom), lines(&across_columns, &across_rows, right));
+    let (rows, columns) = (
+        Coverage::of(&across_rows, small.height, small.width),
+        Coverage::of(&across_columns, small.width, small.height),
+    );
     let at_border = |line: usize, border: usize| line <= NEAR || line + NEAR >= border;
-    let side = |edges: &[Edge], line: usize, from: usize, to: usize, border: usize| {
+    let side = |coverage: &Coverage, line: usize, from: usize, to: usize, border: usize| {
         if at_border(line, border) {
             1.0
         } else {
-            coverage(edges, line, from, to)
+            coverage.share(line, from, to)
         }
     };
-    let mut found: Vec<[usize; 4]> = Vec::new();
+    // No longer than 2:1: the shape of a photo (strips squeezed to the classifiers' square fool
+    // them: nsfwjs scored narrow strips of safe photos 0.9 Porn).
+    let photo_shaped = |p: &[usize; 4]| {
+        let (w, h) = (p[2] - p[0], p[3] - p[1]);
+        w.max(h) <= 2 * w.min(h)
+    };
+    let (mut sure, mut likely): (Vec<[usize; 4]>, Vec<[usize; 4]>) = (Vec::new(), Vec::new());
     for (i, &x0) in xs.iter().enumerate() {
         for &x1 in &xs[i + 1..] {
             for (j, &y0) in ys.iter().enumerate() {
@@ -187,22 +249,33 @@ fn rectangles(small: &Small) -> Vec<[usize; 4]> {
                         .filter(|&(line, border)| at_border(line, border))
                         .count();
                     let sides = [
-                        side(&across_rows, y0, x0, x1, bottom),
-                        side(&across_rows, y1, x0, x1, bottom),
-                        side(&across_columns, x0, y0, y1, right),
-                        side(&across_columns, x1, y0, y1, right),
+                        side(&rows, y0, x0, x1, bottom),
+                        side(&rows, y1, x0, x1, bottom),
+                        side(&columns, x0, y0, y1, right),
+                        side(&columns, x1, y0, y1, right),
                     ];
                     let plain = sides.iter().filter(|&&c| c >= COVERED).count();
+                    // Each side that shows, inside the frame, ends at the part's corners.
+                    let corners = |sides: &[f64; 4]| {
+                        let ends = [
+                            at_border(y0, bottom) || sides[0] < COVERED || rows.ends_at(y0, x0, x1),
+                            at_border(y1, bottom) || sides[1] < COVERED || rows.ends_at(y1, x0, x1),
+                            at_border(x0, right) || sides[2] < COVERED || columns.ends_at(x0, y0, y1),
+                            at_border(x1, right) || sides[3] < COVERED || columns.ends_at(x1, y0, y1),
+                        ];
+                        ends.iter().all(|&e| e)
+                    };
                     // A band cut off by one line (three sides on the border) is how a horizon
                     // or a wall cuts a photo; against the border, where a photo's own lines make
-                    // shapes more often, all four sides; inside, three and a glimpse.
-                    let enough = match borders {
-                        0 => plain >= 3 && sides.iter().all(|&c| c >= GLIMPSED),
-                        1 | 2 => plain == 4,
-                        _ => false,
-                    };
-                    if enough {
-                        found.push(part);
+                    // shapes more often, all four sides; inside, three and a glimpse. Three sides
+                    // alone are how a pasted photo looks where its colours meet the same colours
+                    // around it, and how a photo's own lines look too: such parts are only
+                    // likely ones.
+                    match (borders, plain) {
+                        (0, 3..) if sides.iter().all(|&c| c >= GLIMPSED) => sure.push(part),
+                        (1 | 2, 4) => sure.push(part),
+                        (0, 3) if photo_shaped(&part) && corners(&sides) => likely.push(part),
+                        _ => {}
                     }
                 }
             }
@@ -212,7 +285,11 @@ fn rectangles(small: &Small) -> Vec<[usize; 4]> {
     let holds = |a: &[usize; 4], b: &[usize; 4]| {
         a != b && a[0] <= b[0] + NEAR && a[1] <= b[1] + NEAR && a[2] + NEAR >= b[2] && a[3] + NEAR >= b[3]
     };
-    found.iter().filter(|a| !found.iter().any(|b| holds(a, b))).copied().collect()
+    let smallest = |found: &[[usize; 4]], among: &[[usize; 4]]| -> Vec<[usize; 4]> {
+        found.iter().filter(|a| !among.iter().any(|b| holds(a, b))).copied().collect()
+    };
+    let all: Vec<[usize; 4]> = sure.iter().chain(&likely).copied().collect();
+    (smallest(&sure, &sure), smallest(&likely, &all))
 }
 
 /// The tiles of the collage grid whose seams step most, if any does enough (see [`SEAM`]).
@@ -246,31 +323,39 @@ fn grid(small: &Small) -> Vec<[usize; 4]> {
         .collect()
 }
 
-/// The parts of `image` (see the module documentation), in its pixels, the largest first.
-pub fn regions(image: &RgbImage) -> Vec<Window> {
+/// The parts of `image` (see the module documentation), in its pixels, the largest first; each
+/// with whether it is only a likely part (three sides alone: see [`super::View::screened`]).
+pub fn regions(image: &RgbImage) -> Vec<(Window, bool)> {
     let small = Small::of(image);
     if small.width < 3 || small.height < 3 {
         return Vec::new();
     }
+    let (rectangles, likely) = rectangles(&small);
     let mut parts = grid(&small);
-    for part in rectangles(&small) {
+    for part in rectangles {
         if !parts.iter().any(|p| p.iter().zip(&part).all(|(a, b)| a.abs_diff(*b) <= NEAR)) {
             parts.push(part);
         }
     }
-    parts.sort_by_key(|p| std::cmp::Reverse((p[2] - p[0]) * (p[3] - p[1])));
+    let largest_first =
+        |parts: &mut Vec<[usize; 4]>| parts.sort_by_key(|p| std::cmp::Reverse((p[2] - p[0]) * (p[3] - p[1])));
+    largest_first(&mut parts);
+    let mut likely: Vec<[usize; 4]> = likely
+        .into_iter()
+        .filter(|l| !parts.iter().any(|p| p.iter().zip(l).all(|(a, b)| a.abs_diff(*b) <= NEAR)))
+        .collect();
+    largest_first(&mut likely);
     let (w, h) = image.dimensions();
     let scale = small.width as f64 / f64::from(w);
-    let to_frame = |v: usize, limit: u32| ((v as f64 / scale).round() as u32).min(limit);
-    parts
-        .into_iter()
-        .map(|[x0, y0, x1, y1]| {
-            let (x, y) = (to_frame(x0, w), to_frame(y0, h));
-            Window { x, y, width: to_frame(x1, w).max(x + 1) - x, height: to_frame(y1, h).max(y + 1) - y }
-        })
-        .filter(|part| part.width >= MIN_PART && part.height >= MIN_PART)
-        .take(MAX_REGIONS)
-        .collect()
+    let to_frame = |[x0, y0, x1, y1]: [usize; 4]| {
+        let at = |v: usize, limit: u32| ((v as f64 / scale).round() as u32).min(limit);
+        let (x, y) = (at(x0, w), at(y0, h));
+        Window { x, y, width: at(x1, w).max(x + 1) - x, height: at(y1, h).max(y + 1) - y }
+    };
+    let big_enough = |part: &Window| part.width >= MIN_PART && part.height >= MIN_PART;
+    let sure = parts.into_iter().map(to_frame).filter(big_enough).take(MAX_REGIONS).map(|p| (p, false));
+    let likely = likely.into_iter().map(to_frame).filter(big_enough).take(MAX_LIKELY).map(|p| (p, true));
+    sure.chain(likely).collect()
 }
 
 #[cfg(test)]
@@ -299,7 +384,29 @@ pub(super) mod tests {
         image::imageops::replace(&mut base, &photo(300, 200, 4), 377, 191);
         let found = regions(&base);
         let pasted = Window { x: 377, y: 191, width: 300, height: 200 };
-        assert!(found.iter().any(|r| near(r, &pasted)), "{found:?}");
+        assert!(found.iter().any(|(r, likely)| near(r, &pasted) && !likely), "{found:?}");
+    }
+
+    #[test]
+    fn a_pasted_photo_with_a_side_that_does_not_show_is_a_likely_part() {
+        // The pasted photo fades into the photo around it from a third of its height down: its
+        // sides show until about two thirds, its bottom nowhere.
+        let mut base = photo(900, 600, 1);
+        let pasted = photo(240, 240, 4);
+        let (px, py) = (377, 191);
+        for (x, y, p) in pasted.enumerate_pixels() {
+            let under = base.get_pixel(px + x, py + y);
+            let fade = (y.saturating_sub(80) as f32 / 120.0).min(1.0);
+            let mixed =
+                image::Rgb(std::array::from_fn(|c| (p[c] as f32 * (1.0 - fade) + under[c] as f32 * fade) as u8));
+            base.put_pixel(px + x, py + y, mixed);
+        }
+        let found = regions(&base);
+        let likely = found.iter().find(|(r, likely)| {
+            *likely && r.x.abs_diff(px) <= 6 && r.y.abs_diff(py) <= 6 && r.width.abs_diff(240) <= 12
+        });
+        assert!(likely.is_some_and(|(r, _)| (100..=240).contains(&r.height)), "{found:?}");
+        assert!(!found.iter().any(|(_, likely)| !likely), "{found:?}");
     }
 
     #[test]
@@ -314,7 +421,10 @@ pub(super) mod tests {
             let found = regions(&collage);
             for i in 0..n * n {
                 let tile = Window { x: i % n * tw, y: i / n * th, width: tw, height: th };
-                assert!(found.iter().any(|r| near(r, &tile)), "{n}x{n}: tile {i} not in {found:?}");
+                assert!(
+                    found.iter().any(|(r, likely)| near(r, &tile) && !likely),
+                    "{n}x{n}: tile {i} not in {found:?}"
+                );
             }
         }
     }
