@@ -108,7 +108,7 @@ fn padding_borders_long_canvases_pastes_and_collages_do_not_hide_content() {
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     let (target_score, target, name) = scored.remove(0);
     let fillers: Vec<(f64, RgbImage, String)> =
-        scored.into_iter().rev().filter(|s| s.1.width() >= 300).take(4).collect();
+        scored.iter().rev().filter(|s| s.1.width() >= 300).take(4).cloned().collect();
     let filler_score = fillers.iter().map(|f| f.0).fold(0.0, f64::max);
     let filler_names: Vec<&str> = fillers.iter().map(|f| f.2.rsplit('/').next().unwrap_or("")).collect();
     println!("target {name} {target_score:.3}; fillers {filler_names:?} at most {filler_score:.3}");
@@ -196,4 +196,46 @@ fn padding_borders_long_canvases_pastes_and_collages_do_not_hide_content() {
         let collage = collage_of(&fillers, &target, n, None);
         assert_eq!(moderate(&server, "between", &collage).0["Suggestion"], "Pass", "a {n}x{n} collage of fillers");
     }
+
+    // How often a paste is found: the target pasted at 1/4, 1/9 and 1/16 of the area, at two
+    // offsets each, into every photo that passes alone, counted apart for grey photos (the target
+    // is grey: against grey its sides step less than an edge's colour step, docs/policies.md).
+    let threshold_score = f64::from(threshold) / 100.0;
+    let mut offsets = 7u64;
+    let mut next_offset = |room: u32| {
+        offsets = offsets.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((offsets >> 33) % u64::from(room.max(1))) as u32
+    };
+    let mut caught: std::collections::BTreeMap<(bool, u32), (u32, u32)> = Default::default();
+    for (score, photo, photo_name) in
+        scored.iter().filter(|s| s.0 < threshold_score && s.1.width().min(s.1.height()) >= 200)
+    {
+        let grey = photo.pixels().filter(|p| p[0].abs_diff(p[1]) <= 8 && p[1].abs_diff(p[2]) <= 8).count() * 10
+            >= photo.pixels().len() * 9;
+        // A photo that this permissive policy flags at the size of the pastes (a chessboard's
+        // squares, judged one by one) proves nothing: left out, and counted.
+        let alone = image::imageops::resize(photo, 3 * w, 3 * h, image::imageops::FilterType::Triangle);
+        if moderate(&server, "between", &alone).0["Suggestion"] != "Pass" {
+            println!("{photo_name} ({score:.3}) is flagged alone at {}x{}: left out", 3 * w, 3 * h);
+            continue;
+        }
+        for share in [4u32, 9, 16] {
+            let side = f64::from(share).sqrt();
+            let (bw, bh) = ((f64::from(w) * side) as u32, (f64::from(h) * side) as u32);
+            for _ in 0..2 {
+                let mut base = image::imageops::resize(photo, bw, bh, image::imageops::FilterType::Triangle);
+                let at = (1 + next_offset(bw - w - 2), 1 + next_offset(bh - h - 2));
+                image::imageops::replace(&mut base, &target, i64::from(at.0), i64::from(at.1));
+                let found = moderate(&server, "between", &base).0["Suggestion"] == "Block";
+                let count = caught.entry((grey, share)).or_default();
+                *count = (count.0 + u32::from(found), count.1 + 1);
+            }
+        }
+    }
+    println!("| photos pasted into | share of the area | caught |");
+    for ((grey, share), (found, of)) in &caught {
+        println!("| {} | 1/{share} | {found} of {of} |", if *grey { "grey" } else { "colour" });
+    }
+    let (found, of) = caught.iter().filter(|((grey, _), _)| !grey).fold((0, 0), |a, (_, c)| (a.0 + c.0, a.1 + c.1));
+    assert!(found * 10 >= of * 7, "pastes into colour photos: only {found} of {of} caught");
 }
