@@ -59,7 +59,7 @@ pub struct TextLine {
 }
 
 /// A rectangle of the image in its original pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Region {
     pub x: u32,
@@ -70,7 +70,7 @@ pub struct Region {
 
 /// Where the models looked: a region of one frame, seen on a light or (for a transparent image)
 /// a dark backdrop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Place {
     /// The frame's index in the file, counted from 0.
@@ -79,6 +79,9 @@ pub struct Place {
     /// The transparent parts were filled dark instead of white (so that light content on a
     /// transparent background shows).
     pub dark_backdrop: bool,
+    /// Degrees clockwise the region was turned before the models saw it: 0, or 90 and 270 for a
+    /// view examined again turned ([`crate::verdict::worth_turning`]).
+    pub turned: u16,
 }
 
 /// Each model's output for one frame; `None` for a model that is not loaded.

@@ -54,6 +54,34 @@ pub struct Observations {
     pub library: Option<Vec<LibraryMatch>>,
 }
 
+/// At most this many views of an image are examined again turned (each costs two more runs of
+/// every model).
+pub const MAX_TURNED: usize = 2;
+
+/// The views worth examining again turned a quarter either way, the most suspicious first: those
+/// the policy judges Review, when no view is Block already. The classifiers learnt from upright
+/// photos and score a turned one lower (an explicit photo turned 90 degrees went from Block to
+/// Review: docs/policies.md); four orientations of every view would cost four times the models,
+/// so only a verdict that is already in doubt pays for the turns.
+pub fn worth_turning(policy: &Policy, views: &[(Place, Evidence)]) -> Vec<usize> {
+    let judged: Vec<(usize, Decision)> = views
+        .iter()
+        .enumerate()
+        .filter(|(_, (place, _))| place.turned == 0)
+        .map(|(i, (_, evidence))| {
+            let findings: Vec<Finding> = policy.judge(evidence).into_iter().map(|j| j.finding).collect();
+            (i, decide(&findings))
+        })
+        .collect();
+    if judged.iter().any(|(_, d)| d.suggestion == Suggestion::Block) {
+        return Vec::new();
+    }
+    let mut review: Vec<(usize, u8)> =
+        judged.into_iter().filter(|(_, d)| d.suggestion == Suggestion::Review).map(|(i, d)| (i, d.score)).collect();
+    review.sort_by_key(|&(i, score)| (std::cmp::Reverse(score), i));
+    review.into_iter().take(MAX_TURNED).map(|(i, _)| i).collect()
+}
+
 /// A category a person reads (`Details[].Name`) and its score.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Category {
@@ -587,6 +615,11 @@ mod tests {
         frame(0.95, 0.93, 0.91)
     }
 
+    /// Every default model at `score` on Porn.
+    fn porn(score: f32) -> Evidence {
+        frame(score, score, score)
+    }
+
     fn sample(action: LibAction, label: Label, distance: u32, image_id: &str) -> LibraryMatch {
         LibraryMatch {
             library: ImageLibrary {
@@ -625,7 +658,7 @@ mod tests {
 
     fn seen(frames: Vec<Evidence>) -> Observations {
         let place =
-            |frame: u32| Place { frame, region: Region { x: 0, y: 0, width: 100, height: 100 }, dark_backdrop: false };
+            |frame: u32| Place { frame, region: Region { x: 0, y: 0, width: 100, height: 100 }, ..Place::default() };
         Observations { views: frames.into_iter().zip(0..).map(|(e, i)| (place(i), e)).collect(), ..Default::default() }
     }
 
@@ -696,6 +729,21 @@ mod tests {
     fn the_worst_frame_decides() {
         let v = compose(&Policy::default(), seen(vec![calm(), explicit(), calm()]));
         assert_eq!((v.place.map(|p| p.frame), v.answer.suggestion), (Some(1), Suggestion::Block));
+    }
+
+    #[test]
+    fn only_views_in_doubt_are_turned() {
+        let doubtful = || porn(0.6);
+        // Review on its own: turned. Pass, or an image that is Block anyway: not.
+        assert_eq!(worth_turning(&Policy::default(), &seen(vec![calm(), doubtful()]).views), [1]);
+        assert!(worth_turning(&Policy::default(), &seen(vec![calm(), calm()]).views).is_empty());
+        assert!(worth_turning(&Policy::default(), &seen(vec![doubtful(), explicit()]).views).is_empty());
+        // At most MAX_TURNED, the most suspicious first; views already turned are not again.
+        let mut views = seen(vec![porn(0.55), porn(0.7), porn(0.6), porn(0.65)]).views;
+        assert_eq!(worth_turning(&Policy::default(), &views), [1, 3]);
+        views[1].0.turned = 90;
+        views[3].0.turned = 270;
+        assert_eq!(worth_turning(&Policy::default(), &views), [2, 0]);
     }
 
     #[test]

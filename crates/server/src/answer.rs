@@ -39,12 +39,16 @@ pub fn response(
         "Scores": verdict.scores,
     });
     // Where the reported labels were seen: the frame, the region (a window of a long image, or
-    // the content inside a uniform border), and the backdrop of a transparent image.
+    // the content inside a uniform border), the backdrop of a transparent image, and the quarter
+    // turn of a view examined again turned.
     if let Some(place) = &verdict.place {
         extra["Frame"] = json!(place.frame);
         extra["Region"] = json!(place.region);
         if place.dark_backdrop {
             extra["Backdrop"] = json!("Dark");
+        }
+        if place.turned != 0 {
+            extra["Turned"] = json!(place.turned);
         }
     }
     if let Some(observed) = &verdict.observed {

@@ -226,7 +226,8 @@ async fn observe(
         timed("text", read_text(state, decoded, policy.ocr, deadline)),
         timed("codes", find_codes(decoded, policy.ads.qr_code))
     );
-    let (evidence, looks, lines, codes) = (evidence?, looks?, lines?, codes?);
+    let (mut evidence, looks, lines, codes) = (evidence?, looks?, lines?, codes?);
+    timed("turns", examine_turned(state, policy, decoded, &mut evidence, deadline)).await?;
     let text = match lines {
         Some(lines) => Some(timed("keywords", match_keywords(state, owner, policy, lines)).await?),
         None => None,
@@ -477,16 +478,78 @@ async fn analyse(
         let Some(mut evidence) = result.api()? else { continue };
         let window = view.window;
         let original = |v: u32| (f64::from(v) * scale).round() as u32;
-        let (dx, dy) = (original(window.x), original(window.y));
-        for part in evidence.nudenet.iter_mut().flatten() {
-            part.bbox[0] += dx;
-            part.bbox[1] += dy;
-        }
+        let region = Region {
+            x: original(window.x),
+            y: original(window.y),
+            width: original(window.width),
+            height: original(window.height),
+        };
         let frame = &decoded.frames[i];
-        let region = Region { x: dx, y: dy, width: original(window.width), height: original(window.height) };
-        seen.push((Place { frame: frame.index, region, dark_backdrop: frame.dark_backdrop }, evidence));
+        let place = Place { frame: frame.index, region, dark_backdrop: frame.dark_backdrop, turned: 0 };
+        in_the_original(&mut evidence, &place);
+        seen.push((place, evidence));
     }
     Ok(seen)
+}
+
+/// Examines again, turned a quarter either way, the views whose verdict is in doubt
+/// ([`verdict::worth_turning`]), adding what the models saw to `views`.
+async fn examine_turned(
+    state: &AppState,
+    policy: &Policy,
+    decoded: &Arc<Decoded>,
+    views: &mut Vec<(Place, Evidence)>,
+    deadline: Option<Instant>,
+) -> Result<(), ApiError> {
+    let scale = frame_scale(decoded);
+    let turns: Vec<Place> = verdict::worth_turning(policy, views)
+        .into_iter()
+        .flat_map(|i| [90, 270].map(|turned| Place { turned, ..views[i].0 }))
+        .collect();
+    let jobs = turns.iter().map(|&place| {
+        let (analyzer, decoded) = (state.analyzer.clone(), decoded.clone());
+        move || {
+            let frame =
+                decoded.frames.iter().find(|f| f.index == place.frame && f.dark_backdrop == place.dark_backdrop);
+            let Some(frame) = frame else { return Ok(None) };
+            let working = |v: u32| (f64::from(v) / scale).round() as u32;
+            let (x, y) = (working(place.region.x), working(place.region.y));
+            let (width, height) = (frame.image.width().saturating_sub(x), frame.image.height().saturating_sub(y));
+            let window = Window {
+                x,
+                y,
+                width: working(place.region.width).min(width).max(1),
+                height: working(place.region.height).min(height).max(1),
+            };
+            let crop = window.crop(&frame.image);
+            let turned =
+                if place.turned == 90 { image::imageops::rotate90(&crop) } else { image::imageops::rotate270(&crop) };
+            analyzer.analyse(&turned, scale, deadline).map(Some)
+        }
+    });
+    for (result, place) in in_parallel("models", jobs).await?.into_iter().zip(turns) {
+        let Some(mut evidence) = result.api()? else { continue };
+        in_the_original(&mut evidence, &place);
+        views.push((place, evidence));
+    }
+    Ok(())
+}
+
+/// Moves the body parts the models found in a view (in the view's pixels, scaled to the
+/// original's, and turned as the view was) to their place in the original image.
+fn in_the_original(evidence: &mut Evidence, place: &Place) {
+    let Region { x, y, width, height } = place.region;
+    for part in evidence.nudenet.iter_mut().flatten() {
+        let [left, top, w, h] = part.bbox;
+        // A view turned 90 degrees clockwise has the original's left side on top; 270, at the
+        // bottom.
+        let [left, top, w, h] = match place.turned {
+            90 => [top, height.saturating_sub(left + w), h, w],
+            270 => [width.saturating_sub(top + h), left, h, w],
+            _ => [left, top, w, h],
+        };
+        part.bbox = [x + left, y + top, w, h];
+    }
 }
 
 /// Decodes on the blocking pool, holding one of the decode permits, within the time bound.

