@@ -197,9 +197,10 @@ fn padding_borders_long_canvases_pastes_and_collages_do_not_hide_content() {
         assert_eq!(moderate(&server, "between", &collage).0["Suggestion"], "Pass", "a {n}x{n} collage of fillers");
     }
 
-    // How often a paste is found: the target pasted at 1/4, 1/9 and 1/16 of the area, at two
-    // offsets each, into every photo that passes alone, counted apart for grey photos (the target
-    // is grey: against grey its sides step less than an edge's colour step, docs/policies.md).
+    // How often a paste is found: the target pasted at 1/4, 1/9, 1/16 and 1/25 of the area (the
+    // last below a sure part's share: found only through a glance), at two offsets each, into
+    // every photo that passes alone, counted apart for grey photos (the target is grey: against
+    // grey its sides step less than an edge's colour step, docs/policies.md).
     let threshold_score = f64::from(threshold) / 100.0;
     let mut offsets = 7u64;
     let mut next_offset = |room: u32| {
@@ -219,7 +220,7 @@ fn padding_borders_long_canvases_pastes_and_collages_do_not_hide_content() {
             println!("{photo_name} ({score:.3}) is flagged alone at {}x{}: left out", 3 * w, 3 * h);
             continue;
         }
-        for share in [4u32, 9, 16] {
+        for share in [4u32, 9, 16, 25] {
             let side = f64::from(share).sqrt();
             let (bw, bh) = ((f64::from(w) * side) as u32, (f64::from(h) * side) as u32);
             for _ in 0..2 {
