@@ -2,6 +2,7 @@
 
 mod admin;
 mod billing;
+mod cert;
 mod inputs;
 mod keywords;
 mod library;
@@ -56,6 +57,9 @@ enum Command {
     Billing(billing::BillingCommand),
     /// Moderate files, directories and URL lists in a batch, here or on a running server.
     Moderate(moderate::ModerateArgs),
+    /// Certificates for HTTPS trials and tests.
+    #[command(subcommand)]
+    Cert(cert::CertCommand),
     /// Print the effective configuration, secrets hidden.
     Config,
 }
@@ -89,6 +93,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Keywords(command) => keywords::run(open_store(&settings)?.as_ref(), command),
         Command::Moderate(args) => moderate::run(settings, args),
+        Command::Cert(command) => cert::run(&settings.data_dir, command),
         Command::Config => {
             print!("{}", settings.to_redacted_toml());
             Ok(())

@@ -159,27 +159,45 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
             metrics.render()
         }),
     )?;
+    let tls = tls(&settings.server.tls)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(settings.server.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
         let address = listener.local_addr()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         // Standard output, not the log: this is for the person who started the server.
-        println!("ims listening on http://{address}");
+        println!("ims listening on {scheme}://{address}");
         if let (true, Some((secret_id, secret_key))) = (settings.bootstrap.print_credentials, &credentials) {
             println!("SecretId:  {secret_id}\nSecretKey: {secret_key}");
-            println!("Point any Tencent Cloud SDK for ims at endpoint {address} over http (see README.md).");
+            println!("Point any Tencent Cloud SDK for ims at endpoint {address} over {scheme} (see README.md).");
         }
-        tracing::info!(%address, "serving");
+        tracing::info!(%address, scheme, "serving");
         server::tasks::spawn(state.clone());
         server::billing::spawn_settlement(state.clone());
         tokio::spawn(purge_loop(state.clone()));
         server::memory::spawn_trimmer(state.clone());
-        server::serve(listener, state, shutdown_signal()).await?;
+        let config = tls.map(|(certificates, config)| {
+            server::tls::spawn_reloader(certificates);
+            config
+        });
+        server::serve(listener, config, state, shutdown_signal()).await?;
         tracing::info!("stopped");
         anyhow::Ok(())
     })
+}
+
+/// The certificate served and the TLS configuration, when `server.tls` is set; a certificate
+/// that cannot be read, or a key that is not its own, stops the start.
+fn tls(
+    settings: &server::tls::TlsSettings,
+) -> anyhow::Result<Option<(Arc<server::tls::Certificates>, server::tls::ServerConfig)>> {
+    let Some((cert, key)) = settings.files()? else { return Ok(None) };
+    let certificates = Arc::new(server::tls::Certificates::load(cert, key).context("cannot use server.tls")?);
+    let config = server::tls::server_config(certificates.clone(), settings.client_ca.as_deref())
+        .context("cannot use server.tls.client_ca")?;
+    Ok(Some((certificates, config)))
 }
 
 /// Sets the billing gauges of `/metrics` from the database: each main account's balance and

@@ -22,6 +22,7 @@ pub mod policies;
 pub mod tasks;
 #[cfg(test)]
 mod testing;
+pub mod tls;
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -67,6 +68,8 @@ pub struct ServerSettings {
     /// Images being moderated at once, all doors together. A synchronous call beyond it is
     /// refused at once (`RequestLimitExceeded`, "busy"); tasks and batches wait their turn.
     pub max_images_in_flight: usize,
+    /// HTTPS (see [`tls::TlsSettings`]).
+    pub tls: tls::TlsSettings,
 }
 
 impl Default for ServerSettings {
@@ -82,6 +85,7 @@ impl Default for ServerSettings {
             // The cloud documents a 15 s server-side timeout.
             request_timeout_secs: 15,
             max_images_in_flight: 24,
+            tls: tls::TlsSettings::default(),
         }
     }
 }
@@ -210,13 +214,22 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-/// Serves until `shutdown` resolves, then lets requests in flight finish.
+/// Serves until `shutdown` resolves, then lets requests in flight finish; over TLS when `tls` is
+/// given (see [`tls`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    tls: Option<tls::ServerConfig>,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await,
+        Some(config) => {
+            // `tap_io` (doing nothing) because axum gives the client's address to the handlers
+            // for any listener wrapped so.
+            let listener = axum::serve::ListenerExt::tap_io(tls::TlsListener::new(listener, config), |_| {});
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+        }
+    }
 }
