@@ -2,8 +2,8 @@
 # Runs every test of the project: formatting and lints (rustfmt, clippy with warnings as errors),
 # the unit tests of each crate and the integration tests that start the real server and drive it
 # with the real Python and Node SDKs. It first installs what the build and tests need: Debian
-# packages (scripts/system-deps.sh), the artifacts (scripts/fetch.py), the Python SDK into a
-# virtualenv in the cache, the Node SDK with npm.
+# packages (scripts/system-deps.sh), the artifacts (scripts/fetch.py), the Python SDK and tccli
+# into virtualenvs in the cache, the Node SDK with npm.
 # Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +30,9 @@ venv_for() {
 echo "== Python SDK and the models' reference packages"
 IMS_TEST_PYTHON=$(venv_for venv tests/sdk/python/requirements.txt)
 IMS_REFERENCE_PYTHON=$(venv_for reference-venv tests/reference/python/requirements.txt)
-export IMS_TEST_PYTHON IMS_REFERENCE_PYTHON
+# tccli brings the whole Python SDK of every service (about 650 MB): a virtualenv of its own.
+IMS_TEST_TCCLI=$(dirname "$(venv_for tccli-venv tests/sdk/tccli/requirements.txt)")/tccli
+export IMS_TEST_PYTHON IMS_REFERENCE_PYTHON IMS_TEST_TCCLI
 
 echo "== Node SDK and reference packages"
 for lock in tests/sdk/node/package-lock.json tests/reference/*/package-lock.json; do

@@ -9,7 +9,7 @@
 //! - each attempt has [`FetchSettings::timeout_secs`] in all and a failed attempt (timeout, network,
 //!   5xx) is retried once;
 //! - the body is streamed and abandoned as soon as it reaches the size limit;
-//! - a fixed User-Agent ([`USER_AGENT`]) lets customers allow-list the fetcher.
+//! - a fixed User-Agent ([`FetchSettings::user_agent`]) lets customers allow-list the fetcher.
 //!
 //! Operators of private deployments may list hosts in `allow_internal_hosts`: those names (or
 //! literal addresses) skip the address checks.
@@ -20,9 +20,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How the fetcher introduces itself, always.
-pub const USER_AGENT: &str =
-    concat!("ims-image-fetcher/", env!("CARGO_PKG_VERSION"), " (+https://github.com/ims-moderation/ims)");
+/// How the fetcher introduces itself: the product and its version.
+const PRODUCT: &str = concat!("ims-image-fetcher/", env!("CARGO_PKG_VERSION"));
 /// A `FileUrl` image must be smaller than this (30 MB).
 pub const MAX_URL_BYTES: u64 = 30 * 1024 * 1024;
 
@@ -38,11 +37,30 @@ pub struct FetchSettings {
     /// Host names (or literal addresses) that may be fetched although they resolve to internal
     /// addresses: for private deployments whose images live inside the network.
     pub allow_internal_hosts: Vec<String>,
+    /// A page (or `mailto:`) where the owners of image hosts can reach this deployment's
+    /// operator, added to the User-Agent; none by default.
+    pub contact_url: Option<String>,
 }
 
 impl Default for FetchSettings {
     fn default() -> Self {
-        FetchSettings { timeout_secs: 3, retries: 1, max_redirects: 3, allow_internal_hosts: Vec::new() }
+        FetchSettings {
+            timeout_secs: 3,
+            retries: 1,
+            max_redirects: 3,
+            allow_internal_hosts: Vec::new(),
+            contact_url: None,
+        }
+    }
+}
+
+impl FetchSettings {
+    /// `ims-image-fetcher/<version>`, and ` (+<contact_url>)` when the operator set one.
+    pub fn user_agent(&self) -> String {
+        match &self.contact_url {
+            Some(url) => format!("{PRODUCT} (+{url})"),
+            None => PRODUCT.to_string(),
+        }
     }
 }
 
@@ -176,7 +194,7 @@ pub struct Fetcher {
 impl Fetcher {
     pub fn new(settings: FetchSettings) -> Result<Fetcher, String> {
         let client = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
+            .user_agent(settings.user_agent())
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .dns_resolver(Arc::new(GuardedResolver { allow: Arc::new(settings.allow_internal_hosts.clone()) }))
@@ -327,6 +345,19 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_user_agent_names_the_product_and_only_a_contact_the_operator_set() {
+        let mut settings = FetchSettings::default();
+        assert_eq!(settings.user_agent(), format!("ims-image-fetcher/{}", env!("CARGO_PKG_VERSION")));
+        settings.contact_url = Some("https://moderation.example.com/bot".into());
+        assert_eq!(
+            settings.user_agent(),
+            format!("ims-image-fetcher/{} (+https://moderation.example.com/bot)", env!("CARGO_PKG_VERSION"))
+        );
+        settings.contact_url = Some("https://x.example\r\nX-Injected: 1".into());
+        assert!(Fetcher::new(settings).is_err(), "a header cannot be smuggled in through the contact");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 // Drives the ims server with the real Tencent Cloud Node SDK.
 // Reads one job as JSON on stdin (endpoint, secret_id, secret_key, version, action, method,
-// sign, language, params) and prints {"results": [{"ok": ...} | {"error": {...}}]}.
+// sign, language, params, protocol: "http" or absent for the SDK's default, https) and prints
+// {"results": [{"ok": ...} | {"error": {...}}]}. A CA to trust comes from NODE_EXTRA_CA_CERTS.
 const tencentcloud = require("tencentcloud-sdk-nodejs-ims");
 
 async function main() {
@@ -10,9 +11,10 @@ async function main() {
   const version = "v" + job.version.replace(/-/g, "");
   const Client = tencentcloud.ims[version].Client;
   const profile = {
-    httpProfile: { protocol: "http://", endpoint: job.endpoint, reqMethod: job.method || "POST", reqTimeout: 30 },
+    httpProfile: { endpoint: job.endpoint, reqMethod: job.method || "POST", reqTimeout: 30 },
     signMethod: job.sign || "TC3-HMAC-SHA256",
   };
+  if (job.protocol) profile.httpProfile.protocol = job.protocol + "://";
   if (job.language) profile.language = job.language;
   const client = new Client({
     credential: { secretId: job.secret_id, secretKey: job.secret_key },

@@ -9,7 +9,9 @@ Job fields: endpoint (host:port), secret_id, secret_key, version ("2020-12-29" o
 ims's policy actions, go through its generic `call_json`), method (POST or GET), sign
 (TC3-HMAC-SHA256, HmacSHA1 or HmacSHA256), language (optional), params (the request),
 time_offset (seconds added to the SDK's clock, to test expired signatures), count and
-concurrency (a burst of identical calls from that many threads at once).
+concurrency (a burst of identical calls from that many threads at once), protocol ("http";
+absent, the SDK's default, https) and certification (a CA file the SDK trusts instead of
+certifi's bundle).
 """
 import importlib
 import json
@@ -39,7 +41,13 @@ class _ShiftedClock:
 def make_client(job):
     version = job["version"].replace("-", "")
     module = importlib.import_module(f"tencentcloud.ims.v{version}.ims_client")
-    http = HttpProfile(protocol="http", endpoint=job["endpoint"], reqMethod=job.get("method", "POST"), reqTimeout=30)
+    http = HttpProfile(
+        protocol=job.get("protocol"),
+        endpoint=job["endpoint"],
+        reqMethod=job.get("method", "POST"),
+        reqTimeout=30,
+        certification=job.get("certification"),
+    )
     profile = ClientProfile(httpProfile=http, signMethod=job.get("sign", "TC3-HMAC-SHA256"))
     if job.get("language"):
         profile.language = job["language"]

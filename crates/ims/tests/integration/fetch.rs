@@ -57,7 +57,7 @@ impl ImageHost {
                         return respond(&mut stream, "200 OK", &[], &body);
                     }
                     match path.as_str() {
-                        "/image.bmp" if user_agent.starts_with("ims-image-fetcher/") => {
+                        "/image.bmp" if user_agent == concat!("ims-image-fetcher/", env!("CARGO_PKG_VERSION")) => {
                             respond(&mut stream, "200 OK", &[("Content-Type", "image/bmp".into())], &bmp(64, 64))
                         }
                         "/image.bmp" => respond(&mut stream, "403 Forbidden", &[], b"unknown client"),

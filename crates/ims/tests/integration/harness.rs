@@ -21,6 +21,8 @@ pub fn workspace_root() -> PathBuf {
 pub struct Server {
     child: Child,
     pub endpoint: String,
+    /// `http`, or `https` when the server was started with a certificate.
+    pub scheme: String,
     pub data_dir: tempfile::TempDir,
     /// The first account's key, printed by `ims serve` at start.
     pub secret_id: String,
@@ -82,15 +84,15 @@ impl Server {
             }
         });
         let mut out = BufReader::new(child.stdout.take().unwrap());
-        let (mut endpoint, mut secret_id, mut secret_key) = (None, None, None);
+        let (mut listening, mut secret_id, mut secret_key) = (None, None, None);
         let mut line = String::new();
         while secret_key.is_none() {
             line.clear();
             if out.read_line(&mut line).unwrap() == 0 {
                 panic!("ims serve exited early; stderr:\n{}", stderr.lock().unwrap());
             }
-            if let Some(rest) = line.trim().strip_prefix("ims listening on http://") {
-                endpoint = Some(rest.to_string());
+            if let Some(rest) = line.trim().strip_prefix("ims listening on ") {
+                listening = rest.split_once("://").map(|(scheme, address)| (scheme.to_string(), address.to_string()));
             } else if let Some(rest) = line.trim().strip_prefix("SecretId:") {
                 secret_id = Some(rest.trim().to_string());
             } else if let Some(rest) = line.trim().strip_prefix("SecretKey:") {
@@ -98,14 +100,22 @@ impl Server {
             }
         }
         std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        let (scheme, endpoint) = listening.expect("address printed");
         Server {
             child,
-            endpoint: endpoint.expect("address printed"),
+            endpoint,
+            scheme,
             data_dir,
             secret_id: secret_id.unwrap(),
             secret_key: secret_key.unwrap(),
             stderr,
         }
+    }
+
+    /// Sends the server a signal (`HUP`, `TERM`...).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
+        assert!(status.success());
     }
 
     /// Everything the server logged so far.
@@ -168,10 +178,12 @@ impl Server {
         (key["SecretId"].as_str().unwrap().to_string(), key["SecretKey"].as_str().unwrap().to_string())
     }
 
-    /// A job for the SDK drivers, signed with the first account's key.
+    /// A job for the SDK drivers, signed with the first account's key; over plain HTTP, or with
+    /// the SDK's default protocol (https) when the server speaks it.
     pub fn job(&self, params: Value) -> Value {
         json!({
             "endpoint": self.endpoint,
+            "protocol": if self.scheme == "http" { Some("http") } else { None },
             "secret_id": self.secret_id,
             "secret_key": self.secret_key,
             "version": "2020-12-29",
@@ -216,8 +228,8 @@ fn run_driver(mut command: Command, job: &Value) -> Vec<Value> {
     parsed["results"].as_array().unwrap().clone()
 }
 
-/// Runs a job through the real Python SDK (tests/sdk/python/drive.py) in the project's venv.
-pub fn python(job: &Value) -> Vec<Value> {
+/// The Python of the virtualenv scripts/test.sh installs the Python SDK into.
+pub fn python_path() -> PathBuf {
     let python = std::env::var("IMS_TEST_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|_| inference::cache_dir().join("venv/bin/python"));
@@ -226,17 +238,36 @@ pub fn python(job: &Value) -> Vec<Value> {
         "{} is missing: run scripts/test.sh, which installs the Python SDK into the cache's venv",
         python.display()
     );
-    let mut command = Command::new(python);
+    python
+}
+
+/// The cloud's command-line client, which scripts/test.sh installs into a virtualenv of its own.
+pub fn tccli_path() -> PathBuf {
+    let tccli = std::env::var("IMS_TEST_TCCLI")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| inference::cache_dir().join("tccli-venv/bin/tccli"));
+    assert!(tccli.exists(), "{} is missing: run scripts/test.sh, which installs tccli", tccli.display());
+    tccli
+}
+
+/// Runs a job through the real Python SDK (tests/sdk/python/drive.py) in the project's venv.
+pub fn python(job: &Value) -> Vec<Value> {
+    let mut command = Command::new(python_path());
     command.arg(workspace_root().join("tests/sdk/python/drive.py"));
     run_driver(command, job)
 }
 
 /// Runs a job through the real Node SDK (tests/sdk/node/drive.js).
 pub fn node(job: &Value) -> Vec<Value> {
+    node_with(job, &[])
+}
+
+/// Runs a job through the real Node SDK with extra environment variables.
+pub fn node_with(job: &Value, env: &[(&str, &Path)]) -> Vec<Value> {
     let dir = workspace_root().join("tests/sdk/node");
     assert!(dir.join("node_modules").exists(), "tests/sdk/node/node_modules is missing: run scripts/test.sh");
     let mut command = Command::new("node");
-    command.arg("drive.js").current_dir(dir);
+    command.arg("drive.js").current_dir(dir).envs(env.iter().copied());
     run_driver(command, job)
 }
 

@@ -8,6 +8,7 @@ mod envelope;
 mod fetch;
 mod harness;
 mod history;
+mod https;
 mod images;
 mod keywords;
 mod libraries;
