@@ -102,8 +102,10 @@ fn certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
     Ok(certified)
 }
 
-/// When each file last changed and how long it is: a renewal replaces at least one.
-fn stamp(paths: [&Path; 2]) -> Option<[(SystemTime, u64); 2]> {
+/// When each of the two files last changed and how long it is: a renewal replaces at least one.
+type Stamp = Option<[(SystemTime, u64); 2]>;
+
+fn stamp(paths: [&Path; 2]) -> Stamp {
     let one = |p: &Path| std::fs::metadata(p).ok().and_then(|m| Some((m.modified().ok()?, m.len())));
     Some([one(paths[0])?, one(paths[1])?])
 }
@@ -113,7 +115,7 @@ fn stamp(paths: [&Path; 2]) -> Option<[(SystemTime, u64); 2]> {
 pub struct Certificates {
     cert: PathBuf,
     key: PathBuf,
-    current: RwLock<(Arc<CertifiedKey>, Option<[(SystemTime, u64); 2]>)>,
+    current: RwLock<(Arc<CertifiedKey>, Stamp)>,
 }
 
 impl Certificates {
