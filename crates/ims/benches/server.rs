@@ -12,7 +12,11 @@
 //!   minute after the traffic ends;
 //! - views (only when asked, `PHASES=views`): one client on long images (photos stacked 2.5:1,
 //!   4:1 and 10:1) and collages (2 x 2 and 3 x 3 photos), beside the photo, each examined in
-//!   several views (windows, tiles).
+//!   several views (windows, tiles);
+//! - tls (only when asked, `PHASES=tls`): one client, a second server with a self-signed
+//!   certificate beside the plain one: `/healthz` on a new connection each time (the handshake's
+//!   cost) and on one kept-alive connection (the per-request cost), and the photo moderated on a
+//!   new connection each time, over HTTP and over HTTPS.
 //!
 //! `cargo bench -p ims --bench server` (`ROUNDS=N` calls per client and row, default 12;
 //! `PHASES=speed`, `memory` or `views`, comma-separated, picks them; speed and memory by
@@ -30,6 +34,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 struct Server {
@@ -48,12 +53,17 @@ impl Drop for Server {
 }
 
 fn start(binary: &Path) -> Server {
+    start_with(binary, &[])
+}
+
+fn start_with(binary: &Path, env: &[(&str, &Path)]) -> Server {
     let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(binary)
         .arg("--data-dir")
         .arg(data.path())
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env_remove("IMS_CONFIG")
+        .envs(env.iter().copied())
         .env("IMS_LOG__LEVEL", "warn")
         .env("IMS_INFERENCE__ARTIFACTS_DIR", inference::cache_dir().join("artifacts"))
         .stdout(Stdio::piped())
@@ -67,8 +77,8 @@ fn start(binary: &Path) -> Server {
         line.clear();
         assert!(out.read_line(&mut line).unwrap() > 0, "ims serve exited early");
         let line = line.trim();
-        if let Some(rest) = line.strip_prefix("ims listening on http://") {
-            endpoint = rest.to_string();
+        if let Some(rest) = line.strip_prefix("ims listening on ") {
+            endpoint = rest.split_once("://").unwrap().1.to_string();
         } else if let Some(rest) = line.strip_prefix("SecretId:") {
             secret_id = rest.trim().to_string();
         } else if let Some(rest) = line.strip_prefix("SecretKey:") {
@@ -90,6 +100,13 @@ fn exchange(endpoint: &str, request: &[u8]) -> Vec<u8> {
 }
 
 fn call(server: &Server, action: &str, params: &Value) -> Value {
+    let answer: Value =
+        serde_json::from_slice(&exchange(&server.endpoint, signed(server, action, params).as_bytes())).unwrap();
+    answer["Response"].clone()
+}
+
+/// A signed TC3 call, HTTP/1.1, the connection closed after it.
+fn signed(server: &Server, action: &str, params: &Value) -> String {
     let body = params.to_string();
     let now = chrono::Utc::now();
     let authorization = protocol::sign::tc3_authorization(
@@ -101,15 +118,13 @@ fn call(server: &Server, action: &str, params: &Value) -> Value {
         "application/json",
         body.as_bytes(),
     );
-    let request = format!(
+    format!(
         "POST / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nX-TC-Action: {action}\r\n\
          X-TC-Version: 2020-12-29\r\nX-TC-Timestamp: {}\r\nAuthorization: {authorization}\r\nContent-Length: {}\r\n\r\n{body}",
         server.endpoint,
         now.timestamp(),
         body.len()
-    );
-    let answer: Value = serde_json::from_slice(&exchange(&server.endpoint, request.as_bytes())).unwrap();
-    answer["Response"].clone()
+    )
 }
 
 /// The server's `/metrics`: per stage, (sum of seconds, count).
@@ -329,6 +344,9 @@ fn main() {
     if phases.contains("views") {
         views(&server, &shared, rounds);
     }
+    if phases.contains("tls") {
+        tls(&server, &shared, rounds);
+    }
     if phases.contains("memory") {
         let corpus: Vec<String> = shared::files_under(&shared.join("robustness"))
             .iter()
@@ -461,3 +479,109 @@ fn speed(server: &Server, shared: &Path, rounds: usize) {
         }
     }
 }
+
+/// Reads one HTTP/1.1 answer (its `Content-Length` body) from `stream`, leaving the connection
+/// open.
+fn answer_of(stream: &mut impl Read) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut byte = [0u8; 1];
+    while !bytes.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        bytes.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&bytes).to_ascii_lowercase();
+    let length: usize =
+        head.lines().find_map(|l| l.strip_prefix("content-length:")).map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).unwrap();
+    body
+}
+
+/// HTTPS against plain HTTP (see the module documentation): a second server with a
+/// self-signed certificate, and a rustls client (the `ring` provider, as the server) trusting it.
+fn tls(plain: &Server, shared: &Path, rounds: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap().self_signed(&key).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let secure = start_with(
+        Path::new(env!("CARGO_BIN_EXE_ims")),
+        &[("IMS_SERVER__TLS__CERT", &cert_path), ("IMS_SERVER__TLS__KEY", &key_path)],
+    );
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let connect = |server: &Server, over_tls: bool| -> Box<dyn ReadWrite> {
+        let tcp = TcpStream::connect(&server.endpoint).unwrap();
+        tcp.set_nodelay(true).unwrap();
+        if !over_tls {
+            return Box::new(tcp);
+        }
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let client = rustls::ClientConnection::new(config.clone(), name).unwrap();
+        Box::new(rustls::StreamOwned::new(client, tcp))
+    };
+    let health = |server: &Server, close: bool| {
+        let connection = if close { "close" } else { "keep-alive" };
+        format!("GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: {connection}\r\n\r\n", server.endpoint)
+    };
+    let photo = json!({"FileContent": photo(shared, false)});
+    // p50 and p99 in ms of `rounds * 10` timings of `once`, after one untimed.
+    let timed = |mut once: Box<dyn FnMut() + '_>, times: usize| {
+        once();
+        let mut ms: Vec<f64> = (0..times)
+            .map(|_| {
+                let t = Instant::now();
+                once();
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        (percentile(&ms, 0.5), percentile(&ms, 0.99))
+    };
+    println!("| call | over | p50 ms | p99 ms |");
+    println!("|---|---|---|---|");
+    for (server, over_tls, over) in [(plain, false, "HTTP"), (&secure, true, "HTTPS")] {
+        let (p50, p99) = timed(
+            Box::new(|| {
+                let mut stream = connect(server, over_tls);
+                stream.write_all(health(server, true).as_bytes()).unwrap();
+                assert_eq!(answer_of(&mut stream), br#"{"status":"ok"}"#);
+            }),
+            rounds * 10,
+        );
+        println!("| /healthz, a new connection each | {over} | {p50:.2} | {p99:.2} |");
+        let mut stream = connect(server, over_tls);
+        let (p50, p99) = timed(
+            Box::new(|| {
+                stream.write_all(health(server, false).as_bytes()).unwrap();
+                assert_eq!(answer_of(&mut stream), br#"{"status":"ok"}"#);
+            }),
+            rounds * 10,
+        );
+        println!("| /healthz, one kept-alive connection | {over} | {p50:.2} | {p99:.2} |");
+        let (p50, p99) = timed(
+            Box::new(|| {
+                let mut stream = connect(server, over_tls);
+                stream.write_all(signed(server, "ImageModeration", &photo).as_bytes()).unwrap();
+                let answer: Value = serde_json::from_slice(&answer_of(&mut stream)).unwrap();
+                assert!(answer["Response"].get("Error").is_none(), "{answer}");
+            }),
+            rounds,
+        );
+        println!("| the photo moderated, a new connection each | {over} | {p50:.1} | {p99:.1} |");
+    }
+}
+
+/// A connection over plain TCP or TLS.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
