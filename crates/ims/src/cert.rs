@@ -41,6 +41,8 @@ pub fn run(data_dir: &Path, command: CertCommand) -> anyhow::Result<()> {
     let CertCommand::SelfSigned(args) = command;
     let dir = args.out.unwrap_or_else(|| data_dir.join("tls"));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // Printed below for the server's and the clients' settings: whole paths, usable from anywhere.
+    let dir = dir.canonicalize().with_context(|| format!("cannot find {}", dir.display()))?;
     // From yesterday: a client whose clock is a little behind still accepts it.
     let today = Utc::now().date_naive();
     let from = today - Days::new(1);

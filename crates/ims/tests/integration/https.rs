@@ -56,12 +56,21 @@ fn renew(server: &Server, served: &(PathBuf, PathBuf), cert: &str, key: &str) {
 
 /// The certificate the server presents, DER, read without verifying it.
 fn served_certificate(server: &Server) -> Vec<u8> {
-    let script = "import ssl, socket, sys\n\
+    handshake(server, "sys.stdout.buffer.write(t.getpeercert(binary_form=True))", &[])
+}
+
+/// What Python prints of a TLS connection `t` to the server (certificate not verified), the
+/// client offering the application protocols `alpn`.
+fn handshake(server: &Server, print: &str, alpn: &[&str]) -> Vec<u8> {
+    let script = format!(
+        "import ssl, socket, sys\n\
         host, port = sys.argv[1].rsplit(':', 1)\n\
         context = ssl.create_default_context(); context.check_hostname = False; context.verify_mode = ssl.CERT_NONE\n\
+        if sys.argv[2:]: context.set_alpn_protocols(sys.argv[2:])\n\
         with socket.create_connection((host, int(port))) as s, context.wrap_socket(s) as t:\n\
-        \x20   sys.stdout.buffer.write(t.getpeercert(binary_form=True))\n";
-    let output = Command::new(python_path()).args(["-c", script, &server.endpoint]).output().unwrap();
+        \x20   {print}\n"
+    );
+    let output = Command::new(python_path()).args(["-c", &script, &server.endpoint]).args(alpn).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     output.stdout
 }
@@ -154,6 +163,11 @@ fn sdks_and_tccli_verify_and_use_https_and_renewals_need_no_restart() {
     refused(through_python(&server, None), "Python SDK", &unknown);
     refused(through_node(&server, None), "Node SDK", &unknown);
     refused(through_tccli(&server, None, &scratch), "tccli", &unknown);
+
+    // HTTP/2 for the clients that offer it, HTTP/1.1 for the others.
+    let protocol = |offered: &[&str]| handshake(&server, "print(t.selected_alpn_protocol())", offered);
+    assert_eq!(protocol(&["h2", "http/1.1"]), b"h2\n");
+    assert_eq!(protocol(&["http/1.1"]), b"http/1.1\n");
 
     // Plain HTTP to the TLS port: a plain answer saying so, and the server serves on.
     let mut tcp = std::net::TcpStream::connect(&server.endpoint).unwrap();
