@@ -174,17 +174,30 @@ pub enum AccountError {
     Storage(String),
 }
 
-/// Where accounts and keys are kept. Implemented by the `store` crate (SQLite embedded).
+/// Where accounts and keys are kept. Implemented by the `store` crate (SQLite embedded), and
+/// checked for every backend by one conformance suite (`store::conformance`).
+///
+/// Concurrency contract: each method is one atomic change (or one consistent read); two calls
+/// racing each other are as if one ran first. None is idempotent unless it says so: a retried
+/// `create_*` creates twice.
 pub trait AccountRepository: Send + Sync {
+    /// A main account (`parent` none, full access) or a sub-account of a main one (no access
+    /// until granted); the name is checked ([`validate_name`]).
     fn create_account(&self, name: &str, parent: Option<AccountId>) -> Result<Account, AccountError>;
     fn account(&self, id: AccountId) -> Result<Account, AccountError>;
+    /// Every account, by id.
     fn accounts(&self) -> Result<Vec<Account>, AccountError>;
+    /// A sub-account's grant; refused for a main account. Idempotent.
     fn set_access(&self, id: AccountId, access: Access) -> Result<Account, AccountError>;
+    /// Idempotent; the limits are checked ([`validate_limits`]).
     fn set_limits(&self, id: AccountId, limits: RateLimits) -> Result<Account, AccountError>;
-    /// Creates an active key pair; refused when the account already has two active keys.
+    /// Creates an active key pair; refused when the account already has [`MAX_ACTIVE_KEYS`]
+    /// active keys, also when several creations race (at most that many succeed).
     fn create_key(&self, account: AccountId) -> Result<(ApiKey, SecretKey), AccountError>;
     fn keys(&self, account: Option<AccountId>) -> Result<Vec<ApiKey>, AccountError>;
+    /// Idempotent; enabling is refused past [`MAX_ACTIVE_KEYS`], as for `create_key`.
     fn set_key_status(&self, secret_id: &str, status: KeyStatus) -> Result<ApiKey, AccountError>;
+    /// Refused with [`AccountError::KeyNotFound`] when already gone.
     fn delete_key(&self, secret_id: &str) -> Result<(), AccountError>;
     /// The secret and account of an active key, or `None` for an unknown or disabled one.
     fn credential(&self, secret_id: &str) -> Result<Option<Credential>, AccountError>;

@@ -37,13 +37,17 @@ pub enum PolicyError {
 }
 
 /// Where policies are kept, per main account (sub-accounts use their main account's).
+///
+/// Concurrency contract: each method is one atomic change or read; of two creations of one name
+/// racing, one succeeds and the other is refused [`PolicyError::Exists`].
 pub trait PolicyRepository: Send + Sync {
     /// Refused with [`PolicyError::Exists`] when the name is taken: names are immutable.
     fn create_policy(&self, owner: AccountId, policy: &Policy) -> Result<(), PolicyError>;
-    /// Replaces an existing policy's settings.
+    /// Replaces an existing policy's settings (checked first); idempotent.
     fn update_policy(&self, owner: AccountId, policy: &Policy) -> Result<(), PolicyError>;
     fn policy(&self, owner: AccountId, biz_type: &str) -> Result<Option<Policy>, PolicyError>;
     fn policies(&self, owner: AccountId) -> Result<Vec<Policy>, PolicyError>;
+    /// Refused with [`PolicyError::NotFound`] when already gone.
     fn delete_policy(&self, owner: AccountId, biz_type: &str) -> Result<(), PolicyError>;
 }
 

@@ -4,9 +4,12 @@
 //! - [`sqlite`]: the SQLite store, its connection pool and migrations, accounts and policies;
 //! - [`billing`]: metering, packages, balances and bills; [`history`]: moderation results; [`libraries`]: image libraries; [`keywords`]: keyword
 //!   libraries; [`tasks`]: async tasks;
-//! - [`seal`]: encryption at rest for the secrets the server must read back (API secret keys).
+//! - [`seal`]: encryption at rest for the secrets the server must read back (API secret keys);
+//! - `conformance` (tests): each repository trait's contract, run against every backend.
 
 pub mod billing;
+#[cfg(test)]
+mod conformance;
 pub mod history;
 pub mod keywords;
 pub mod libraries;

@@ -565,43 +565,22 @@ mod tests {
     }
 
     #[test]
-    fn accounts_and_grants() {
-        let (_dir, s) = store();
-        let main = s.create_account("acme", None).unwrap();
-        assert!(main.is_main());
-        assert_eq!(main.access, Access::Full);
-        let sub = s.create_account("ops", Some(main.id)).unwrap();
-        assert_eq!(sub.access, Access::None);
-        assert_eq!(sub.owner(), main.id);
-        assert!(matches!(s.create_account("x", Some(sub.id)), Err(AccountError::NotAMainAccount(_))));
-        assert!(matches!(s.create_account("x", Some(AccountId(99))), Err(AccountError::AccountNotFound(_))));
-        assert_eq!(s.set_access(sub.id, Access::ReadOnly).unwrap().access, Access::ReadOnly);
-        assert!(matches!(s.set_access(main.id, Access::None), Err(AccountError::NotASubAccount(_))));
-        let limits = RateLimits { sync_per_second: Some(5), async_per_second: None };
-        assert_eq!(s.set_limits(sub.id, limits).unwrap().limits, limits);
-        assert_eq!(s.accounts().unwrap().len(), 2);
+    fn accounts_conform() {
+        for suite in [crate::conformance::accounts_and_grants, crate::conformance::at_most_two_active_keys] {
+            suite(&store().1);
+        }
     }
 
     #[test]
-    fn at_most_two_active_keys() {
+    fn racing_writes_conform() {
         let (_dir, s) = store();
-        let a = s.create_account("acme", None).unwrap();
-        let (k1, secret1) = s.create_key(a.id).unwrap();
-        let (k2, _) = s.create_key(a.id).unwrap();
-        assert!(matches!(s.create_key(a.id), Err(AccountError::TooManyKeys { .. })));
-        s.set_key_status(&k1.secret_id, KeyStatus::Disabled).unwrap();
-        assert!(s.credential(&k1.secret_id).unwrap().is_none(), "a disabled key does not authenticate");
-        let (k3, _) = s.create_key(a.id).unwrap();
-        assert!(matches!(s.set_key_status(&k1.secret_id, KeyStatus::Active), Err(AccountError::TooManyKeys { .. })));
-        s.delete_key(&k3.secret_id).unwrap();
-        s.set_key_status(&k1.secret_id, KeyStatus::Active).unwrap();
-        let credential = s.credential(&k1.secret_id).unwrap().unwrap();
-        assert_eq!(credential.secret_key, secret1);
-        assert_eq!(credential.account.id, a.id);
-        assert_eq!(s.keys(Some(a.id)).unwrap().len(), 2);
-        assert!(s.credential(&k2.secret_id).unwrap().is_some());
-        assert!(s.credential("AKIDunknown").unwrap().is_none());
-        assert!(matches!(s.delete_key("AKIDunknown"), Err(AccountError::KeyNotFound(_))));
+        crate::conformance::racing_key_creations_stop_at_the_limit(&s);
+        crate::conformance::racing_policy_creations_make_one(&s);
+    }
+
+    #[test]
+    fn policies_conform() {
+        crate::conformance::policies_are_per_owner_and_names_are_unique(&store().1);
     }
 
     #[test]
@@ -620,26 +599,5 @@ mod tests {
         // Reopening migrates nothing and reads the same data.
         let s = SqliteStore::open(&path, Sealer::from_key(&[1; 32])).unwrap();
         assert_eq!(s.accounts().unwrap().len(), 1);
-    }
-
-    #[test]
-    fn policies_are_per_owner_and_names_are_unique() {
-        let (_dir, store) = store();
-        let a = store.create_account("a", None).unwrap().id;
-        let b = store.create_account("b", None).unwrap().id;
-        let mut forum = Policy::named("forum").unwrap();
-        store.create_policy(a, &forum).unwrap();
-        assert_eq!(store.create_policy(a, &forum), Err(PolicyError::Exists("forum".into())));
-        store.create_policy(b, &forum).unwrap();
-        forum.votes = 1;
-        store.update_policy(a, &forum).unwrap();
-        assert_eq!(store.policy(a, "forum").unwrap().unwrap().votes, 1);
-        assert_eq!(store.policy(b, "forum").unwrap().unwrap().votes, 2, "b's policy untouched");
-        assert_eq!(store.policies(a).unwrap().len(), 1);
-        store.delete_policy(a, "forum").unwrap();
-        assert_eq!(store.policy(a, "forum").unwrap(), None);
-        assert_eq!(store.delete_policy(a, "forum"), Err(PolicyError::NotFound("forum".into())));
-        forum.votes = 9;
-        assert!(store.update_policy(b, &forum).is_err(), "invalid settings refused");
     }
 }
