@@ -110,6 +110,11 @@ pub enum HistoryError {
     Storage(String),
 }
 
+/// Where moderation results are kept, per owner, for 30 days (the console and
+/// `DescribeImsList` read them).
+///
+/// Concurrency contract: each method is one atomic change or read; a correction replaces the
+/// one before it; `purge` may run beside writers and removes only what is older than its cutoff.
 pub trait HistoryRepository: Send + Sync {
     fn record(&self, record: &Record) -> Result<(), HistoryError>;
     fn result(&self, owner: AccountId, request_id: &str) -> Result<Record, HistoryError>;

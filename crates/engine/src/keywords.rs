@@ -80,6 +80,11 @@ pub enum KeywordError {
     Storage(String),
 }
 
+/// Where keyword libraries and their words are kept, per owner.
+///
+/// Concurrency contract: each method is one atomic change or read; of two creations of one
+/// library name racing, one succeeds; every change moves the version a matcher compares, so a
+/// matcher refreshing from any store sees it.
 pub trait KeywordRepository: Send + Sync {
     fn create_keyword_library(
         &self,

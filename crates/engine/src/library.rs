@@ -253,6 +253,11 @@ pub fn validate_lib_name(name: &str) -> Result<(), LibraryError> {
     Ok(())
 }
 
+/// Where image libraries and their samples' hashes are kept, per owner.
+///
+/// Concurrency contract: each method is one atomic change or read; of two creations of one
+/// library name racing, one succeeds; every change is visible to the next refresh of a
+/// [`Matcher`] reading from any store.
 pub trait LibraryRepository: Send + Sync {
     fn create_library(
         &self,

@@ -50,6 +50,10 @@ pub enum TaskError {
     Storage(String),
 }
 
+/// Where asynchronous tasks are kept, from the call that queued them to their last delivery.
+///
+/// Concurrency contract: each method is one atomic change or read; `claim` hands each queued
+/// task to exactly one of any number of racing claimers; `enqueue` refuses a task id it has.
 pub trait TaskRepository: Send + Sync {
     /// Stores a new `Queued` task; the call is answered only after this returned.
     fn enqueue(&self, task: &Task) -> Result<(), TaskError>;

@@ -554,33 +554,35 @@ impl PolicyRepository for SqliteStore {
     }
 }
 
+/// A store on a fresh database in a folder of its own (gone with the folder), for tests.
+#[cfg(test)]
+pub(crate) fn scratch_store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("ims.db"), Sealer::from_key(&[1; 32])).unwrap();
+    (dir, store)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("ims.db"), Sealer::from_key(&[1; 32])).unwrap();
-        (dir, store)
-    }
-
     #[test]
     fn accounts_conform() {
         for suite in [crate::conformance::accounts_and_grants, crate::conformance::at_most_two_active_keys] {
-            suite(&store().1);
+            suite(&scratch_store().1);
         }
     }
 
     #[test]
     fn racing_writes_conform() {
-        let (_dir, s) = store();
+        let (_dir, s) = scratch_store();
         crate::conformance::racing_key_creations_stop_at_the_limit(&s);
         crate::conformance::racing_policy_creations_make_one(&s);
     }
 
     #[test]
     fn policies_conform() {
-        crate::conformance::policies_are_per_owner_and_names_are_unique(&store().1);
+        crate::conformance::policies_are_per_owner_and_names_are_unique(&scratch_store().1);
     }
 
     #[test]

@@ -2,6 +2,11 @@
 //! documentation in `engine`) promises, whatever stores it. Each backend's tests call these on
 //! a fresh store of their own (SQLite in `sqlite.rs`); a new backend runs the same functions.
 
+pub mod history;
+pub mod keywords;
+pub mod libraries;
+pub mod tasks;
+
 use engine::accounts::{Access, AccountError, AccountId, AccountRepository, KeyStatus, RateLimits, MAX_ACTIVE_KEYS};
 use engine::policy::{Policy, PolicyError, PolicyRepository};
 
