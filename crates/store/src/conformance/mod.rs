@@ -2,6 +2,7 @@
 //! documentation in `engine`) promises, whatever stores it. Each backend's tests call these on
 //! a fresh store of their own (SQLite in `sqlite.rs`); a new backend runs the same functions.
 
+pub mod billing;
 pub mod history;
 pub mod keywords;
 pub mod libraries;
