@@ -76,6 +76,25 @@ impl Account {
         self.parent.is_none()
     }
 
+    /// The grant an account starts with under `parent`: full for a main account (no parent),
+    /// none for a sub-account until its main account grants it; only a main account has
+    /// sub-accounts.
+    pub fn initial_access(parent: Option<&Account>) -> Result<Access, AccountError> {
+        match parent {
+            None => Ok(Access::Full),
+            Some(parent) if parent.is_main() => Ok(Access::None),
+            Some(parent) => Err(AccountError::NotAMainAccount(parent.id)),
+        }
+    }
+
+    /// Refused for a main account: grants apply to sub-accounts only.
+    pub fn check_grantable(&self) -> Result<(), AccountError> {
+        if self.is_main() {
+            return Err(AccountError::NotASubAccount(self.id));
+        }
+        Ok(())
+    }
+
     /// The account whose data this one works on: itself for a main account, its main account
     /// for a sub-account (sub-accounts act on their main account's policies and libraries).
     pub fn owner(&self) -> AccountId {
@@ -203,6 +222,14 @@ pub trait AccountRepository: Send + Sync {
     fn credential(&self, secret_id: &str) -> Result<Option<Credential>, AccountError>;
 }
 
+/// Refused when `account`, with `active` active keys, may not have one more.
+pub fn check_key_room(account: AccountId, active: usize) -> Result<(), AccountError> {
+    if active >= MAX_ACTIVE_KEYS {
+        return Err(AccountError::TooManyKeys { account });
+    }
+    Ok(())
+}
+
 pub fn validate_name(name: &str) -> Result<(), AccountError> {
     if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
         return Err(AccountError::InvalidName);
@@ -220,6 +247,26 @@ pub fn validate_limits(limits: RateLimits) -> Result<(), AccountError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sub_accounts_keys_and_grants_follow_the_rules() {
+        let main = Account {
+            id: AccountId(1),
+            name: "acme".into(),
+            parent: None,
+            access: Access::Full,
+            limits: RateLimits::default(),
+            created_at: 0,
+        };
+        let sub = Account { id: AccountId(2), parent: Some(main.id), access: Access::None, ..main.clone() };
+        assert_eq!(Account::initial_access(None).unwrap(), Access::Full);
+        assert_eq!(Account::initial_access(Some(&main)).unwrap(), Access::None);
+        assert!(matches!(Account::initial_access(Some(&sub)), Err(AccountError::NotAMainAccount(AccountId(2)))));
+        assert!(sub.check_grantable().is_ok());
+        assert!(matches!(main.check_grantable(), Err(AccountError::NotASubAccount(_))));
+        assert!(check_key_room(main.id, MAX_ACTIVE_KEYS - 1).is_ok());
+        assert!(matches!(check_key_room(main.id, MAX_ACTIVE_KEYS), Err(AccountError::TooManyKeys { .. })));
+    }
 
     #[test]
     fn grants() {

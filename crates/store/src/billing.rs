@@ -8,9 +8,9 @@ use crate::history::{name_of, parse_name};
 use crate::sqlite::SqliteStore;
 use engine::accounts::AccountId;
 use engine::billing::{
-    add_months, BalanceChange, Bill, BillPeriod, Billing, BillingAccount, BillingError, BillingRepository, Calendar,
-    Catalogue, Currency, Money, Movement, Package, PackageKind, PackageOffer, Period, Service, ServiceState,
-    Settlement, Source, Standing, Usage, UsageCount, UsageRow, MAX_TOP_UP_MINOR,
+    add_months, Activation, BalanceChange, Bill, BillPeriod, Billing, BillingAccount, BillingError, BillingRepository,
+    Calendar, Catalogue, Currency, Money, Movement, Package, PackageKind, PackageOffer, Period, Service, ServiceState,
+    Settlement, Source, Usage, UsageCount, UsageRow,
 };
 use rusqlite::{params, OptionalExtension, Row, Transaction, TransactionBehavior};
 
@@ -92,8 +92,7 @@ fn move_balance(
     Ok(())
 }
 
-/// After a credit: a suspended account whose arrears are cleared within its grace resumes; one
-/// past its grace is destroyed.
+/// After a credit: the state it moves the account to ([`BillingAccount::state_after_credit`]).
 fn after_credit(
     tx: &Transaction<'_>,
     owner: AccountId,
@@ -101,12 +100,7 @@ fn after_credit(
     now: i64,
 ) -> Result<BillingAccount, BillingError> {
     let account = activated(tx, owner)?;
-    let next = match Standing::of(Some(&account), grace_days, now) {
-        Standing::Suspended { .. } if account.balance.minor >= 0 => Some(ServiceState::Active),
-        Standing::Destroyed if account.state != ServiceState::Destroyed => Some(ServiceState::Destroyed),
-        _ => None,
-    };
-    if let Some(state) = next {
+    if let Some(state) = account.state_after_credit(grace_days, now) {
         set_state(tx, owner, state, None)?;
         return activated(tx, owner);
     }
@@ -124,17 +118,6 @@ fn set_state(
         params![owner.0, name_of(&state), since],
     )
     .map_err(storage)?;
-    Ok(())
-}
-
-fn check_currency(account: &BillingAccount, amount: Money) -> Result<(), BillingError> {
-    if account.balance.currency != amount.currency {
-        return Err(BillingError::Invalid(format!(
-            "the account's balance is in {}, not {}",
-            account.balance.currency.code(),
-            amount.currency.code()
-        )));
-    }
     Ok(())
 }
 
@@ -248,16 +231,16 @@ impl SqliteStore {
             }
         }
         let account = activated(tx, account.owner)?;
-        match Standing::of(Some(&account), catalogue.grace_days, now) {
-            Standing::Active if billing.suspend_in_arrears && account.balance.minor < 0 => {
+        match account.state_after_settlement(catalogue.grace_days, billing.suspend_in_arrears, now) {
+            Some(ServiceState::Suspended) => {
                 set_state(tx, account.owner, ServiceState::Suspended, Some(now))?;
                 done.suspended.push(account.owner);
             }
-            Standing::Destroyed if account.state != ServiceState::Destroyed => {
-                set_state(tx, account.owner, ServiceState::Destroyed, None)?;
+            Some(state) => {
+                set_state(tx, account.owner, state, None)?;
                 done.destroyed.push(account.owner);
             }
-            _ => {}
+            None => {}
         }
         Ok(())
     }
@@ -266,41 +249,31 @@ impl SqliteStore {
 impl BillingRepository for SqliteStore {
     fn activate(&self, owner: AccountId, catalogue: &Catalogue, now: i64) -> Result<BillingAccount, BillingError> {
         self.billing_write(|tx| {
-            let trial = match account_in(tx, owner)? {
-                None => {
+            match Activation::decide(account_in(tx, owner)?.as_ref(), catalogue, now)? {
+                Activation::First { trial } => {
                     tx.execute(
                         "INSERT INTO billing_accounts (owner_id, catalogue, currency, balance_minor, state, activated_at, trial_granted)
                          VALUES (?1, ?2, ?3, 0, 'active', ?4, ?5)",
-                        params![owner.0, catalogue.name, name_of(&catalogue.currency), now, catalogue.trial.is_some()],
+                        params![owner.0, catalogue.name, name_of(&catalogue.currency), now, trial.is_some()],
                     )
                     .map_err(storage)?;
-                    catalogue.trial.clone()
+                    if let Some((images, expires_at)) = trial {
+                        tx.execute(
+                            "INSERT INTO packages (owner_id, kind, offer, images, remaining, price_minor, currency, purchased_at, expires_at)
+                             VALUES (?1, 'trial', 'trial', ?2, ?2, 0, ?3, ?4, ?5)",
+                            params![owner.0, images, name_of(&catalogue.currency), now, expires_at],
+                        )
+                        .map_err(storage)?;
+                    }
                 }
-                Some(account) => {
-                    if Standing::of(Some(&account), catalogue.grace_days, now) != Standing::Destroyed {
-                        return Err(BillingError::AlreadyActive(owner));
-                    }
-                    if account.balance.minor < 0 {
-                        return Err(BillingError::InArrears { owner, balance: account.balance });
-                    }
-                    // The balance keeps its currency: a new list must use the same one.
-                    check_currency(&account, Money::new(0, catalogue.currency))?;
+                Activation::Again => {
                     tx.execute(
                         "UPDATE billing_accounts SET catalogue = ?2, state = 'active', suspended_at = NULL, activated_at = ?3
                          WHERE owner_id = ?1",
                         params![owner.0, catalogue.name, now],
                     )
                     .map_err(storage)?;
-                    None
                 }
-            };
-            if let Some(trial) = trial {
-                tx.execute(
-                    "INSERT INTO packages (owner_id, kind, offer, images, remaining, price_minor, currency, purchased_at, expires_at)
-                     VALUES (?1, 'trial', 'trial', ?2, ?2, 0, ?3, ?4, ?5)",
-                    params![owner.0, trial.images, name_of(&catalogue.currency), now, now + i64::from(trial.days) * 86_400],
-                )
-                .map_err(storage)?;
             }
             activated(tx, owner)
         })
@@ -390,14 +363,7 @@ impl BillingRepository for SqliteStore {
 
     fn buy(&self, owner: AccountId, offer: &PackageOffer, now: i64) -> Result<Package, BillingError> {
         self.billing_write(|tx| {
-            let account = activated(tx, owner)?;
-            if account.state == ServiceState::Destroyed {
-                return Err(BillingError::NotActivated(owner));
-            }
-            check_currency(&account, offer.price)?;
-            if account.balance.minor < offer.price.minor {
-                return Err(BillingError::InsufficientBalance { needed: offer.price, balance: account.balance });
-            }
+            activated(tx, owner)?.check_purchase(offer)?;
             tx.execute(
                 "INSERT INTO packages (owner_id, kind, offer, images, remaining, price_minor, currency, purchased_at, expires_at)
                  VALUES (?1, 'package', ?2, ?3, ?3, ?4, ?5, ?6, ?7)",
@@ -427,12 +393,8 @@ impl BillingRepository for SqliteStore {
         grace_days: u32,
         now: i64,
     ) -> Result<BillingAccount, BillingError> {
-        if !(1..=MAX_TOP_UP_MINOR).contains(&amount.minor) {
-            let most = Money::new(MAX_TOP_UP_MINOR, amount.currency);
-            return Err(BillingError::Invalid(format!("a top-up is more than 0 and at most {most}")));
-        }
         self.billing_write(|tx| {
-            check_currency(&activated(tx, owner)?, amount)?;
+            activated(tx, owner)?.check_top_up(amount)?;
             move_balance(tx, owner, Movement::TopUp, amount, "", now)?;
             after_credit(tx, owner, grace_days, now)
         })

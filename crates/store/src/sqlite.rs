@@ -6,8 +6,8 @@
 
 use crate::{Sealer, StoreError};
 use engine::accounts::{
-    generate_key_pair, validate_limits, validate_name, Access, Account, AccountError, AccountId, AccountRepository,
-    ApiKey, Credential, KeyStatus, RateLimits, SecretKey, MAX_ACTIVE_KEYS,
+    check_key_room, generate_key_pair, validate_limits, validate_name, Access, Account, AccountError, AccountId,
+    AccountRepository, ApiKey, Credential, KeyStatus, RateLimits, SecretKey,
 };
 use engine::policy::{Policy, PolicyError, PolicyRepository};
 use r2d2_sqlite::SqliteConnectionManager;
@@ -349,16 +349,8 @@ impl AccountRepository for SqliteStore {
         validate_name(name)?;
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
-        // A sub-account starts without access: its main account must grant it.
-        let access = match parent {
-            Some(parent) => {
-                if !load_account(&tx, parent)?.is_main() {
-                    return Err(AccountError::NotAMainAccount(parent));
-                }
-                Access::None
-            }
-            None => Access::Full,
-        };
+        let parent_account = parent.map(|p| load_account(&tx, p)).transpose()?;
+        let access = Account::initial_access(parent_account.as_ref())?;
         tx.execute(
             "INSERT INTO accounts (name, parent_id, access, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![name, parent.map(|p| p.0), access.as_str(), now()],
@@ -382,9 +374,7 @@ impl AccountRepository for SqliteStore {
 
     fn set_access(&self, id: AccountId, access: Access) -> Result<Account, AccountError> {
         let conn = self.conn()?;
-        if load_account(&conn, id)?.is_main() {
-            return Err(AccountError::NotASubAccount(id));
-        }
+        load_account(&conn, id)?.check_grantable()?;
         conn.execute("UPDATE accounts SET access = ?1 WHERE id = ?2", params![access.as_str(), id.0])
             .map_err(storage)?;
         load_account(&conn, id)
@@ -407,9 +397,7 @@ impl AccountRepository for SqliteStore {
         // IMMEDIATE: two concurrent creations cannot both see one active key and both insert.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
         load_account(&tx, account)?;
-        if active_keys(&tx, account)? >= MAX_ACTIVE_KEYS {
-            return Err(AccountError::TooManyKeys { account });
-        }
+        check_key_room(account, active_keys(&tx, account)?)?;
         let (secret_id, secret_key) = generate_key_pair();
         let sealed = self.sealer.seal(secret_key.expose().as_bytes(), secret_id.as_bytes());
         tx.execute(
@@ -438,11 +426,8 @@ impl AccountRepository for SqliteStore {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
         let key = load_key(&tx, secret_id)?;
-        if status == KeyStatus::Active
-            && key.status != KeyStatus::Active
-            && active_keys(&tx, key.account)? >= MAX_ACTIVE_KEYS
-        {
-            return Err(AccountError::TooManyKeys { account: key.account });
+        if status == KeyStatus::Active && key.status != KeyStatus::Active {
+            check_key_room(key.account, active_keys(&tx, key.account)?)?;
         }
         tx.execute("UPDATE api_keys SET status = ?1 WHERE secret_id = ?2", params![status.as_str(), secret_id])
             .map_err(storage)?;

@@ -329,6 +329,97 @@ pub struct BillingAccount {
     pub trial_granted: bool,
 }
 
+impl BillingAccount {
+    /// Refused unless `amount` is in the balance's currency (a balance keeps its currency).
+    pub fn check_currency(&self, amount: Money) -> Result<(), BillingError> {
+        if self.balance.currency != amount.currency {
+            return Err(BillingError::Invalid(format!(
+                "the account's balance is in {}, not {}",
+                self.balance.currency.code(),
+                amount.currency.code()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refused unless the balance pays for `offer` now: activated, same currency, enough.
+    pub fn check_purchase(&self, offer: &PackageOffer) -> Result<(), BillingError> {
+        if self.state == ServiceState::Destroyed {
+            return Err(BillingError::NotActivated(self.owner));
+        }
+        self.check_currency(offer.price)?;
+        if self.balance.minor < offer.price.minor {
+            return Err(BillingError::InsufficientBalance { needed: offer.price, balance: self.balance });
+        }
+        Ok(())
+    }
+
+    /// Refused unless `amount` may be credited: more than 0, at most [`MAX_TOP_UP_MINOR`], in
+    /// the balance's currency.
+    pub fn check_top_up(&self, amount: Money) -> Result<(), BillingError> {
+        if !(1..=MAX_TOP_UP_MINOR).contains(&amount.minor) {
+            let most = Money::new(MAX_TOP_UP_MINOR, amount.currency);
+            return Err(BillingError::Invalid(format!("a top-up is more than 0 and at most {most}")));
+        }
+        self.check_currency(amount)
+    }
+
+    /// The state a credit (already in the balance) moves the account to, if it moves: a
+    /// suspended account whose arrears are cleared within its grace resumes; one past its grace
+    /// is destroyed.
+    pub fn state_after_credit(&self, grace_days: u32, now: i64) -> Option<ServiceState> {
+        match Standing::of(Some(self), grace_days, now) {
+            Standing::Suspended { .. } if self.balance.minor >= 0 => Some(ServiceState::Active),
+            Standing::Destroyed if self.state != ServiceState::Destroyed => Some(ServiceState::Destroyed),
+            _ => None,
+        }
+    }
+
+    /// The state settlement (the bills already charged) moves the account to, if it moves: an
+    /// active account left in arrears is suspended (when `suspend_in_arrears`); one suspended
+    /// past its grace is destroyed.
+    pub fn state_after_settlement(&self, grace_days: u32, suspend_in_arrears: bool, now: i64) -> Option<ServiceState> {
+        match Standing::of(Some(self), grace_days, now) {
+            Standing::Active if suspend_in_arrears && self.balance.minor < 0 => Some(ServiceState::Suspended),
+            Standing::Destroyed if self.state != ServiceState::Destroyed => Some(ServiceState::Destroyed),
+            _ => None,
+        }
+    }
+}
+
+/// What activating the service does ([`BillingRepository::activate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Activation {
+    /// The first activation: the account is opened on the list, with its trial (images, and
+    /// when they expire) if the list has one.
+    First { trial: Option<(u64, i64)> },
+    /// A destroyed activation activated again on the list: no second trial.
+    Again,
+}
+
+impl Activation {
+    /// Decides an activation at `now` on `catalogue`, given the owner's billing account if it
+    /// has one: refused while the service is active or suspended, and while in arrears.
+    pub fn decide(
+        existing: Option<&BillingAccount>,
+        catalogue: &Catalogue,
+        now: i64,
+    ) -> Result<Activation, BillingError> {
+        let Some(account) = existing else {
+            let trial = catalogue.trial.as_ref().map(|t| (t.images, now + i64::from(t.days) * DAY_SECS));
+            return Ok(Activation::First { trial });
+        };
+        if Standing::of(Some(account), catalogue.grace_days, now) != Standing::Destroyed {
+            return Err(BillingError::AlreadyActive(account.owner));
+        }
+        if account.balance.minor < 0 {
+            return Err(BillingError::InArrears { owner: account.owner, balance: account.balance });
+        }
+        account.check_currency(Money::new(0, catalogue.currency))?;
+        Ok(Activation::Again)
+    }
+}
+
 /// Whether an account may use the service at an instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Standing {
@@ -524,6 +615,14 @@ pub enum BillingError {
 }
 
 /// Where billing is kept. Each method is one transaction: exact under concurrency and crashes.
+/// The rules are the core's ([`Activation::decide`], [`BillingAccount::check_purchase`],
+/// [`BillingAccount::check_top_up`], [`BillingAccount::state_after_credit`],
+/// [`BillingAccount::state_after_settlement`], [`Package::refusal`], the tariffs): a backend
+/// reads the rows they need, applies them and writes the outcome within that transaction.
+///
+/// Concurrency contract: `meter` is idempotent per `request_id`, also when two calls race
+/// (exactly one counts); `settle` may run on several nodes at once and bills each period once;
+/// every balance movement is recorded with its reason.
 pub trait BillingRepository: Send + Sync {
     /// Activates the service (first time: with the list's trial), or activates a destroyed
     /// activation again (no second trial; refused while in arrears).
@@ -678,6 +777,60 @@ mod tests {
         assert_eq!(Standing::of(Some(&account), 7, T + week), Standing::Destroyed);
         assert_eq!(Standing::of(None, 7, T), Standing::NotActivated);
         assert!(Standing::of(Some(&BillingAccount { state: ServiceState::Active, ..account }), 7, T).in_service());
+    }
+
+    #[test]
+    fn activation_purchases_top_ups_and_state_changes_follow_the_rules() {
+        let billing = Billing::from_settings(&BillingSettings::default()).unwrap();
+        let catalogue = billing.catalogue_of(&billing.default_catalogue);
+        let week = i64::from(catalogue.grace_days) * 86_400;
+        let cny = |minor| Money::new(minor, catalogue.currency);
+        let account = BillingAccount {
+            owner: AccountId(1),
+            catalogue: catalogue.name.clone(),
+            balance: cny(0),
+            state: ServiceState::Active,
+            activated_at: T,
+            suspended_at: None,
+            trial_granted: true,
+        };
+        let suspended = BillingAccount { state: ServiceState::Suspended, suspended_at: Some(T), ..account.clone() };
+
+        // The first activation brings the list's trial; again only once destroyed and paid up.
+        let trial = catalogue.trial.as_ref().map(|t| (t.images, T + i64::from(t.days) * 86_400));
+        assert_eq!(Activation::decide(None, catalogue, T).unwrap(), Activation::First { trial });
+        assert!(matches!(Activation::decide(Some(&account), catalogue, T), Err(BillingError::AlreadyActive(_))));
+        assert!(matches!(Activation::decide(Some(&suspended), catalogue, T), Err(BillingError::AlreadyActive(_))));
+        let destroyed = BillingAccount { balance: cny(-1), ..suspended.clone() };
+        assert!(matches!(
+            Activation::decide(Some(&destroyed), catalogue, T + week),
+            Err(BillingError::InArrears { .. })
+        ));
+        assert_eq!(Activation::decide(Some(&suspended), catalogue, T + week).unwrap(), Activation::Again);
+
+        // Purchases need the price in the balance's currency; top-ups a bounded amount.
+        let offer = &catalogue.packages[0];
+        assert!(matches!(account.check_purchase(offer), Err(BillingError::InsufficientBalance { .. })));
+        let rich = BillingAccount { balance: offer.price, ..account.clone() };
+        assert!(rich.check_purchase(offer).is_ok());
+        let gone = BillingAccount { state: ServiceState::Destroyed, ..rich.clone() };
+        assert!(matches!(gone.check_purchase(offer), Err(BillingError::NotActivated(_))));
+        assert!(account.check_top_up(cny(1)).is_ok() && account.check_top_up(cny(MAX_TOP_UP_MINOR)).is_ok());
+        for refused in [cny(0), cny(-5), cny(MAX_TOP_UP_MINOR + 1), Money::new(1, Currency::Usd)] {
+            assert!(account.check_top_up(refused).is_err(), "{refused:?}");
+        }
+
+        // A credit that clears arrears within the grace resumes; past it, the activation is gone.
+        let paid = BillingAccount { balance: cny(0), ..suspended.clone() };
+        assert_eq!(paid.state_after_credit(7, T + week - 1), Some(ServiceState::Active));
+        assert_eq!(paid.state_after_credit(7, T + week), Some(ServiceState::Destroyed));
+        assert_eq!(BillingAccount { balance: cny(-1), ..paid }.state_after_credit(7, T + 1), None);
+        // Settlement suspends an active account in arrears (when so configured).
+        let owing = BillingAccount { balance: cny(-1), ..account.clone() };
+        assert_eq!(owing.state_after_settlement(7, true, T), Some(ServiceState::Suspended));
+        assert_eq!(owing.state_after_settlement(7, false, T), None);
+        assert_eq!(account.state_after_settlement(7, true, T), None);
+        assert_eq!(suspended.state_after_settlement(7, true, T + week), Some(ServiceState::Destroyed));
     }
 
     #[test]
