@@ -120,8 +120,9 @@ pub struct Certificates {
 
 impl Certificates {
     pub fn load(cert: &Path, key: &Path) -> Result<Certificates, TlsError> {
-        let loaded = certified_key(cert, key)?;
+        // Stamped before reading: a change while reading shows at the next check.
         let stamp = stamp([cert, key]);
+        let loaded = certified_key(cert, key)?;
         Ok(Certificates { cert: cert.to_owned(), key: key.to_owned(), current: RwLock::new((Arc::new(loaded), stamp)) })
     }
 
@@ -140,9 +141,7 @@ impl Certificates {
         current.0 = Arc::new(loaded?);
         Ok(true)
     }
-}
 
-impl Certificates {
     fn served(&self) -> Arc<CertifiedKey> {
         self.current.read().unwrap_or_else(|e| e.into_inner()).0.clone()
     }
