@@ -236,11 +236,12 @@ impl SqliteStore {
                 set_state(tx, account.owner, ServiceState::Suspended, Some(now))?;
                 done.suspended.push(account.owner);
             }
-            Some(state) => {
-                set_state(tx, account.owner, state, None)?;
+            Some(ServiceState::Destroyed) => {
+                set_state(tx, account.owner, ServiceState::Destroyed, None)?;
                 done.destroyed.push(account.owner);
             }
-            None => {}
+            // Settlement never resumes an account: only a credit does.
+            Some(ServiceState::Active) | None => {}
         }
         Ok(())
     }

@@ -84,14 +84,20 @@ fn collage_of(fillers: &[(f64, RgbImage, String)], target: &RgbImage, n: u32, pl
     collage
 }
 
-#[test]
-fn padding_borders_long_canvases_pastes_and_collages_do_not_hide_content() {
-    let data = workspace_root().join("../shared/data/safe");
+/// The folder `under` of ../shared/data/safe, and a server whose rate limit the many calls on
+/// its photos never reach; `None`, said so, when ../shared is absent.
+fn photos_and_server(under: &str) -> Option<(std::path::PathBuf, Server)> {
+    let data = workspace_root().join("../shared/data/safe").join(under);
     if !data.exists() {
         crate::shared::absent("the safe photos");
-        return;
+        return None;
     }
-    let server = Server::start_with(&[("IMS_SERVER__SYNC_PER_SECOND", "100000")], &[]);
+    Some((data, Server::start_with(&[("IMS_SERVER__SYNC_PER_SECOND", "100000")], &[])))
+}
+
+#[test]
+fn padding_borders_long_canvases_pastes_and_collages_do_not_hide_content() {
+    let Some((data, server)) = photos_and_server("") else { return };
     nsfwjs_policy(&server, "measure", 100, 100);
     let mut scored: Vec<(f64, RgbImage, String)> = Vec::new();
     for path in crate::shared::files_under(&data) {
@@ -246,12 +252,7 @@ fn padding_borders_long_canvases_pastes_and_collages_do_not_hide_content() {
 /// examined turned, where its score rises past Block.
 #[test]
 fn a_photo_in_doubt_is_examined_turned() {
-    let data = workspace_root().join("../shared/data/safe/skimage");
-    if !data.exists() {
-        crate::shared::absent("the safe photos");
-        return;
-    }
-    let server = Server::start_with(&[("IMS_SERVER__SYNC_PER_SECOND", "100000")], &[]);
+    let Some((data, server)) = photos_and_server("skimage") else { return };
     // Under "measure" nothing is in doubt, so nothing is turned and the scores are the upright
     // view's.
     nsfwjs_policy(&server, "measure", 100, 100);
