@@ -57,6 +57,27 @@ pub struct KeywordLibrary {
     pub created_at: i64,
 }
 
+impl KeywordLibrary {
+    /// A new library, checked (name of 1-64 characters, suggestion Block or Review), with a
+    /// fresh id, made now: what a store then keeps.
+    pub fn new(owner: AccountId, name: &str, label: Label, suggestion: Suggestion) -> Result<Self, KeywordError> {
+        if name.trim().is_empty() || name.chars().count() > 64 {
+            return Err(KeywordError::Invalid("LibName must be 1 to 64 characters".into()));
+        }
+        if suggestion == Suggestion::Pass {
+            return Err(KeywordError::Invalid("a keyword library's Suggestion is Block or Review".into()));
+        }
+        Ok(KeywordLibrary {
+            lib_id: crate::stamp::new_id(),
+            owner,
+            lib_name: name.into(),
+            label,
+            suggestion,
+            created_at: crate::stamp::now(),
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Keyword {
@@ -64,6 +85,13 @@ pub struct Keyword {
     pub lib_id: String,
     pub content: String,
     pub created_at: i64,
+}
+
+impl Keyword {
+    /// A keyword (already checked by [`validate_keyword`]) for a library, with a fresh id.
+    pub fn new(lib_id: &str, content: &str, created_at: i64) -> Keyword {
+        Keyword { sample_id: crate::stamp::new_id(), lib_id: lib_id.into(), content: content.into(), created_at }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -364,5 +392,18 @@ mod tests {
         assert!(validate_keyword("!!!").is_err());
         assert!(validate_keyword(&"a".repeat(64)).is_ok());
         assert!(validate_keyword(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn new_libraries_are_checked_and_get_distinct_ids() {
+        let new = |name: &str, s| KeywordLibrary::new(AccountId(1), name, Label::Abuse, s);
+        let (a, b) = (new("a", Suggestion::Block).unwrap(), new(&"b".repeat(64), Suggestion::Review).unwrap());
+        assert_ne!(a.lib_id, b.lib_id);
+        assert!(a.created_at > 1_700_000_000);
+        for refused in
+            [new(" ", Suggestion::Block), new(&"b".repeat(65), Suggestion::Block), new("a", Suggestion::Pass)]
+        {
+            assert!(matches!(refused, Err(KeywordError::Invalid(_))), "{refused:?}");
+        }
     }
 }

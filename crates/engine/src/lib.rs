@@ -13,7 +13,8 @@
 //! - [`keywords`]: keyword libraries and matching that sees through evasions;
 //! - [`ads`]: links, phone numbers, contact handles and QR codes as ads;
 //! - [`history`]: the record of every result, its queries and corrections;
-//! - [`task`]: asynchronous tasks and their callback deliveries.
+//! - [`task`]: asynchronous tasks and their callback deliveries;
+//! - [`stamp`]: ids and clocks, the same for every store.
 
 // First: the modules below define their named enums with its macro.
 #[macro_use]
@@ -29,5 +30,6 @@ pub mod keywords;
 pub mod library;
 pub mod policy;
 pub mod ratelimit;
+pub mod stamp;
 pub mod task;
 pub mod verdict;

@@ -201,6 +201,18 @@ pub struct ImageLibrary {
     pub created_at: i64,
 }
 
+impl ImageLibrary {
+    /// A new library, checked (name of 1-64 characters, not only spaces), with a fresh id,
+    /// made now: what a store then keeps.
+    pub fn new(owner: AccountId, name: &str, label: Label, action: LibAction) -> Result<Self, LibraryError> {
+        if name.trim().is_empty() || name.chars().count() > 64 {
+            return Err(LibraryError::Invalid("LibName must be 1 to 64 characters".into()));
+        }
+        let (lib_id, created_at) = (crate::stamp::new_id(), crate::stamp::now());
+        Ok(ImageLibrary { lib_id, owner, lib_name: name.into(), label, action, created_at })
+    }
+}
+
 /// One sample image of a library, as its hashes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
@@ -211,6 +223,27 @@ pub struct Sample {
     pub name: String,
     pub hashes: Vec<Hash256>,
     pub created_at: i64,
+}
+
+impl Sample {
+    /// A new sample, checked (a name of at most 256 characters, at least one hash), with a
+    /// fresh id, made now; its `seq` is 0 until a store keeps it.
+    pub fn new(lib_id: &str, name: &str, hashes: &[Hash256]) -> Result<Sample, LibraryError> {
+        if name.chars().count() > 256 {
+            return Err(LibraryError::Invalid("a sample name has at most 256 characters".into()));
+        }
+        if hashes.is_empty() {
+            return Err(LibraryError::Invalid("the image has no usable hash (too flat or too small)".into()));
+        }
+        Ok(Sample {
+            seq: 0,
+            image_id: crate::stamp::new_id(),
+            lib_id: lib_id.into(),
+            name: name.into(),
+            hashes: hashes.to_vec(),
+            created_at: crate::stamp::now(),
+        })
+    }
 }
 
 /// What changed in the libraries since a cursor.
@@ -243,14 +276,6 @@ pub enum LibraryError {
     SampleNotFound(String),
     #[error("storage: {0}")]
     Storage(String),
-}
-
-/// Library names: 1-64 characters, not only spaces.
-pub fn validate_lib_name(name: &str) -> Result<(), LibraryError> {
-    if name.trim().is_empty() || name.chars().count() > 64 {
-        return Err(LibraryError::Invalid("LibName must be 1 to 64 characters".into()));
-    }
-    Ok(())
 }
 
 /// Where image libraries and their samples' hashes are kept, per owner.
@@ -476,6 +501,18 @@ mod tests {
             action,
             created_at: 0,
         }
+    }
+
+    #[test]
+    fn new_libraries_and_samples_are_checked() {
+        let new = |name: &str| ImageLibrary::new(AccountId(1), name, Label::Porn, LibAction::Block);
+        assert!(new(&"n".repeat(64)).is_ok());
+        assert!(new(&"n".repeat(65)).is_err() && new("  ").is_err());
+        let hash = Hash256::from_bytes(&[7; 32]);
+        let (a, b) = (Sample::new("lib", &"s".repeat(256), &[hash]).unwrap(), Sample::new("lib", "", &[hash]).unwrap());
+        assert_ne!(a.image_id, b.image_id);
+        assert!(Sample::new("lib", &"s".repeat(257), &[hash]).is_err());
+        assert!(Sample::new("lib", "flat", &[]).is_err());
     }
 
     #[test]

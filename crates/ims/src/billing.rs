@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use engine::accounts::{AccountId, AccountRepository};
 use engine::billing::{bills_per, check_days, Billing, BillingRepository, Money, Period};
+use engine::stamp::now;
 use serde_json::json;
 
 #[derive(Subcommand)]
@@ -82,10 +83,6 @@ pub enum BillingCommand {
         #[arg(long)]
         at: Option<String>,
     },
-}
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
 }
 
 fn print(value: serde_json::Value) {

@@ -94,7 +94,7 @@ impl Backend {
                 Ok(reply["Response"].clone())
             }
             Backend::Local { state, account } => {
-                let request_id = uuid::Uuid::new_v4().to_string();
+                let request_id = engine::stamp::new_id();
                 let request: ImageModerationRequest = serde_json::from_value(params)?;
                 let moderated = match server::billing::admit(state, account).await {
                     Ok(()) => {

@@ -235,7 +235,7 @@ async fn purge_loop(state: AppState) {
     let days = state.history_settings.retention_days;
     loop {
         let (history, billing) = (state.history.clone(), state.billing.clone());
-        let cutoff = retention_cutoff(chrono::Utc::now().timestamp(), days);
+        let cutoff = retention_cutoff(engine::stamp::now(), days);
         let purged = tokio::task::spawn_blocking(move || {
             Ok::<_, String>((
                 history.purge(cutoff).map_err(|e| e.to_string())?,

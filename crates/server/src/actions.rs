@@ -132,7 +132,7 @@ pub struct Context {
 
 /// Answers one API request, whatever happens, with the envelope.
 pub async fn handle(state: AppState, request: Request) -> Response {
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = engine::stamp::new_id();
     let span = tracing::info_span!("request", request_id = %request_id, account = tracing::field::Empty);
     async move {
         let started = Instant::now();
@@ -163,7 +163,7 @@ async fn run(
     arrived: Instant,
     action_label: &mut &'static str,
 ) -> Result<Map<String, Value>, ApiError> {
-    let now = chrono::Utc::now().timestamp();
+    let now = engine::stamp::now();
     let account = auth::authenticate(state.accounts.clone(), &call, now).await?;
     tracing::Span::current().record("account", account.id.0);
 

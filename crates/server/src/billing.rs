@@ -12,15 +12,12 @@ use engine::billing::{
     bills_per, check_days, BalanceChange, Bill, BillingAccount, BillingError, BillingRepository, Money, Movement,
     Package, PackageKind, Period, Service, Standing, Usage, UsageCount,
 };
+use engine::stamp::now;
 use protocol::ApiError;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
 
 async fn with_billing<T: Send + 'static>(
     state: &AppState,

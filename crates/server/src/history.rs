@@ -214,7 +214,7 @@ pub async fn correct(context: Context, params: Value) -> Result<Map<String, Valu
         None => None,
     };
     let correction =
-        Correction { suggestion, label, note: input.note, by: context.account.id, at: chrono::Utc::now().timestamp() };
+        Correction { suggestion, label, note: input.note, by: context.account.id, at: engine::stamp::now() };
     let id = input.content_id;
     with_history(&context, move |r| r.correct(owner, &id, &correction)).await?;
     tracing::info!(account = %context.account.id, content_id = %record.request_id, "result corrected");

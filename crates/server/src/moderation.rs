@@ -357,7 +357,7 @@ async fn record(
         request_id: request_id.to_string(),
         owner: account.owner(),
         account: account.id,
-        created_at: chrono::Utc::now().timestamp(),
+        created_at: engine::stamp::now(),
         origin,
         biz_type: response.biz_type.clone(),
         data_id: response.data_id.clone(),

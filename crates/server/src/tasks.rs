@@ -138,7 +138,7 @@ async fn process(state: &AppState, task: Task) {
         Err(error) => error.envelope(Lang::En, &task.task_id),
     };
     let tasks = state.tasks.clone();
-    let (task_id, body, now_ms) = (task.task_id.clone(), body.to_string(), chrono::Utc::now().timestamp_millis());
+    let (task_id, body, now_ms) = (task.task_id.clone(), body.to_string(), engine::stamp::now_ms());
     match tokio::task::spawn_blocking(move || tasks.moderated(&task_id, &body, now_ms)).await {
         Ok(Ok(())) => state.task_queued.notify_waiters(),
         Ok(Err(error)) => tracing::error!(%error, task = %task.task_id, "cannot store a task's result"),
@@ -161,7 +161,7 @@ async fn delivery_loop(state: AppState) {
     loop {
         let woken = state.task_queued.notified();
         let tasks = state.tasks.clone();
-        let now_ms = chrono::Utc::now().timestamp_millis();
+        let now_ms = engine::stamp::now_ms();
         let due = tokio::task::spawn_blocking(move || tasks.due(now_ms, limit as u32)).await;
         let due = match due {
             Ok(Ok(due)) => due,
@@ -223,7 +223,7 @@ async fn attempt(state: &AppState, task: &Task) -> Result<(), String> {
         .map_err(|_| "the key lookup panicked".to_string())?
         .map_err(|e| e.to_string())?
         .ok_or_else(|| "the key that created the task no longer exists".to_string())?;
-    let timestamp = chrono::Utc::now().timestamp();
+    let timestamp = engine::stamp::now();
     let headers = [
         (
             SIGNATURE_HEADER,

@@ -96,7 +96,7 @@ pub fn state_with(dir: &std::path::Path, models: FakeModels, settings: ServerSet
     let prices = Billing::from_settings(&BillingSettings::default()).expect("the built-in price lists");
     let account = store.create_account("test", None).expect("an account");
     let catalogue = prices.catalogue_of(&prices.default_catalogue);
-    store.activate(account.id, catalogue, chrono::Utc::now().timestamp()).expect("activated");
+    store.activate(account.id, catalogue, engine::stamp::now()).expect("activated");
     let state = AppState {
         decode_slots: AppState::decode_slots(&settings),
         in_flight: AppState::in_flight(&settings),

@@ -2,10 +2,11 @@
 //! every change bumps in the same transaction).
 
 use crate::history::{name_of, parse_name};
-use crate::sqlite::{now, SqliteStore};
+use crate::sqlite::SqliteStore;
 use engine::accounts::AccountId;
 use engine::decision::{Label, Suggestion};
 use engine::keywords::{Keyword, KeywordError, KeywordLibrary, KeywordRepository};
+use engine::stamp::now;
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
 fn storage(e: impl std::fmt::Display) -> KeywordError {
@@ -49,20 +50,7 @@ impl KeywordRepository for SqliteStore {
         label: Label,
         suggestion: Suggestion,
     ) -> Result<KeywordLibrary, KeywordError> {
-        if name.trim().is_empty() || name.chars().count() > 64 {
-            return Err(KeywordError::Invalid("LibName must be 1 to 64 characters".into()));
-        }
-        if suggestion == Suggestion::Pass {
-            return Err(KeywordError::Invalid("a keyword library's Suggestion is Block or Review".into()));
-        }
-        let library = KeywordLibrary {
-            lib_id: uuid::Uuid::new_v4().to_string(),
-            owner,
-            lib_name: name.into(),
-            label,
-            suggestion,
-            created_at: now(),
-        };
+        let library = KeywordLibrary::new(owner, name, label, suggestion)?;
         let mut conn = self.connection(KeywordError::Storage)?;
         let tx = conn.transaction().map_err(storage)?;
         let inserted = tx
@@ -114,9 +102,9 @@ impl KeywordRepository for SqliteStore {
                 )
                 .map_err(storage)?;
             for word in words {
-                let sample_id = uuid::Uuid::new_v4().to_string();
-                if insert.execute(params![sample_id, lib_id, word, created_at]).map_err(storage)? == 1 {
-                    added.push(Keyword { sample_id, lib_id: lib_id.into(), content: word.clone(), created_at });
+                let keyword = Keyword::new(lib_id, word, created_at);
+                if insert.execute(params![keyword.sample_id, lib_id, word, created_at]).map_err(storage)? == 1 {
+                    added.push(keyword);
                 }
             }
         }

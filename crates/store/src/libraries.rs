@@ -2,12 +2,12 @@
 //! removal log `image_sample_removals` that in-memory indexes follow).
 
 use crate::history::{name_of, parse_name};
-use crate::sqlite::{now, SqliteStore};
+use crate::sqlite::SqliteStore;
 use engine::accounts::AccountId;
 use engine::decision::Label;
 use engine::library::{
-    pack_hashes, unpack_hashes, validate_lib_name, Hash256, ImageLibrary, LibAction, LibraryChanges, LibraryCursor,
-    LibraryError, LibraryRepository, Sample,
+    pack_hashes, unpack_hashes, Hash256, ImageLibrary, LibAction, LibraryChanges, LibraryCursor, LibraryError,
+    LibraryRepository, Sample,
 };
 use rusqlite::{params, OptionalExtension, Row};
 
@@ -48,15 +48,7 @@ impl LibraryRepository for SqliteStore {
         label: Label,
         action: LibAction,
     ) -> Result<ImageLibrary, LibraryError> {
-        validate_lib_name(name)?;
-        let library = ImageLibrary {
-            lib_id: uuid::Uuid::new_v4().to_string(),
-            owner,
-            lib_name: name.to_string(),
-            label,
-            action,
-            created_at: now(),
-        };
+        let library = ImageLibrary::new(owner, name, label, action)?;
         let inserted = self
             .connection(LibraryError::Storage)?
             .execute(
@@ -112,28 +104,14 @@ impl LibraryRepository for SqliteStore {
         hashes: &[Hash256],
     ) -> Result<Sample, LibraryError> {
         self.library(owner, lib_id)?;
-        if name.chars().count() > 256 {
-            return Err(LibraryError::Invalid("a sample name has at most 256 characters".into()));
-        }
-        if hashes.is_empty() {
-            return Err(LibraryError::Invalid("the image has no usable hash (too flat or too small)".into()));
-        }
-        let image_id = uuid::Uuid::new_v4().to_string();
-        let created_at = now();
+        let sample = Sample::new(lib_id, name, hashes)?;
         let conn = self.connection(LibraryError::Storage)?;
         conn.execute(
             "INSERT INTO image_samples (image_id, lib_id, name, hashes, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![image_id, lib_id, name, pack_hashes(hashes), created_at],
+            params![sample.image_id, lib_id, name, pack_hashes(hashes), sample.created_at],
         )
         .map_err(storage)?;
-        Ok(Sample {
-            seq: conn.last_insert_rowid(),
-            image_id,
-            lib_id: lib_id.into(),
-            name: name.into(),
-            hashes: hashes.to_vec(),
-            created_at,
-        })
+        Ok(Sample { seq: conn.last_insert_rowid(), ..sample })
     }
 
     fn samples(

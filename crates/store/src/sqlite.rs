@@ -10,6 +10,7 @@ use engine::accounts::{
     AccountRepository, ApiKey, Credential, KeyStatus, RateLimits, SecretKey,
 };
 use engine::policy::{Policy, PolicyError, PolicyRepository};
+use engine::stamp::now;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
 use std::path::Path;
@@ -233,10 +234,6 @@ pub(crate) const MIGRATIONS: &[&str] = &[
 pub struct SqliteStore {
     pool: Pool,
     sealer: Sealer,
-}
-
-pub(crate) fn now() -> i64 {
-    chrono::Utc::now().timestamp()
 }
 
 fn storage(e: impl std::fmt::Display) -> AccountError {

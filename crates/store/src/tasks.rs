@@ -1,8 +1,9 @@
 //! Asynchronous tasks in SQLite (table `tasks`). Every state change is one statement, so a
 //! crash leaves each task in a state it can resume from.
 
-use crate::sqlite::{now, SqliteStore};
+use crate::sqlite::SqliteStore;
 use engine::accounts::AccountId;
+use engine::stamp::now_ms;
 use engine::task::{Task, TaskError, TaskRepository, TaskState};
 use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
 
@@ -116,7 +117,7 @@ impl TaskRepository for SqliteStore {
     fn delivery_failed(&self, task_id: &str, error: &str, next_attempt_ms: Option<i64>) -> Result<(), TaskError> {
         let (state, next) = match next_attempt_ms {
             Some(at) => ("delivering", at),
-            None => ("failed", now() * 1000),
+            None => ("failed", now_ms()),
         };
         self.task_update(
             "UPDATE tasks SET state = ?2, attempts = attempts + 1, next_attempt_ms = ?3, last_error = ?4
