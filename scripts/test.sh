@@ -2,7 +2,8 @@
 # Runs every test of the project: formatting and lints (rustfmt, clippy with warnings as errors),
 # the unit tests of each crate and the integration tests that start the real server and drive it
 # with the real Python and Node SDKs. It first installs what the build and tests need: Debian
-# packages (scripts/system-deps.sh), the artifacts (scripts/fetch.py), the Python SDK and tccli
+# packages (scripts/system-deps.sh; PostgreSQL 15 among them, whose servers the tests start and
+# stop in temporary folders), the artifacts (scripts/fetch.py), the Python SDK and tccli
 # into virtualenvs in the cache, the Node SDK with npm.
 # Extra arguments go to `cargo test`.
 set -euo pipefail

@@ -193,7 +193,7 @@ pub enum AccountError {
     Storage(String),
 }
 
-/// Where accounts and keys are kept. Implemented by the `store` crate (SQLite embedded), and
+/// Where accounts and keys are kept. Implemented by the `store` crate (SQLite, PostgreSQL), and
 /// checked for every backend by one conformance suite (`store::conformance`).
 ///
 /// Concurrency contract: each method is one atomic change (or one consistent read); two calls
@@ -203,6 +203,10 @@ pub trait AccountRepository: Send + Sync {
     /// A main account (`parent` none, full access) or a sub-account of a main one (no access
     /// until granted); the name is checked ([`validate_name`]).
     fn create_account(&self, name: &str, parent: Option<AccountId>) -> Result<Account, AccountError>;
+    /// A main account, made only where there is none yet (the first start of a deployment);
+    /// `None` where one exists. Of calls racing on an empty store (nodes starting together),
+    /// exactly one makes it.
+    fn create_first_account(&self, name: &str) -> Result<Option<Account>, AccountError>;
     fn account(&self, id: AccountId) -> Result<Account, AccountError>;
     /// Every account, by id.
     fn accounts(&self) -> Result<Vec<Account>, AccountError>;

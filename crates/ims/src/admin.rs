@@ -4,8 +4,8 @@
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use engine::accounts::{Access, Account, AccountId, AccountRepository, ApiKey, KeyStatus, RateLimits};
-use engine::billing::{Billing, BillingRepository};
-use engine::policy::{Policy, PolicyRepository};
+use engine::billing::Billing;
+use engine::policy::Policy;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -157,7 +157,7 @@ fn main_account(repo: &dyn AccountRepository, id: i64) -> anyhow::Result<Account
     Ok(account.id)
 }
 
-pub fn policy(store: &(impl AccountRepository + PolicyRepository), command: PolicyCommand) -> anyhow::Result<()> {
+pub fn policy(store: &dyn store::Store, command: PolicyCommand) -> anyhow::Result<()> {
     match command {
         PolicyCommand::Create(PolicyEdit { account, biz_type, settings, output }) => {
             let owner = main_account(store, account)?;
@@ -263,11 +263,7 @@ fn print_keys(keys: &[ApiKey], output: &Output) {
     }
 }
 
-pub fn account(
-    repo: &(impl AccountRepository + BillingRepository),
-    billing: &Billing,
-    command: AccountCommand,
-) -> anyhow::Result<()> {
+pub fn account(repo: &dyn store::Store, billing: &Billing, command: AccountCommand) -> anyhow::Result<()> {
     match command {
         AccountCommand::Create { name, parent, output } => {
             let account = repo.create_account(&name, parent.map(AccountId))?;

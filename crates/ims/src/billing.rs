@@ -103,11 +103,7 @@ fn main_account(repo: &dyn AccountRepository, id: i64) -> anyhow::Result<Account
     Ok(account.id)
 }
 
-pub fn run(
-    store: &(impl AccountRepository + BillingRepository),
-    billing: &Billing,
-    command: BillingCommand,
-) -> anyhow::Result<()> {
+pub fn run(store: &dyn store::Store, billing: &Billing, command: BillingCommand) -> anyhow::Result<()> {
     let calendar = billing.calendar;
     let today = calendar.day(now());
     let range = |from: Option<String>, to: Option<String>| -> anyhow::Result<(String, String)> {

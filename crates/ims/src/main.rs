@@ -18,7 +18,7 @@ use settings::Settings;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use store::{Sealer, SqliteStore};
+use store::{Sealer, Store};
 
 #[derive(Parser)]
 #[command(name = "ims", version, about = "Self-hosted image moderation, compatible with Tencent Cloud IMS API 3.0")]
@@ -106,15 +106,20 @@ pub fn prices(settings: &Settings) -> anyhow::Result<engine::billing::Billing> {
     engine::billing::Billing::from_settings(&settings.billing).context("invalid [billing] settings")
 }
 
-/// Opens the embedded database in the data directory, creating both on first use.
-pub fn open_store(settings: &Settings) -> anyhow::Result<Arc<SqliteStore>> {
+/// Opens the store `storage.url` names, or the embedded database in the data directory
+/// (creating both on first use).
+pub fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     let dir = &settings.data_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data directory {}", dir.display()))?;
     let sealer = match &settings.master_key {
         Some(hex) => Sealer::from_hex(hex).map_err(anyhow::Error::msg).context("invalid master_key")?,
         None => Sealer::from_key_file(&dir.join("master.key"))?,
     };
-    let store = SqliteStore::open(&dir.join("ims.db"), sealer)
-        .with_context(|| format!("cannot open the database in {}", dir.display()))?;
-    Ok(Arc::new(store))
+    let url = settings.storage.url.as_deref();
+    let store = store::open(url, dir, sealer).with_context(|| match url {
+        Some(url) => format!("cannot open the database at {}", settings::redacted_url(url)),
+        None => format!("cannot open the database in {}", dir.display()),
+    })?;
+    tracing::info!(backend = store.backend(), "store open");
+    Ok(store)
 }

@@ -7,7 +7,7 @@ use crate::inputs::{expand, Input};
 use crate::settings::Settings;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use engine::accounts::{Account, AccountId, AccountRepository};
+use engine::accounts::{Account, AccountId};
 use engine::history::Origin;
 use futures_util::StreamExt;
 use media::fetch::Fetcher;

@@ -2,7 +2,7 @@
 
 use crate::settings::{LogFormat, Settings};
 use anyhow::Context;
-use engine::accounts::{AccountRepository, KeyStatus};
+use engine::accounts::KeyStatus;
 use engine::billing::BillingRepository;
 use engine::decision::{Label, Suggestion};
 use engine::history::retention_cutoff;
@@ -12,7 +12,7 @@ use engine::ratelimit::RateLimiter;
 use inference::analyzer::{Analyzer, Backend};
 use server::{AppState, MetricsRender};
 use std::sync::Arc;
-use store::SqliteStore;
+use store::Store;
 use tracing_subscriber::EnvFilter;
 
 pub fn init_logging(settings: &Settings) -> anyhow::Result<()> {
@@ -27,20 +27,17 @@ pub fn init_logging(settings: &Settings) -> anyhow::Result<()> {
 }
 
 /// The first account of a fresh database, with one key, and how to call the server with it.
-pub fn bootstrap(
-    repo: &(impl AccountRepository + BillingRepository),
-    settings: &Settings,
-) -> anyhow::Result<Option<(String, String)>> {
-    let accounts = repo.accounts()?;
-    let first = match accounts.iter().find(|a| a.is_main()) {
-        Some(account) => account.clone(),
-        None => {
-            let account = repo.create_account(&settings.bootstrap.account_name, None)?;
+/// Of nodes starting together on an empty shared database, one makes the account; the others
+/// print no credentials unless its key is there by the time they look.
+pub fn bootstrap(repo: &dyn Store, settings: &Settings) -> anyhow::Result<Option<(String, String)>> {
+    let first = match repo.create_first_account(&settings.bootstrap.account_name)? {
+        Some(account) => {
             repo.create_key(account.id)?;
             crate::billing::activate_new(repo, &crate::prices(settings)?, account.id)?;
             tracing::info!(account = %account.id, "created the first main account and its key");
             account
         }
+        None => repo.accounts()?.into_iter().find(|a| a.is_main()).context("the first main account vanished")?,
     };
     let key = repo.keys(Some(first.id))?.into_iter().find(|k| k.status == KeyStatus::Active);
     let Some(key) = key else { return Ok(None) };
@@ -50,7 +47,7 @@ pub fn bootstrap(
 
 /// Everything a moderation needs, on the store: the models, the fetcher, the libraries' index.
 /// `metrics` renders `/metrics`.
-pub fn app_state(settings: &Settings, store: Arc<SqliteStore>, metrics: MetricsRender) -> anyhow::Result<AppState> {
+pub fn app_state(settings: &Settings, store: Arc<dyn Store>, metrics: MetricsRender) -> anyhow::Result<AppState> {
     let health_store = store.clone();
     let fetcher = media::fetch::Fetcher::new(settings.fetch.clone())
         .map_err(anyhow::Error::msg)

@@ -19,6 +19,7 @@ pub struct Settings {
     /// The master key sealing API secrets, as 64 hex digits. Unset: the file
     /// `<data_dir>/master.key`, created on first start.
     pub master_key: Option<String>,
+    pub storage: StorageSettings,
     pub server: ServerSettings,
     pub fetch: FetchSettings,
     pub inference: InferenceSettings,
@@ -34,6 +35,7 @@ impl Default for Settings {
         Settings {
             data_dir: PathBuf::from("data"),
             master_key: None,
+            storage: StorageSettings::default(),
             server: ServerSettings::default(),
             fetch: FetchSettings::default(),
             inference: InferenceSettings::default(),
@@ -44,6 +46,35 @@ impl Default for Settings {
             bootstrap: BootstrapSettings::default(),
         }
     }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSettings {
+    /// Unset: SQLite, `ims.db` in `data_dir`. `postgres://user:password@host:port/database`
+    /// (or `postgresql://`, with libpq's parameters such as `?host=/run/postgresql`): the
+    /// PostgreSQL database every node of a cluster shares. Its password is never printed.
+    pub url: Option<String>,
+}
+
+/// A database URL with its password (if any) hidden, for messages and `ims config`.
+pub fn redacted_url(url: &str) -> String {
+    let mut shown = url.to_string();
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let authority = rest.split(['/', '?']).next().unwrap_or("");
+        if let Some((user_info, host)) = authority.rsplit_once('@') {
+            if let Some((user, _)) = user_info.split_once(':') {
+                shown = format!("{scheme}://{user}:<redacted>@{host}{}", &rest[authority.len()..]);
+            }
+        }
+    }
+    let mut parts: Vec<String> = shown.split('&').map(String::from).collect();
+    for part in &mut parts {
+        if let Some(at) = part.find("password=") {
+            part.replace_range(at + "password=".len().., "<redacted>");
+        }
+    }
+    parts.join("&")
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -87,7 +118,7 @@ impl Default for BootstrapSettings {
 /// The sections an `IMS_*` variable may set; other `IMS_*` variables are not configuration.
 const ENV_KEYS: &[&str] = &["data_dir", "master_key"];
 const ENV_SECTIONS: &[&str] =
-    &["server__", "fetch__", "inference__", "history__", "tasks__", "billing__", "log__", "bootstrap__"];
+    &["storage__", "server__", "fetch__", "inference__", "history__", "tasks__", "billing__", "log__", "bootstrap__"];
 
 impl Settings {
     /// Defaults, then the file (if any), then the environment, then `overrides` (the flags).
@@ -117,6 +148,7 @@ impl Settings {
         if shown.master_key.is_some() {
             shown.master_key = Some("<redacted>".into());
         }
+        shown.storage.url = shown.storage.url.as_deref().map(redacted_url);
         toml::to_string_pretty(&shown).expect("settings serialise")
     }
 }
@@ -146,6 +178,22 @@ mod tests {
         std::fs::write(&file, "[server]\nlisten_port = 1\n").unwrap();
         assert!(Settings::load(Some(&file), Figment::new()).is_err());
         assert!(Settings::load(Some(&dir.path().join("absent.toml")), Figment::new()).is_err());
+    }
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        for (url, shown) in [
+            ("postgres://ims:s3cret@db:5432/ims", "postgres://ims:<redacted>@db:5432/ims"),
+            (
+                "postgresql://ims@db/ims?password=s3cret&sslmode=disable",
+                "postgresql://ims@db/ims?password=<redacted>&sslmode=disable",
+            ),
+            ("postgresql:///ims?host=/run/postgresql", "postgresql:///ims?host=/run/postgresql"),
+        ] {
+            assert_eq!(redacted_url(url), shown);
+            let s = Settings { storage: StorageSettings { url: Some(url.into()) }, ..Settings::default() };
+            assert!(!s.to_redacted_toml().contains("s3cret"));
+        }
     }
 
     #[test]

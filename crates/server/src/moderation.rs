@@ -161,7 +161,8 @@ async fn moderate_admitted(
         Input::Url(url) => (timed("download", state.fetcher.fetch(url)).await.api()?, Source::Url, url),
     };
     let owner = account.owner();
-    let policy = policy::resolve(state.policies.as_ref(), owner, request.biz_type.as_deref().unwrap_or("")).api()?;
+    let (policies, biz_type) = (state.policies.clone(), request.biz_type.clone().unwrap_or_default());
+    let policy = actions::blocking(move || policy::resolve(policies.as_ref(), owner, &biz_type)).await?;
     let file_md5 = media::md5_hex(&bytes);
     let sampling = Sampling::from_request(request.interval, request.max_frames, state.settings.max_frames);
     let bytes = Bytes::from(bytes);

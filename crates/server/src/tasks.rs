@@ -99,16 +99,19 @@ pub async fn create(context: Context, params: Value) -> Result<Map<String, Value
 /// Starts the moderation workers and the delivery loop; first queues again what a previous
 /// process left running.
 pub fn spawn(state: AppState) {
-    let tasks = state.tasks.clone();
-    match tasks.requeue_running() {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(tasks = n, "queued again the tasks a previous run left unfinished"),
-        Err(error) => tracing::error!(%error, "cannot queue again unfinished tasks"),
-    }
-    for _ in 0..state.task_settings.workers.max(1) {
-        tokio::spawn(moderation_worker(state.clone()));
-    }
-    tokio::spawn(delivery_loop(state));
+    tokio::spawn(async move {
+        let tasks = state.tasks.clone();
+        match tokio::task::spawn_blocking(move || tasks.requeue_running()).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(tasks = n, "queued again the tasks a previous run left unfinished"),
+            Ok(Err(error)) => tracing::error!(%error, "cannot queue again unfinished tasks"),
+            Err(_) => tracing::error!("queueing again unfinished tasks panicked"),
+        }
+        for _ in 0..state.task_settings.workers.max(1) {
+            tokio::spawn(moderation_worker(state.clone()));
+        }
+        delivery_loop(state).await
+    });
 }
 
 async fn moderation_worker(state: AppState) {

@@ -28,6 +28,8 @@ pub struct Server {
     pub secret_id: String,
     pub secret_key: String,
     stderr: Arc<Mutex<String>>,
+    /// The extra environment it was started with, which the CLI gets too (`storage.url`...).
+    env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -50,6 +52,7 @@ impl Server {
     }
 
     fn spawn(data_dir: tempfile::TempDir, env: &[(&str, &str)], args: &[&str]) -> Server {
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut command = Command::new(env!("CARGO_BIN_EXE_ims"));
         command
             .arg("--data-dir")
@@ -69,9 +72,7 @@ impl Server {
             .env("IMS_INFERENCE__ARTIFACTS_DIR", artifacts_dir())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for (k, v) in env {
-            command.env(k, v);
-        }
+        command.envs(env.iter().map(|(k, v)| (k, v)));
         let mut child = command.spawn().expect("the ims binary starts");
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = stderr.clone();
@@ -109,6 +110,7 @@ impl Server {
             secret_id: secret_id.unwrap(),
             secret_key: secret_key.unwrap(),
             stderr,
+            env,
         }
     }
 
@@ -130,6 +132,7 @@ impl Server {
             .arg(self.data_dir.path())
             .args(args)
             .env_remove("IMS_CONFIG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .unwrap();
         if output.status.success() {

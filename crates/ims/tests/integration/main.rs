@@ -4,6 +4,7 @@
 mod accounts;
 mod batch;
 mod billing;
+mod cluster;
 mod envelope;
 mod fetch;
 mod harness;

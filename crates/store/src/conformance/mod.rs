@@ -52,6 +52,18 @@ pub fn at_most_two_active_keys(s: &dyn AccountRepository) {
     assert!(matches!(s.delete_key("AKIDunknown"), Err(AccountError::KeyNotFound(_))));
 }
 
+/// Eight nodes starting at once on an empty store: one makes the first account.
+pub fn racing_first_accounts_make_one(s: &dyn AccountRepository) {
+    let made = std::thread::scope(|scope| {
+        let racers: Vec<_> =
+            (0..8).map(|i| scope.spawn(move || s.create_first_account(&format!("first {i}")))).collect();
+        racers.into_iter().map(|r| r.join().unwrap().unwrap()).filter(Option::is_some).count()
+    });
+    assert_eq!(made, 1);
+    assert_eq!(s.accounts().unwrap().len(), 1);
+    assert!(s.create_first_account("later").unwrap().is_none());
+}
+
 /// Eight key creations at once for one account: exactly [`MAX_ACTIVE_KEYS`] succeed.
 pub fn racing_key_creations_stop_at_the_limit(s: &dyn AccountRepository) {
     let a = s.create_account("racing", None).unwrap();

@@ -1,8 +1,15 @@
-//! The embedded SQLite store.
+//! The embedded SQLite store: this module holds the pool, the migrations, accounts and
+//! policies; one module per other repository trait.
 //!
 //! One database file in the data directory, in WAL mode so the server's readers and the CLI's
 //! writers do not block each other: an account or key changed with the CLI takes effect on the
 //! running server's next request. Migrations are numbered and recorded in `user_version`.
+
+mod billing;
+mod history;
+mod keywords;
+mod libraries;
+mod tasks;
 
 use crate::{Sealer, StoreError};
 use engine::accounts::{
@@ -236,6 +243,12 @@ pub struct SqliteStore {
     sealer: Sealer,
 }
 
+/// A stored enum name read back (see [`crate::name_of`]), as a row-mapping error if unknown.
+pub(crate) fn parse_name<T: serde::de::DeserializeOwned>(name: &str) -> rusqlite::Result<T> {
+    crate::name_from(name)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
 fn storage(e: impl std::fmt::Display) -> AccountError {
     AccountError::Storage(e.to_string())
 }
@@ -272,12 +285,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Answers whether the database can be queried (for `/healthz`).
-    pub fn ping(&self) -> Result<(), StoreError> {
-        self.pool.get()?.query_row("SELECT 1", [], |_| Ok(()))?;
-        Ok(())
-    }
-
     fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, AccountError> {
         self.pool.get().map_err(storage)
     }
@@ -288,6 +295,17 @@ impl SqliteStore {
         error: impl Fn(String) -> E,
     ) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, E> {
         self.pool.get().map_err(|e| error(e.to_string()))
+    }
+}
+
+impl crate::Store for SqliteStore {
+    fn ping(&self) -> Result<(), StoreError> {
+        self.pool.get()?.query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
     }
 }
 
@@ -356,6 +374,28 @@ impl AccountRepository for SqliteStore {
         let account = load_account(&tx, AccountId(tx.last_insert_rowid()))?;
         tx.commit().map_err(storage)?;
         Ok(account)
+    }
+
+    fn create_first_account(&self, name: &str) -> Result<Option<Account>, AccountError> {
+        validate_name(name)?;
+        let mut conn = self.conn()?;
+        // IMMEDIATE: of two processes on an empty file, the second sees the first's account.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
+        let exists = tx
+            .query_row("SELECT 1 FROM accounts WHERE parent_id IS NULL LIMIT 1", [], |_| Ok(()))
+            .optional()
+            .map_err(storage)?;
+        if exists.is_some() {
+            return Ok(None);
+        }
+        tx.execute(
+            "INSERT INTO accounts (name, parent_id, access, created_at) VALUES (?1, NULL, 'full', ?2)",
+            params![name, now()],
+        )
+        .map_err(storage)?;
+        let account = load_account(&tx, AccountId(tx.last_insert_rowid()))?;
+        tx.commit().map_err(storage)?;
+        Ok(Some(account))
     }
 
     fn account(&self, id: AccountId) -> Result<Account, AccountError> {
@@ -560,6 +600,7 @@ mod tests {
         let (_dir, s) = scratch_store();
         crate::conformance::racing_key_creations_stop_at_the_limit(&s);
         crate::conformance::racing_policy_creations_make_one(&s);
+        crate::conformance::racing_first_accounts_make_one(&scratch_store().1);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Keyword libraries in SQLite (tables `keyword_libs`, `keywords`, and `keyword_version`, which
 //! every change bumps in the same transaction).
 
-use crate::history::{name_of, parse_name};
-use crate::sqlite::SqliteStore;
+use crate::name_of;
+use crate::sqlite::{parse_name, SqliteStore};
 use engine::accounts::AccountId;
 use engine::decision::{Label, Suggestion};
 use engine::keywords::{Keyword, KeywordError, KeywordLibrary, KeywordRepository};

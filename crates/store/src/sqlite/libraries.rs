@@ -1,8 +1,8 @@
 //! Image libraries and their samples in SQLite (tables `image_libs`, `image_samples`, and the
 //! removal log `image_sample_removals` that in-memory indexes follow).
 
-use crate::history::{name_of, parse_name};
-use crate::sqlite::SqliteStore;
+use crate::name_of;
+use crate::sqlite::{parse_name, SqliteStore};
 use engine::accounts::AccountId;
 use engine::decision::Label;
 use engine::library::{

@@ -4,8 +4,8 @@
 //! `transactions` (every change of balance). Each operation is one immediate transaction, so
 //! concurrent writers queue instead of racing, and a crash leaves all of it or none.
 
-use crate::history::{name_of, parse_name};
-use crate::sqlite::SqliteStore;
+use crate::name_of;
+use crate::sqlite::{parse_name, SqliteStore};
 use engine::accounts::AccountId;
 use engine::billing::{
     add_months, Activation, BalanceChange, Bill, BillPeriod, Billing, BillingAccount, BillingError, BillingRepository,
