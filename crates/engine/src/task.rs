@@ -3,9 +3,12 @@
 //! 2xx or the delivery deadline passes.
 //!
 //! A task moves `Queued` -> `Running` -> `Delivering` -> `Delivered` (or `Failed` once the
-//! deadline passed). A server that dies leaves `Running` tasks behind: they are queued again at
-//! start. A delivery is marked done in the same instant its 2xx arrives, so after a crash only a
-//! delivery whose 2xx was in flight can be repeated; receivers deduplicate by the task id.
+//! deadline passed). Every node of a cluster takes work from the same store under a lease: a
+//! worker claims a task for a while (`tasks.lease_secs`) and renews the lease while it works;
+//! a node that dies stops renewing, and once the lease ends any node takes the task again, the
+//! restarted node included. A delivery attempt is held the same way. A delivery is marked done
+//! in the same instant its 2xx arrives, so after a crash only a delivery whose 2xx was in
+//! flight can be repeated; receivers deduplicate by the task id.
 
 use crate::accounts::AccountId;
 
@@ -35,8 +38,9 @@ pub struct Task {
     /// The callback body (JSON) once moderated.
     pub result: Option<String>,
     pub attempts: u32,
-    /// When the next delivery attempt is due, in unix milliseconds: backoffs start at one
-    /// second, so whole seconds would round them by up to half their length.
+    /// In unix milliseconds (backoffs start at one second, so whole seconds would round them by
+    /// up to half their length): while `Running`, when the worker's lease ends; while
+    /// `Delivering`, when the next attempt is due, or when the lease of an attempt in flight ends.
     pub next_attempt_ms: i64,
     pub created_at: i64,
     pub last_error: String,
@@ -52,23 +56,28 @@ pub enum TaskError {
 
 /// Where asynchronous tasks are kept, from the call that queued them to their last delivery.
 ///
-/// Concurrency contract: each method is one atomic change or read; `claim` hands each queued
-/// task to exactly one of any number of racing claimers; `enqueue` refuses a task id it has.
+/// Concurrency contract: each method is one atomic change or read; `claim` and `claim_due`
+/// hand each task to exactly one of any number of racing claimers (on any node) until the
+/// lease they set ends; `enqueue` refuses a task id it has.
 pub trait TaskRepository: Send + Sync {
     /// Stores a new `Queued` task; the call is answered only after this returned.
     fn enqueue(&self, task: &Task) -> Result<(), TaskError>;
-    /// Takes the oldest queued task for moderation (marks it `Running`).
-    fn claim(&self) -> Result<Option<Task>, TaskError>;
-    /// Stores the result of a running task and makes it due for delivery at `now_ms`.
+    /// Takes the oldest task to moderate, queued or `Running` under a lease that ended by
+    /// `now_ms` (its worker died), and marks it `Running` under a lease until
+    /// `now_ms + lease_ms`.
+    fn claim(&self, now_ms: i64, lease_ms: i64) -> Result<Option<Task>, TaskError>;
+    /// Extends the lease of a running task to `until_ms`: its worker is still at it.
+    fn renew(&self, task_id: &str, until_ms: i64) -> Result<(), TaskError>;
+    /// Stores the result of a running task and makes it due for delivery at `now_ms`; refused
+    /// once the task is no longer `Running` (another worker finished it after a lease ended).
     fn moderated(&self, task_id: &str, result: &str, now_ms: i64) -> Result<(), TaskError>;
-    /// The delivering tasks due at `now_ms`, oldest first.
-    fn due(&self, now_ms: i64, limit: u32) -> Result<Vec<Task>, TaskError>;
+    /// Takes up to `limit` delivering tasks due at `now_ms`, oldest first, and holds them for
+    /// one attempt until `now_ms + lease_ms`.
+    fn claim_due(&self, now_ms: i64, limit: u32, lease_ms: i64) -> Result<Vec<Task>, TaskError>;
     /// A delivery was answered 2xx at `now` (unix seconds).
     fn delivered(&self, task_id: &str, now: i64) -> Result<(), TaskError>;
     /// A delivery failed: retry at `next_attempt_ms`, or give up when that is `None`.
     fn delivery_failed(&self, task_id: &str, error: &str, next_attempt_ms: Option<i64>) -> Result<(), TaskError>;
-    /// Queues again the tasks a previous process left `Running`; returns how many.
-    fn requeue_running(&self) -> Result<u64, TaskError>;
     fn task(&self, task_id: &str) -> Result<Task, TaskError>;
     /// How many tasks are in each unfinished state (queued, running, delivering).
     fn backlog(&self) -> Result<(u64, u64, u64), TaskError>;

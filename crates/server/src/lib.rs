@@ -118,11 +118,21 @@ pub struct TaskSettings {
     pub delivery_deadline_secs: i64,
     /// The longest wait between two attempts (the wait doubles from 1 s up to this).
     pub max_backoff_secs: i64,
+    /// How long a worker holds a task (renewed every third of it while it works) or a callback
+    /// attempt: a task whose node died is taken over by another node, or the restarted one,
+    /// this long after the last renewal. Longer than any callback attempt can take.
+    pub lease_secs: i64,
 }
 
 impl Default for TaskSettings {
     fn default() -> Self {
-        TaskSettings { workers: 2, deliveries: 8, delivery_deadline_secs: 86_400, max_backoff_secs: 300 }
+        TaskSettings {
+            workers: 2,
+            deliveries: 8,
+            delivery_deadline_secs: 86_400,
+            max_backoff_secs: 300,
+            lease_secs: 30,
+        }
     }
 }
 

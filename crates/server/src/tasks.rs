@@ -96,31 +96,30 @@ pub async fn create(context: Context, params: Value) -> Result<Map<String, Value
     Ok(actions::fields(json!({ "DataId": request.data_id.unwrap_or_default() })))
 }
 
-/// Starts the moderation workers and the delivery loop; first queues again what a previous
-/// process left running.
+/// Starts the moderation workers and the delivery loop. What a previous process (or a node
+/// that died) left running is taken over once its lease ends ([`engine::task`]).
 pub fn spawn(state: AppState) {
-    tokio::spawn(async move {
-        let tasks = state.tasks.clone();
-        match tokio::task::spawn_blocking(move || tasks.requeue_running()).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(tasks = n, "queued again the tasks a previous run left unfinished"),
-            Ok(Err(error)) => tracing::error!(%error, "cannot queue again unfinished tasks"),
-            Err(_) => tracing::error!("queueing again unfinished tasks panicked"),
-        }
-        for _ in 0..state.task_settings.workers.max(1) {
-            tokio::spawn(moderation_worker(state.clone()));
-        }
-        delivery_loop(state).await
-    });
+    for _ in 0..state.task_settings.workers.max(1) {
+        tokio::spawn(moderation_worker(state.clone()));
+    }
+    tokio::spawn(delivery_loop(state));
+}
+
+fn lease_ms(state: &AppState) -> i64 {
+    state.task_settings.lease_secs.max(1) * 1000
 }
 
 async fn moderation_worker(state: AppState) {
     loop {
         // Registered before looking, so a task queued meanwhile still wakes this worker.
         let queued = state.task_queued.notified();
-        let tasks = state.tasks.clone();
-        match tokio::task::spawn_blocking(move || tasks.claim()).await {
-            Ok(Ok(Some(task))) => process(&state, task).await,
+        let (tasks, lease) = (state.tasks.clone(), lease_ms(&state));
+        match tokio::task::spawn_blocking(move || tasks.claim(engine::stamp::now_ms(), lease)).await {
+            Ok(Ok(Some(task))) => {
+                let renewing = tokio::spawn(renew_lease(state.clone(), task.task_id.clone()));
+                process(&state, task).await;
+                renewing.abort();
+            }
             Ok(Ok(None)) => {
                 let _ = tokio::time::timeout(Duration::from_secs(1), queued).await;
             }
@@ -129,6 +128,21 @@ async fn moderation_worker(state: AppState) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    }
+}
+
+/// Renews the lease of a task every third of its length, while its worker works (the caller
+/// stops this when done).
+async fn renew_lease(state: AppState, task_id: String) {
+    let lease = lease_ms(&state);
+    loop {
+        tokio::time::sleep(Duration::from_millis(lease as u64 / 3)).await;
+        let (tasks, id) = (state.tasks.clone(), task_id.clone());
+        match tokio::task::spawn_blocking(move || tasks.renew(&id, engine::stamp::now_ms() + lease)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, task = %task_id, "cannot renew a task's lease"),
+            Err(_) => tracing::warn!(task = %task_id, "renewing a task's lease panicked"),
         }
     }
 }
@@ -163,9 +177,9 @@ async fn delivery_loop(state: AppState) {
     let limit = state.task_settings.deliveries.max(1);
     loop {
         let woken = state.task_queued.notified();
-        let tasks = state.tasks.clone();
+        let (tasks, lease) = (state.tasks.clone(), lease_ms(&state));
         let now_ms = engine::stamp::now_ms();
-        let due = tokio::task::spawn_blocking(move || tasks.due(now_ms, limit as u32)).await;
+        let due = tokio::task::spawn_blocking(move || tasks.claim_due(now_ms, limit as u32, lease)).await;
         let due = match due {
             Ok(Ok(due)) => due,
             Ok(Err(error)) => {

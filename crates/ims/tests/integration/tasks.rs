@@ -210,7 +210,9 @@ fn task_requests_are_checked_like_the_sync_call_plus_the_callback() {
 #[test]
 fn a_server_killed_mid_queue_delivers_every_task_once_after_restart() {
     let receiver = Receiver::start(0);
-    let env = [LOCAL_CALLBACKS, ("IMS_TASKS__WORKERS", "1")];
+    // The restarted server takes over the task the killed one was moderating once its lease
+    // ends: 3 s here instead of 30.
+    let env = [LOCAL_CALLBACKS, ("IMS_TASKS__WORKERS", "1"), ("IMS_TASKS__LEASE_SECS", "3")];
     let server = Server::start_with(&env, &[]);
     // Photo-sized images, so that each task takes a while and the queue is still long.
     let photo = crate::harness::b64(&crate::harness::textured_jpeg(1600, 1200, 0));

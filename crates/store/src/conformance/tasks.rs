@@ -20,37 +20,47 @@ fn task(id: &str, at: i64) -> Task {
     }
 }
 
-pub fn a_task_goes_through_its_states_and_survives_a_crash_while_running<S: TaskRepository>(store: &S) {
+pub fn a_task_goes_through_its_states_under_leases_that_outlive_a_crash<S: TaskRepository>(store: &S) {
     store.enqueue(&task("t1", 10)).unwrap();
     store.enqueue(&task("t2", 11)).unwrap();
     assert!(store.enqueue(&task("t1", 12)).is_err(), "task ids are unique");
 
-    let first = store.claim().unwrap().unwrap();
-    assert_eq!((first.task_id.as_str(), first.state), ("t1", TaskState::Running));
-    let second = store.claim().unwrap().unwrap();
+    let first = store.claim(100, 50).unwrap().unwrap();
+    assert_eq!((first.task_id.as_str(), first.state, first.next_attempt_ms), ("t1", TaskState::Running, 150));
+    let second = store.claim(100, 50).unwrap().unwrap();
     assert_eq!(second.task_id, "t2");
-    assert!(store.claim().unwrap().is_none());
+    assert!(store.claim(100, 50).unwrap().is_none());
     assert_eq!(store.backlog().unwrap(), (0, 2, 0));
 
-    // The process dies with both running: they are queued again at the next start.
-    assert_eq!(store.requeue_running().unwrap(), 2);
-    let again = store.claim().unwrap().unwrap();
-    assert_eq!(again.task_id, "t1");
+    // t1's worker dies; t2's renews its lease. Once t1's lease ends, t1 is taken again.
+    store.renew("t2", 300).unwrap();
+    assert!(store.claim(149, 50).unwrap().is_none(), "a lease holds until it ends");
+    let again = store.claim(150, 50).unwrap().unwrap();
+    assert_eq!((again.task_id.as_str(), again.next_attempt_ms), ("t1", 200));
+    assert!(store.claim(150, 50).unwrap().is_none(), "t2's renewed lease holds");
     store.moderated("t1", "{\"Response\":{}}", 20).unwrap();
-    assert!(store.due(19, 10).unwrap().is_empty());
-    assert_eq!(store.due(20, 10).unwrap()[0].result.as_deref(), Some("{\"Response\":{}}"));
+    assert!(store.moderated("t1", "{}", 21).is_err(), "a result is stored once");
+    assert!(store.renew("t1", 400).is_err(), "only a running task has a lease");
     assert_eq!(store.task("t1").unwrap().request, "", "the image is dropped once moderated");
 
-    store.delivery_failed("t1", "HTTP 500", Some(25)).unwrap();
-    assert!(store.due(24, 10).unwrap().is_empty());
-    store.delivered("t1", 25).unwrap();
+    // A delivery attempt holds its task; a node that dies mid-attempt leaves it to the next.
+    assert!(store.claim_due(19, 10, 5).unwrap().is_empty());
+    let due = store.claim_due(20, 10, 5).unwrap();
+    assert_eq!(due[0].result.as_deref(), Some("{\"Response\":{}}"));
+    assert!(store.claim_due(24, 10, 5).unwrap().is_empty(), "held for the attempt in flight");
+    assert_eq!(store.claim_due(25, 10, 5).unwrap().len(), 1, "taken again once the hold ends");
+
+    store.delivery_failed("t1", "HTTP 500", Some(40)).unwrap();
+    assert!(store.claim_due(39, 10, 5).unwrap().is_empty());
+    store.delivered("t1", 40).unwrap();
     let done = store.task("t1").unwrap();
     assert_eq!((done.state, done.attempts), (TaskState::Delivered, 2));
-    assert!(store.delivered("t1", 26).is_err(), "a delivered task is not delivered again");
-    assert!(store.due(100, 10).unwrap().is_empty());
+    assert!(store.delivered("t1", 41).is_err(), "a delivered task is not delivered again");
+    assert!(store.claim_due(1000, 10, 5).unwrap().is_empty());
 }
 
-/// Eight workers claiming twenty queued tasks at once: each task is claimed exactly once.
+/// Eight workers claiming twenty queued tasks at once: each task is claimed exactly once; then
+/// eight delivery loops: each delivery is taken exactly once.
 pub fn racing_claims_take_each_task_once<S: TaskRepository>(store: &S) {
     for i in 0..20 {
         store.enqueue(&task(&format!("race-{i}"), i)).unwrap();
@@ -58,7 +68,9 @@ pub fn racing_claims_take_each_task_once<S: TaskRepository>(store: &S) {
     let mut claimed: Vec<String> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..8)
             .map(|_| {
-                scope.spawn(|| std::iter::from_fn(|| store.claim().unwrap()).map(|t| t.task_id).collect::<Vec<_>>())
+                scope.spawn(|| {
+                    std::iter::from_fn(|| store.claim(0, 1000).unwrap()).map(|t| t.task_id).collect::<Vec<_>>()
+                })
             })
             .collect();
         workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
@@ -66,4 +78,22 @@ pub fn racing_claims_take_each_task_once<S: TaskRepository>(store: &S) {
     claimed.sort();
     claimed.dedup();
     assert_eq!(claimed.len(), 20);
+
+    for id in &claimed {
+        store.moderated(id, "{}", 0).unwrap();
+    }
+    let mut delivering: Vec<String> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    let batches = std::iter::from_fn(|| Some(store.claim_due(10, 3, 1000).unwrap()));
+                    batches.take_while(|b| !b.is_empty()).flatten().map(|t| t.task_id).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+    });
+    assert_eq!(delivering.len(), 20, "no delivery taken twice");
+    delivering.sort();
+    assert_eq!(delivering, claimed);
 }

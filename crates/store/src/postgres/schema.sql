@@ -112,7 +112,7 @@ CREATE TABLE tasks (
     delivered_at BIGINT
 );
 CREATE INDEX tasks_by_state ON tasks(state, next_attempt_ms);
-CREATE INDEX tasks_queued ON tasks(created_at, task_id) WHERE state = 'queued';
+CREATE INDEX tasks_to_claim ON tasks(created_at, task_id) WHERE state IN ('queued', 'running');
 
 CREATE TABLE keyword_libs (
     lib_id TEXT PRIMARY KEY,

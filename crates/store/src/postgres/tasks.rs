@@ -1,6 +1,7 @@
-//! Asynchronous tasks in PostgreSQL (table `tasks`). A worker claims the oldest queued task
-//! with `FOR UPDATE SKIP LOCKED`: workers of every node take different tasks without waiting
-//! on each other.
+//! Asynchronous tasks in PostgreSQL (table `tasks`). Workers claim tasks with `FOR UPDATE SKIP
+//! LOCKED`: the workers of every node take different tasks without waiting on each other, and
+//! a claim holds its task under a lease (`next_attempt_ms`) that any node may take over once
+//! it ends.
 
 use super::{Fault, OrFault, PostgresStore};
 use engine::accounts::AccountId;
@@ -62,20 +63,29 @@ impl TaskRepository for PostgresStore {
         Ok(())
     }
 
-    fn claim(&self) -> Result<Option<Task>, TaskError> {
+    fn claim(&self, now_ms: i64, lease_ms: i64) -> Result<Option<Task>, TaskError> {
         let row = self
             .conn::<TaskError>()?
             .query_opt(
                 &format!(
-                    "UPDATE tasks SET state = 'running' WHERE task_id = (
-                         SELECT task_id FROM tasks WHERE state = 'queued' ORDER BY created_at, task_id
-                         LIMIT 1 FOR UPDATE SKIP LOCKED)
+                    "UPDATE tasks SET state = 'running', next_attempt_ms = $2 WHERE task_id = (
+                         SELECT task_id FROM tasks WHERE state IN ('queued', 'running')
+                         AND (state = 'queued' OR next_attempt_ms <= $1)
+                         ORDER BY created_at, task_id LIMIT 1 FOR UPDATE SKIP LOCKED)
                      RETURNING {COLUMNS}"
                 ),
-                &[],
+                &[&now_ms, &(now_ms + lease_ms)],
             )
             .db::<TaskError>()?;
         Ok(row.map(|r| task_from_row(&r)).transpose()?)
+    }
+
+    fn renew(&self, task_id: &str, until_ms: i64) -> Result<(), TaskError> {
+        self.task_update(
+            "UPDATE tasks SET next_attempt_ms = $2 WHERE task_id = $1 AND state = 'running'",
+            &[&task_id, &until_ms],
+            task_id,
+        )
     }
 
     fn moderated(&self, task_id: &str, result: &str, now_ms: i64) -> Result<(), TaskError> {
@@ -87,18 +97,22 @@ impl TaskRepository for PostgresStore {
         )
     }
 
-    fn due(&self, now_ms: i64, limit: u32) -> Result<Vec<Task>, TaskError> {
+    fn claim_due(&self, now_ms: i64, limit: u32, lease_ms: i64) -> Result<Vec<Task>, TaskError> {
         let rows = self
             .conn::<TaskError>()?
             .query(
                 &format!(
-                    "SELECT {COLUMNS} FROM tasks WHERE state = 'delivering' AND next_attempt_ms <= $1
-                     ORDER BY next_attempt_ms, task_id LIMIT $2"
+                    "UPDATE tasks SET next_attempt_ms = $3 WHERE task_id IN (
+                         SELECT task_id FROM tasks WHERE state = 'delivering' AND next_attempt_ms <= $1
+                         ORDER BY next_attempt_ms, task_id LIMIT $2 FOR UPDATE SKIP LOCKED)
+                     RETURNING {COLUMNS}"
                 ),
-                &[&now_ms, &i64::from(limit)],
+                &[&now_ms, &i64::from(limit), &(now_ms + lease_ms)],
             )
             .db::<TaskError>()?;
-        Ok(rows.iter().map(task_from_row).collect::<Result<_, _>>()?)
+        let mut due = rows.iter().map(task_from_row).collect::<Result<Vec<_>, _>>()?;
+        due.sort_by(|a, b| (a.created_at, &a.task_id).cmp(&(b.created_at, &b.task_id)));
+        Ok(due)
     }
 
     fn delivered(&self, task_id: &str, at: i64) -> Result<(), TaskError> {
@@ -121,10 +135,6 @@ impl TaskRepository for PostgresStore {
             &[&task_id, &state, &next, &error],
             task_id,
         )
-    }
-
-    fn requeue_running(&self) -> Result<u64, TaskError> {
-        self.conn::<TaskError>()?.execute("UPDATE tasks SET state = 'queued' WHERE state = 'running'", &[]).db()
     }
 
     fn task(&self, task_id: &str) -> Result<Task, TaskError> {

@@ -28,7 +28,7 @@ fn every_repository_conforms_on_postgres() {
     history::filters_pages_stats_corrections_and_retention(&fresh("history"));
     keywords::libraries_keywords_and_a_matcher_that_follows_them(&fresh("keywords"));
     libraries::libraries_samples_and_a_matcher_that_follows_changes(&fresh("libraries"));
-    tasks::a_task_goes_through_its_states_and_survives_a_crash_while_running(&fresh("tasks"));
+    tasks::a_task_goes_through_its_states_under_leases_that_outlive_a_crash(&fresh("tasks"));
     tasks::racing_claims_take_each_task_once(&fresh("racing claims"));
     type Suite = fn(PostgresStore);
     let suites: [(&str, Suite); 8] = [

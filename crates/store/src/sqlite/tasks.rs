@@ -65,23 +65,40 @@ impl TaskRepository for SqliteStore {
         Ok(())
     }
 
-    fn claim(&self) -> Result<Option<Task>, TaskError> {
+    fn claim(&self, now_ms: i64, lease_ms: i64) -> Result<Option<Task>, TaskError> {
         let mut conn = self.connection(TaskError::Storage)?;
-        // IMMEDIATE: two workers cannot read the same queued task before either marks it.
+        // IMMEDIATE: two workers cannot read the same task before either marks it.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
         let task = tx
             .query_row(
-                &format!("SELECT {COLUMNS} FROM tasks WHERE state = 'queued' ORDER BY created_at, task_id LIMIT 1"),
-                [],
+                &format!(
+                    "SELECT {COLUMNS} FROM tasks
+                     WHERE state = 'queued' OR (state = 'running' AND next_attempt_ms <= ?1)
+                     ORDER BY created_at, task_id LIMIT 1"
+                ),
+                [now_ms],
                 task_from_row,
             )
             .optional()
             .map_err(storage)?;
+        let until = now_ms + lease_ms;
         if let Some(task) = &task {
-            tx.execute("UPDATE tasks SET state = 'running' WHERE task_id = ?1", [&task.task_id]).map_err(storage)?;
+            tx.execute(
+                "UPDATE tasks SET state = 'running', next_attempt_ms = ?2 WHERE task_id = ?1",
+                params![task.task_id, until],
+            )
+            .map_err(storage)?;
         }
         tx.commit().map_err(storage)?;
-        Ok(task.map(|t| Task { state: TaskState::Running, ..t }))
+        Ok(task.map(|t| Task { state: TaskState::Running, next_attempt_ms: until, ..t }))
+    }
+
+    fn renew(&self, task_id: &str, until_ms: i64) -> Result<(), TaskError> {
+        self.task_update(
+            "UPDATE tasks SET next_attempt_ms = ?2 WHERE task_id = ?1 AND state = 'running'",
+            params![task_id, until_ms],
+            task_id,
+        )
     }
 
     fn moderated(&self, task_id: &str, result: &str, now_ms: i64) -> Result<(), TaskError> {
@@ -93,16 +110,26 @@ impl TaskRepository for SqliteStore {
         )
     }
 
-    fn due(&self, now_ms: i64, limit: u32) -> Result<Vec<Task>, TaskError> {
-        let conn = self.connection(TaskError::Storage)?;
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT {COLUMNS} FROM tasks WHERE state = 'delivering' AND next_attempt_ms <= ?1
-                 ORDER BY next_attempt_ms, task_id LIMIT ?2"
-            ))
-            .map_err(storage)?;
-        let rows = stmt.query_map(params![now_ms, limit], task_from_row).map_err(storage)?;
-        rows.collect::<Result<_, _>>().map_err(storage)
+    fn claim_due(&self, now_ms: i64, limit: u32, lease_ms: i64) -> Result<Vec<Task>, TaskError> {
+        let mut conn = self.connection(TaskError::Storage)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
+        let due = {
+            let mut stmt = tx
+                .prepare(&format!(
+                    "SELECT {COLUMNS} FROM tasks WHERE state = 'delivering' AND next_attempt_ms <= ?1
+                     ORDER BY next_attempt_ms, task_id LIMIT ?2"
+                ))
+                .map_err(storage)?;
+            let rows = stmt.query_map(params![now_ms, limit], task_from_row).map_err(storage)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(storage)?
+        };
+        let until = now_ms + lease_ms;
+        for task in &due {
+            tx.execute("UPDATE tasks SET next_attempt_ms = ?2 WHERE task_id = ?1", params![task.task_id, until])
+                .map_err(storage)?;
+        }
+        tx.commit().map_err(storage)?;
+        Ok(due.into_iter().map(|t| Task { next_attempt_ms: until, ..t }).collect())
     }
 
     fn delivered(&self, task_id: &str, at: i64) -> Result<(), TaskError> {
@@ -125,14 +152,6 @@ impl TaskRepository for SqliteStore {
             params![task_id, state, next, error],
             task_id,
         )
-    }
-
-    fn requeue_running(&self) -> Result<u64, TaskError> {
-        let changed = self
-            .connection(TaskError::Storage)?
-            .execute("UPDATE tasks SET state = 'queued' WHERE state = 'running'", [])
-            .map_err(storage)?;
-        Ok(changed as u64)
     }
 
     fn task(&self, task_id: &str) -> Result<Task, TaskError> {
@@ -161,8 +180,8 @@ mod tests {
     use crate::Sealer;
 
     #[test]
-    fn a_task_goes_through_its_states_and_survives_a_crash_while_running() {
-        crate::conformance::tasks::a_task_goes_through_its_states_and_survives_a_crash_while_running(
+    fn a_task_goes_through_its_states_under_leases_that_outlive_a_crash() {
+        crate::conformance::tasks::a_task_goes_through_its_states_under_leases_that_outlive_a_crash(
             &crate::sqlite::scratch_store().1,
         );
     }
@@ -193,7 +212,7 @@ mod tests {
         }
         let store = SqliteStore::open(&path, Sealer::from_key(&[1; 32])).unwrap();
         assert_eq!(store.task("old").unwrap().next_attempt_ms, 1_700_000_002_000);
-        assert!(store.due(1_700_000_001_999, 10).unwrap().is_empty());
-        assert_eq!(store.due(1_700_000_002_000, 10).unwrap().len(), 1);
+        assert!(store.claim_due(1_700_000_001_999, 10, 1).unwrap().is_empty());
+        assert_eq!(store.claim_due(1_700_000_002_000, 10, 1).unwrap().len(), 1);
     }
 }
