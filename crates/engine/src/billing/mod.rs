@@ -666,6 +666,8 @@ pub trait BillingRepository: Send + Sync {
     fn balance_changes(&self, owner: AccountId, from: i64, to: i64) -> Result<Vec<BalanceChange>, BillingError>;
     /// Settles every closed period not yet (fully) billed, suspends accounts left in arrears
     /// (when `billing.suspend_in_arrears`) and destroys those suspended past their grace.
+    /// Every node of a cluster calls it: each period is billed, and each account charged, once,
+    /// by whichever call gets there first (a backend may answer the others with nothing done).
     fn settle(&self, billing: &Billing, now: i64) -> Result<Settlement, BillingError>;
     /// Usage per main account, service and source since the beginning (for `/metrics`).
     fn totals(&self) -> Result<Vec<(AccountId, Service, UsageCount)>, BillingError>;

@@ -147,6 +147,28 @@ pub fn daily_settlement_bills_pay_as_you_go_and_suspends_in_arrears<
     assert_eq!(changes.iter().map(|c| c.amount.minor).collect::<Vec<_>>(), [-30, -10]);
 }
 
+/// Every node of a cluster runs the settlement: four at once bill each closed day once.
+pub fn racing_settlements_bill_each_day_once<S: AccountRepository + BillingRepository + 'static>(store: S) {
+    let f = Fixture::on(store);
+    let owners: Vec<AccountId> = (0..3).map(|_| f.account("small", T - 20 * DAY)).collect();
+    let day = T + 2 * DAY;
+    for (n, owner) in owners.iter().enumerate() {
+        for i in 0..=n {
+            f.meter(*owner, Service::Aigc, &format!("g{n}-{i}"), day);
+        }
+    }
+    let bills: usize = std::thread::scope(|scope| {
+        let nodes: Vec<_> =
+            (0..4).map(|_| scope.spawn(|| f.store.settle(&f.billing, day + DAY + 1800).unwrap().bills.len())).collect();
+        nodes.into_iter().map(|n| n.join().unwrap()).sum()
+    });
+    assert_eq!(bills, owners.len(), "one bill per account and day, whichever node made it");
+    for (n, owner) in owners.iter().enumerate() {
+        assert_eq!(f.balance(*owner), -10 * (n as i64 + 1), "charged once");
+        assert_eq!(f.store.balance_changes(*owner, 0, i64::MAX).unwrap().len(), 1);
+    }
+}
+
 pub fn a_top_up_within_seven_days_resumes_and_after_that_the_activation_is_destroyed<
     S: AccountRepository + BillingRepository + 'static,
 >(

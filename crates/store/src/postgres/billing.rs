@@ -116,6 +116,26 @@ fn set_state(
 }
 
 impl PostgresStore {
+    /// Settles every account, one transaction each.
+    fn settle_all(&self, billing: &Billing, now: i64) -> Result<Settlement, BillingError> {
+        let mut done = Settlement::default();
+        // One transaction per account: a list an operator removed stops only its accounts.
+        let mut failures = Vec::new();
+        for account in self.billing_accounts()? {
+            let result = self.billing_write(account.owner, |tx| {
+                let account = activated(tx, account.owner)?;
+                Self::settle_account(tx, billing, &account, now, &mut done)
+            });
+            if let Err(e) = result {
+                failures.push(format!("account {}: {e}", account.owner));
+            }
+        }
+        if !failures.is_empty() {
+            return Err(BillingError::Invalid(failures.join("; ")));
+        }
+        Ok(done)
+    }
+
     /// Runs `work` in one transaction holding `owner`'s billing lock.
     fn billing_write<T>(
         &self,
@@ -497,22 +517,17 @@ impl BillingRepository for PostgresStore {
     }
 
     fn settle(&self, billing: &Billing, now: i64) -> Result<Settlement, BillingError> {
-        let mut done = Settlement::default();
-        // One transaction per account: a list an operator removed stops only its accounts.
-        let mut failures = Vec::new();
-        for account in self.billing_accounts()? {
-            let result = self.billing_write(account.owner, |tx| {
-                let account = activated(tx, account.owner)?;
-                Self::settle_account(tx, billing, &account, now, &mut done)
-            });
-            if let Err(e) = result {
-                failures.push(format!("account {}: {e}", account.owner));
-            }
+        // One node settles at a time; the others find nothing left when their turn comes.
+        let mut holder = self.conn::<BillingError>()?;
+        let (class, key) = lock::SETTLEMENT;
+        let held: bool =
+            holder.query_one("SELECT pg_try_advisory_lock($1, $2)", &[&class, &key]).db::<BillingError>()?.get(0);
+        if !held {
+            return Ok(Settlement::default());
         }
-        if !failures.is_empty() {
-            return Err(BillingError::Invalid(failures.join("; ")));
-        }
-        Ok(done)
+        let settled = self.settle_all(billing, now);
+        holder.execute("SELECT pg_advisory_unlock($1, $2)", &[&class, &key]).db::<BillingError>()?;
+        settled
     }
 
     fn totals(&self) -> Result<Vec<(AccountId, Service, UsageCount)>, BillingError> {

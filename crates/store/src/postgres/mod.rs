@@ -48,6 +48,8 @@ pub(crate) mod lock {
     pub const SAMPLES: (i32, i32) = (2, 0);
     /// Held while the first main account of an empty database is made.
     pub const FIRST_ACCOUNT: (i32, i32) = (3, 0);
+    /// Held by the node settling the bills: the others skip their turn.
+    pub const SETTLEMENT: (i32, i32) = (5, 0);
     /// Held by every change to one billing account: its writers queue instead of racing.
     pub fn billing(owner: engine::accounts::AccountId) -> (i32, i32) {
         (4, owner.0 as i32)

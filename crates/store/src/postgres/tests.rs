@@ -31,7 +31,7 @@ fn every_repository_conforms_on_postgres() {
     tasks::a_task_goes_through_its_states_under_leases_that_outlive_a_crash(&fresh("tasks"));
     tasks::racing_claims_take_each_task_once(&fresh("racing claims"));
     type Suite = fn(PostgresStore);
-    let suites: [(&str, Suite); 8] = [
+    let suites: [(&str, Suite); 9] = [
         ("trial", billing::the_trial_covers_images_until_it_expires_and_never_aigc),
         ("packages", billing::stacked_packages_are_drawn_earliest_expiry_first),
         ("settlement", billing::daily_settlement_bills_pay_as_you_go_and_suspends_in_arrears),
@@ -40,6 +40,7 @@ fn every_repository_conforms_on_postgres() {
         ("refunds", billing::an_unused_package_is_refundable_for_thirty_days),
         ("monthly tiers", billing::monthly_tiers_settle_once_the_month_closes),
         ("concurrent metering", billing::concurrent_metering_is_exact),
+        ("racing settlements", billing::racing_settlements_bill_each_day_once),
     ];
     for (name, suite) in suites {
         suite(fresh(name));

@@ -561,7 +561,7 @@ mod tests {
 
     #[test]
     fn billing_conforms() {
-        let suites: [fn(crate::SqliteStore); 8] = [
+        let suites: [fn(crate::SqliteStore); 9] = [
             suite::the_trial_covers_images_until_it_expires_and_never_aigc,
             suite::stacked_packages_are_drawn_earliest_expiry_first,
             suite::daily_settlement_bills_pay_as_you_go_and_suspends_in_arrears,
@@ -570,6 +570,7 @@ mod tests {
             suite::an_unused_package_is_refundable_for_thirty_days,
             suite::monthly_tiers_settle_once_the_month_closes,
             suite::concurrent_metering_is_exact,
+            suite::racing_settlements_bill_each_day_once,
         ];
         for run in suites {
             let (_dir, store) = crate::sqlite::scratch_store();
