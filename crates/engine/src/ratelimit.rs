@@ -5,6 +5,10 @@
 //! lets `2 x limit` through across a window boundary, and unlike a token bucket refilled
 //! continuously it refuses exactly the surplus of a burst, which is what the cloud promises
 //! ("100 requests per second") and what the tests check. Refused requests do not count.
+//!
+//! [`Admission`] is where a server asks: one node keeps its windows in memory
+//! ([`RateLimiter`]); the nodes of a cluster keep them in the shared database, so that an
+//! account's limit holds for the cluster as a whole. Both apply the same rule, [`slide`].
 
 use crate::accounts::AccountId;
 use std::collections::{HashMap, VecDeque};
@@ -18,6 +22,45 @@ pub enum RateClass {
     Sync,
     /// `CreateImageModerationAsyncTask`.
     Async,
+}
+
+impl RateClass {
+    /// Its name where windows are stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RateClass::Sync => "sync",
+            RateClass::Async => "async",
+        }
+    }
+}
+
+/// The limiter's answer when it cannot tell (the database that keeps the windows failed).
+#[derive(Debug, thiserror::Error)]
+#[error("rate limit storage: {0}")]
+pub struct RateError(pub String);
+
+/// Admits requests under per-account limits.
+///
+/// Concurrency contract: of any number of calls racing for one account and class, on any node
+/// sharing the implementation's state, exactly as many are admitted as the window has room for.
+pub trait Admission: Send + Sync {
+    /// Admits one request now if fewer than `limit` of the account's requests of `class` were
+    /// admitted in the second before; may block (a database round trip).
+    fn admit(&self, account: AccountId, class: RateClass, limit: u32) -> Result<bool, RateError>;
+}
+
+/// The sliding-window rule on one window (admission times, oldest first): drops the times
+/// `gone` says have left the window, then admits `now` if fewer than `limit` remain.
+pub fn slide<T: Copy>(admitted: &mut VecDeque<T>, now: T, gone: impl Fn(T) -> bool, limit: u32) -> bool {
+    while admitted.front().is_some_and(|&t| gone(t)) {
+        admitted.pop_front();
+    }
+    if admitted.len() < limit as usize {
+        admitted.push_back(now);
+        true
+    } else {
+        false
+    }
 }
 
 /// The admission times of one account and class within the last period, oldest first.
@@ -48,15 +91,13 @@ impl RateLimiter {
             windows.entry((account, class)).or_default().clone()
         };
         let mut admitted = window.lock().unwrap_or_else(|e| e.into_inner());
-        while admitted.front().is_some_and(|&t| now.saturating_duration_since(t) >= self.period) {
-            admitted.pop_front();
-        }
-        if admitted.len() < limit as usize {
-            admitted.push_back(now);
-            true
-        } else {
-            false
-        }
+        slide(&mut admitted, now, |t| now.saturating_duration_since(t) >= self.period, limit)
+    }
+}
+
+impl Admission for RateLimiter {
+    fn admit(&self, account: AccountId, class: RateClass, limit: u32) -> Result<bool, RateError> {
+        Ok(self.try_acquire(account, class, limit, Instant::now()))
     }
 }
 

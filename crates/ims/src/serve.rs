@@ -8,7 +8,6 @@ use engine::decision::{Label, Suggestion};
 use engine::history::retention_cutoff;
 use engine::keywords::{built_in_words, KeywordLibrary, KeywordMatcher, BUILT_IN};
 use engine::library::Matcher;
-use engine::ratelimit::RateLimiter;
 use inference::analyzer::{Analyzer, Backend};
 use server::{AppState, MetricsRender};
 use std::sync::Arc;
@@ -70,14 +69,14 @@ pub fn app_state(settings: &Settings, store: Arc<dyn Store>, metrics: MetricsRen
         tasks: store.clone(),
         billing: store.clone(),
         prices: Arc::new(crate::prices(settings)?),
-        keywords: store,
+        keywords: store.clone(),
         keyword_matcher: Arc::new(KeywordMatcher::with_built_in(built_in_keywords(&settings.inference.artifacts_dir))),
         matcher,
         analyzer: Arc::new(analyzer),
         history_settings: Arc::new(settings.history.clone()),
         task_settings: Arc::new(settings.tasks.clone()),
         task_queued: Arc::new(tokio::sync::Notify::new()),
-        limiter: Arc::new(RateLimiter::default()),
+        limiter: store.admission(),
         fetcher: Arc::new(fetcher),
         decode_slots: AppState::decode_slots(&settings.server),
         in_flight: AppState::in_flight(&settings.server),

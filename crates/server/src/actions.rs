@@ -199,7 +199,8 @@ async fn run(
         RateClass::Sync => account.limits.sync_per_second.unwrap_or(state.settings.sync_per_second),
         RateClass::Async => account.limits.async_per_second.unwrap_or(state.settings.async_per_second),
     };
-    if !state.limiter.try_acquire(account.id, action.rate_class(), limit, Instant::now()) {
+    let (limiter, id, class) = (state.limiter.clone(), account.id, action.rate_class());
+    if !blocking(move || limiter.admit(id, class, limit)).await? {
         return Err(error::rate_limited(limit));
     }
 

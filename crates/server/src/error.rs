@@ -45,12 +45,28 @@ pub fn check_failed(check: &'static str, cause: &dyn std::fmt::Display) -> ApiEr
     )
 }
 
-/// Account errors reach the API only as storage failures: their details stay in the log.
+/// The database failed (unreachable, slower than its statement timeout, out of room):
+/// `ServiceUnavailable`, which says to retry; the details stay in the log.
+pub fn storage_failure(what: &str, reason: &dyn std::fmt::Display) -> ApiError {
+    tracing::error!(%reason, "{what} storage failed");
+    metrics::counter!("ims_storage_failures_total").increment(1);
+    ApiError::with_message(
+        Code::ServiceUnavailable,
+        "The database did not answer; nothing was decided. Retry later.",
+        "数据库未响应，本次请求未处理，请稍后重试。",
+    )
+}
+
+impl ErrorCode for engine::ratelimit::RateError {
+    fn api_error(&self) -> ApiError {
+        storage_failure("rate limit", self)
+    }
+}
+
+/// Account errors reach the API only as storage failures.
 impl ErrorCode for AccountError {
     fn api_error(&self) -> ApiError {
-        let error = self;
-        tracing::error!(%error, "account lookup failed");
-        ApiError::new(Code::InternalError)
+        storage_failure("account", self)
     }
 }
 
@@ -117,10 +133,7 @@ impl ErrorCode for PolicyError {
                 format!("Invalid policy: {reason}."),
                 format!("策略设置无效：{reason}。"),
             ),
-            PolicyError::Store(reason) => {
-                tracing::error!(%reason, "policy storage failed");
-                ApiError::new(Code::InternalError)
-            }
+            PolicyError::Store(reason) => storage_failure("policy", reason),
         }
     }
 }
@@ -149,10 +162,7 @@ impl ErrorCode for LibraryError {
                 format!("There is no library image `{id}`."),
                 format!("图片库样本 `{id}` 不存在。"),
             ),
-            LibraryError::Storage(reason) => {
-                tracing::error!(%reason, "library storage failed");
-                ApiError::new(Code::InternalError)
-            }
+            LibraryError::Storage(reason) => storage_failure("library", reason),
         }
     }
 }
@@ -181,10 +191,7 @@ impl ErrorCode for KeywordError {
                 format!("There is no keyword `{id}`."),
                 format!("关键词 `{id}` 不存在。"),
             ),
-            KeywordError::Storage(reason) => {
-                tracing::error!(%reason, "keyword storage failed");
-                ApiError::new(Code::InternalError)
-            }
+            KeywordError::Storage(reason) => storage_failure("keyword", reason),
         }
     }
 }
@@ -213,10 +220,7 @@ impl ErrorCode for BillingError {
             BillingError::UnknownCatalogue { .. } | BillingError::UnknownOffer { .. } | BillingError::Invalid(_) => {
                 ApiError::with_message(Code::InvalidParameterValue, format!("{en}."), format!("参数取值错误：{en}。"))
             }
-            BillingError::Storage(reason) => {
-                tracing::error!(%reason, "billing storage failed");
-                ApiError::new(Code::InternalError)
-            }
+            BillingError::Storage(reason) => storage_failure("billing", reason),
         }
     }
 }
@@ -258,10 +262,7 @@ impl ErrorCode for HistoryError {
                 format!("Invalid query: {reason}."),
                 format!("查询条件无效：{reason}。"),
             ),
-            HistoryError::Storage(reason) => {
-                tracing::error!(%reason, "result storage failed");
-                ApiError::new(Code::InternalError)
-            }
+            HistoryError::Storage(reason) => storage_failure("history", reason),
         }
     }
 }

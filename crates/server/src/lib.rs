@@ -34,7 +34,7 @@ use engine::history::HistoryRepository;
 use engine::keywords::{KeywordMatcher, KeywordRepository};
 use engine::library::{LibraryRepository, Matcher};
 use engine::policy::PolicyRepository;
-use engine::ratelimit::RateLimiter;
+use engine::ratelimit::Admission;
 use engine::task::TaskRepository;
 use inference::analyzer::Backend;
 use serde::{Deserialize, Serialize};
@@ -146,7 +146,8 @@ pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
 pub struct AppState {
     pub settings: Arc<ServerSettings>,
     pub accounts: Arc<dyn AccountRepository>,
-    pub limiter: Arc<RateLimiter>,
+    /// Rate limits: in memory on one node, in the shared database for a cluster.
+    pub limiter: Arc<dyn Admission>,
     pub fetcher: Arc<media::fetch::Fetcher>,
     pub policies: Arc<dyn PolicyRepository>,
     pub libraries: Arc<dyn LibraryRepository>,

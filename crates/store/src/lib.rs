@@ -28,6 +28,7 @@ use engine::history::HistoryRepository;
 use engine::keywords::KeywordRepository;
 use engine::library::LibraryRepository;
 use engine::policy::PolicyRepository;
+use engine::ratelimit::Admission;
 use engine::task::TaskRepository;
 use std::path::Path;
 use std::sync::Arc;
@@ -46,6 +47,9 @@ pub trait Store:
     fn ping(&self) -> Result<(), StoreError>;
     /// `sqlite` or `postgres`, for logs and metrics.
     fn backend(&self) -> &'static str;
+    /// Where the rate limits' windows are kept: this process's memory for SQLite (one node),
+    /// the shared database for PostgreSQL, so a limit holds for a cluster as a whole.
+    fn admission(self: Arc<Self>) -> Arc<dyn Admission>;
 }
 
 /// Opens the store `url` names (`postgres://` or `postgresql://`: PostgreSQL), or the SQLite

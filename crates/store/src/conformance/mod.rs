@@ -6,6 +6,7 @@ pub mod billing;
 pub mod history;
 pub mod keywords;
 pub mod libraries;
+pub mod rates;
 pub mod tasks;
 
 use engine::accounts::{Access, AccountError, AccountId, AccountRepository, KeyStatus, RateLimits, MAX_ACTIVE_KEYS};

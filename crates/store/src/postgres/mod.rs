@@ -22,9 +22,11 @@ use engine::accounts::{
     AccountRepository, ApiKey, Credential, KeyStatus, RateLimits, SecretKey,
 };
 use engine::policy::{Policy, PolicyError, PolicyRepository};
+use engine::ratelimit::{slide, Admission, RateClass, RateError};
 use engine::stamp::now;
 use postgres::{GenericClient, NoTls, Row};
 use r2d2_postgres::PostgresConnectionManager;
+use std::collections::VecDeque;
 use std::time::Duration;
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
@@ -84,6 +86,7 @@ storage_fault! {
     engine::keywords::KeywordError => engine::keywords::KeywordError::Storage,
     engine::library::LibraryError => engine::library::LibraryError::Storage,
     engine::task::TaskError => engine::task::TaskError::Storage,
+    RateError => RateError,
 }
 
 /// `?` for the driver's results in a repository method: a failure becomes its `Storage` error.
@@ -181,6 +184,38 @@ impl crate::Store for PostgresStore {
 
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    fn admission(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn Admission> {
+        self
+    }
+}
+
+impl Admission for PostgresStore {
+    fn admit(&self, account: AccountId, class: RateClass, limit: u32) -> Result<bool, RateError> {
+        let mut conn = self.conn::<RateError>()?;
+        let mut tx = conn.transaction().db::<RateError>()?;
+        // Makes the window or locks it, and reads it with the database's clock: one clock for
+        // every node, whatever their own say.
+        let row = tx
+            .query_one(
+                "INSERT INTO rate_windows VALUES ($1, $2, '{}') ON CONFLICT (account_id, class)
+                 DO UPDATE SET admitted = rate_windows.admitted
+                 RETURNING admitted, (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT",
+                &[&account.0, &class.as_str()],
+            )
+            .db::<RateError>()?;
+        let (mut window, now): (VecDeque<i64>, i64) = (row.get::<_, Vec<i64>>(0).into(), row.get(1));
+        let admitted = slide(&mut window, now, |t| now - t >= 1000, limit);
+        if admitted {
+            tx.execute(
+                "UPDATE rate_windows SET admitted = $3 WHERE account_id = $1 AND class = $2",
+                &[&account.0, &class.as_str(), &Vec::from(window)],
+            )
+            .db::<RateError>()?;
+        }
+        tx.commit().db::<RateError>()?;
+        Ok(admitted)
     }
 }
 

@@ -203,3 +203,13 @@ CREATE TABLE transactions (
     reference TEXT NOT NULL
 );
 CREATE INDEX transactions_by_owner ON transactions(owner_id, at);
+
+-- Each account's sliding rate-limit windows (admission times in the database's milliseconds),
+-- shared by the nodes. Not logged: after a crash of the database the windows start empty,
+-- which lets through at most one second's worth once.
+CREATE UNLOGGED TABLE rate_windows (
+    account_id BIGINT NOT NULL,
+    class TEXT NOT NULL,
+    admitted BIGINT[] NOT NULL,
+    PRIMARY KEY (account_id, class)
+);

@@ -307,6 +307,10 @@ impl crate::Store for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
     }
+
+    fn admission(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn engine::ratelimit::Admission> {
+        std::sync::Arc::new(engine::ratelimit::RateLimiter::default())
+    }
 }
 
 const ACCOUNT_COLUMNS: &str = "id, name, parent_id, access, sync_per_second, async_per_second, created_at";
@@ -601,6 +605,14 @@ mod tests {
         crate::conformance::racing_key_creations_stop_at_the_limit(&s);
         crate::conformance::racing_policy_creations_make_one(&s);
         crate::conformance::racing_first_accounts_make_one(&scratch_store().1);
+    }
+
+    #[test]
+    fn rate_limits_conform() {
+        use crate::Store;
+        let (_dir, store) = scratch_store();
+        let store = std::sync::Arc::new(store);
+        crate::conformance::rates::racing_admissions_are_exact_and_the_window_slides(store.admission().as_ref());
     }
 
     #[test]
