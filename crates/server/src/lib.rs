@@ -136,7 +136,7 @@ impl Default for TaskSettings {
     }
 }
 
-/// Reports whether the server's dependencies (the database) answer, for `/healthz`.
+/// Reports whether the server's dependencies (the database) answer, for `/readyz`.
 pub type HealthCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 /// Renders the Prometheus exposition text for `/metrics`.
 pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
@@ -196,7 +196,12 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new().route("/healthz", get(healthz)).route("/metrics", get(metrics_text)).fallback(api).with_state(state)
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .fallback(api)
+        .with_state(state)
 }
 
 /// Every path other than the two operational ones is the API: the handler itself answers
@@ -205,17 +210,35 @@ async fn api(State(state): State<AppState>, request: Request) -> Response {
     actions::handle(state, request).await
 }
 
-async fn healthz(State(state): State<AppState>) -> Response {
+fn json_response(status: axum::http::StatusCode, body: serde_json::Value) -> Response {
+    (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+/// Liveness: the process answers. Nothing else is checked, so that a database outage does not
+/// get every node restarted; `/readyz` says whether it can serve.
+async fn healthz() -> Response {
+    json_response(axum::http::StatusCode::OK, serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: the database answers, and the models are loaded (they are before the server
+/// listens, so the answer lists them). A load balancer sends traffic only where this is 200.
+async fn readyz(State(state): State<AppState>) -> Response {
     let health = state.health.clone();
     let result = tokio::task::spawn_blocking(move || health()).await.unwrap_or_else(|e| Err(e.to_string()));
-    let (status, body) = match result {
-        Ok(()) => (axum::http::StatusCode::OK, serde_json::json!({"status": "ok"})),
+    let models = state.analyzer.models();
+    match result {
+        Ok(()) => json_response(
+            axum::http::StatusCode::OK,
+            serde_json::json!({"status": "ready", "database": "ok", "models": models}),
+        ),
         Err(reason) => {
-            tracing::error!(%reason, "health check failed");
-            (axum::http::StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"status": "unavailable"}))
+            tracing::error!(%reason, "not ready: the database does not answer");
+            json_response(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"status": "unavailable", "database": "unreachable", "models": models}),
+            )
         }
-    };
-    (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    }
 }
 
 /// Rendering reads the billing gauges from the database: on the blocking pool.

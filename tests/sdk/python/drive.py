@@ -9,7 +9,8 @@ Job fields: endpoint (host:port), secret_id, secret_key, version ("2020-12-29" o
 ims's policy actions, go through its generic `call_json`), method (POST or GET), sign
 (TC3-HMAC-SHA256, HmacSHA1 or HmacSHA256), language (optional), params (the request),
 time_offset (seconds added to the SDK's clock, to test expired signatures), count and
-concurrency (a burst of identical calls from that many threads at once), protocol ("http";
+concurrency (a burst of identical calls from that many threads at once), endpoints (instead of
+endpoint: call i of a burst goes to endpoints[i % len], the nodes of a cluster), protocol ("http";
 absent, the SDK's default, https) and certification (a CA file the SDK trusts instead of
 certifi's bundle).
 """
@@ -93,7 +94,9 @@ def main():
 
     def worker(indices):
         for i in indices:
-            results[i] = call(job, barrier if i < concurrency else None)
+            nodes = job.get("endpoints")
+            target = dict(job, endpoint=nodes[i % len(nodes)]) if nodes else job
+            results[i] = call(target, barrier if i < concurrency else None)
 
     threads = [threading.Thread(target=worker, args=(range(t, count, concurrency),)) for t in range(concurrency)]
     for t in threads:

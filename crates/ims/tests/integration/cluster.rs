@@ -2,8 +2,10 @@
 //! the test itself (store::testing). Small made images, OCR off: this tests the sharing, not
 //! the models.
 
-use crate::harness::{b64, textured_jpeg, Server};
-use serde_json::json;
+use crate::harness::{b64, burst, python, raw, single, textured_jpeg, Server};
+use crate::tasks::{Receiver, LOCAL_CALLBACKS};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
 use store::testing::TempPostgres;
 
 /// Every node of a cluster seals and opens API secrets with the same master key.
@@ -11,9 +13,29 @@ const MASTER_KEY: &str = "5eb63bbbe01eeed093cb22bb8f5acdc35eb63bbbe01eeed093cb22
 
 fn node(url: &str) -> Server {
     Server::start_with(
-        &[("IMS_STORAGE__URL", url), ("IMS_MASTER_KEY", MASTER_KEY), ("IMS_INFERENCE__OCR", "false")],
+        &[
+            ("IMS_STORAGE__URL", url),
+            ("IMS_MASTER_KEY", MASTER_KEY),
+            ("IMS_INFERENCE__OCR", "false"),
+            LOCAL_CALLBACKS,
+            // A killed node's tasks are taken over 3 s after its last renewal, not 30.
+            ("IMS_TASKS__LEASE_SECS", "3"),
+        ],
         &[],
     )
+}
+
+/// A job of `action` on `server` signed with the given key.
+fn job_as(server: &Server, (secret_id, secret_key): (&str, &str), action: &str, params: Value) -> Value {
+    let mut job = server.job(params);
+    job["action"] = json!(action);
+    job["secret_id"] = json!(secret_id);
+    job["secret_key"] = json!(secret_key);
+    job
+}
+
+fn call_as(server: &Server, key: (&str, &str), action: &str, params: Value) -> Result<Value, (String, String)> {
+    single(python(&job_as(server, key, action, params)))
 }
 
 #[test]
@@ -22,35 +44,88 @@ fn two_nodes_on_one_database_are_one_service() {
     let url = postgres.create_database("cluster");
     let (a, b) = (node(&url), node(&url));
     assert_eq!((&a.secret_id, &a.secret_key), (&b.secret_id, &b.secret_key), "one first account for both");
-    assert!(a.log().contains("backend=\"postgres\"") || a.log().contains("backend=postgres"), "{}", a.log());
 
     // An account and key made through node A's command line sign calls to node B.
     let (account, secret_id, secret_key) = a.main_account("acme");
-    let as_acme = |server: &Server, action: &str, params: serde_json::Value| {
-        let mut job = server.job(params);
-        job["action"] = json!(action);
-        job["secret_id"] = json!(secret_id);
-        job["secret_key"] = json!(secret_key);
-        crate::harness::single(crate::harness::python(&job))
-    };
+    let key = (secret_id.as_str(), secret_key.as_str());
     let image = b64(&textured_jpeg(320, 240, 7));
-    let first = as_acme(&b, "ImageModeration", json!({"FileContent": image, "DataId": "on-b"}))
+    let first = call_as(&b, key, "ImageModeration", json!({"FileContent": image, "DataId": "on-b"}))
         .unwrap_or_else(|e| panic!("{e:?}\n{}", b.log()));
     assert_eq!(first["Suggestion"], "Pass", "{first}");
 
-    // A block list filled through node A applies on node B.
-    let lib = as_acme(&a, "CreateImageLib", json!({"LibName": "banned", "Label": "Ad", "Action": "Block"})).unwrap();
+    // A block list filled through node A applies on node B at once.
+    let lib =
+        call_as(&a, key, "CreateImageLib", json!({"LibName": "banned", "Label": "Ad", "Action": "Block"})).unwrap();
     let lib_id = lib["LibId"].as_str().unwrap();
-    as_acme(&a, "CreateImageSamples", json!({"LibId": lib_id, "Images": [{"Name": "x", "FileContent": image}]}))
-        .unwrap();
-    let second = as_acme(&b, "ImageModeration", json!({"FileContent": image, "DataId": "on-b-again"})).unwrap();
+    let sample = json!({"LibId": lib_id, "Images": [{"Name": "x", "FileContent": image}]});
+    call_as(&a, key, "CreateImageSamples", sample).unwrap();
+    let second = call_as(&b, key, "ImageModeration", json!({"FileContent": image, "DataId": "on-b-again"})).unwrap();
     assert_eq!((second["Suggestion"].as_str(), second["Label"].as_str()), (Some("Block"), Some("Ad")), "{second}");
 
-    // The history of calls to B reads the same from A; usage counts each call once.
-    let listed = as_acme(&a, "DescribeImsList", json!({"PageSize": 10})).unwrap();
+    // The history of calls to B reads the same from A.
+    let listed = call_as(&a, key, "DescribeImsList", json!({"PageSize": 10})).unwrap();
     let ids: Vec<&str> =
         listed["ImsDetailSet"].as_array().unwrap().iter().map(|r| r["DataId"].as_str().unwrap()).collect();
     assert_eq!(ids, ["on-b-again", "on-b"], "{listed}");
-    assert_eq!(a.metered(account), 2);
-    assert_eq!(b.metered(account), 2);
+
+    // A burst split across both nodes is limited as one account: 40 calls at once, 20 a second.
+    a.cli(&["account", "limits", &account.to_string(), "--sync", "20"]).unwrap();
+    std::thread::sleep(Duration::from_millis(1100)); // the calls above leave the window
+    let mut spread = job_as(&a, key, "DescribeImsList", json!({"PageSize": 1}));
+    spread["endpoints"] = json!([a.endpoint, b.endpoint]);
+    let (admitted, limited) = burst(&spread, 40);
+    println!("burst of 40 across two nodes, limit 20: {admitted} admitted, {limited} refused");
+    assert!((19..=21).contains(&admitted), "within 5% of the limit: {admitted} admitted");
+    a.cli(&["account", "limits", &account.to_string(), "--sync", "default"]).unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+
+    // 200 tasks queued through both nodes; node A is killed mid-queue; node B finishes them all.
+    a.cli(&["account", "limits", &account.to_string(), "--async", "1000"]).unwrap();
+    let receiver = Receiver::start(0);
+    let mut queue =
+        job_as(&a, key, "CreateImageModerationAsyncTask", json!({"FileContent": image, "CallbackUrl": receiver.url()}));
+    queue["endpoints"] = json!([a.endpoint, b.endpoint]);
+    queue["count"] = json!(200);
+    queue["concurrency"] = json!(4);
+    let ids: Vec<String> = python(&queue)
+        .iter()
+        .map(|r| r["ok"]["RequestId"].as_str().unwrap_or_else(|| panic!("not queued: {r}")).to_string())
+        .collect();
+    let start = Instant::now();
+    while receiver.accepted_tasks().len() < 20 {
+        assert!(start.elapsed() < Duration::from_secs(120), "no deliveries: {}", a.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = receiver.accepted_tasks().len();
+    drop(a); // SIGKILL: no shutdown of any kind
+    assert!(before < ids.len(), "the kill must come mid-queue ({before} delivered)");
+    let start = Instant::now();
+    while !ids.iter().all(|id| receiver.accepted_tasks().contains_key(id)) {
+        assert!(start.elapsed() < Duration::from_secs(300), "not all delivered: {}", receiver.accepted_tasks().len());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let accepted = receiver.accepted_tasks();
+    let repeated: Vec<_> = accepted.iter().filter(|(_, n)| **n > 1).collect();
+    println!("200 tasks, node A killed after {before} deliveries: all delivered, repeated {repeated:?}");
+    // Only a delivery whose 2xx was in flight when A died may come twice: at most A's 8 at once.
+    assert!(repeated.iter().all(|(_, n)| **n == 2) && repeated.len() <= 8, "{repeated:?}");
+
+    // Metering: each successful moderation once, tasks taken over included (2 calls, 200 tasks).
+    assert_eq!(b.metered(account), 202);
+
+    // The database goes down: calls fail with ServiceUnavailable within their deadline, and the
+    // node says it is not ready; it serves again by itself once the database is back.
+    postgres.stop();
+    let asked = Instant::now();
+    let refused = call_as(&b, key, "ImageModeration", json!({"FileContent": image})).unwrap_err();
+    assert_eq!(refused.0, "ServiceUnavailable", "{refused:?}");
+    assert!(asked.elapsed() < Duration::from_secs(15), "answered in {:?}", asked.elapsed());
+    let ready = raw(&b.endpoint, "GET", "/readyz", &[], b"");
+    assert_eq!((ready.status, ready.json()["database"].as_str()), (503, Some("unreachable")));
+    assert_eq!(raw(&b.endpoint, "GET", "/healthz", &[], b"").status, 200, "alive all the same");
+    postgres.start_again();
+    let back = call_as(&b, key, "ImageModeration", json!({"FileContent": image})).unwrap();
+    assert_eq!(back["Suggestion"], "Block", "{back}");
+    assert_eq!(raw(&b.endpoint, "GET", "/readyz", &[], b"").status, 200);
+    assert_eq!(b.metered(account), 203, "the refused call was not metered");
 }

@@ -93,6 +93,15 @@ impl Receiver {
         out
     }
 
+    /// The accepted (2xx) deliveries per task id (`X-Ims-Task-Id`).
+    pub fn accepted_tasks(&self) -> HashMap<String, usize> {
+        let mut out = HashMap::new();
+        for d in self.snapshot().iter().filter(|d| d.status == 200) {
+            *out.entry(d.headers.get("x-ims-task-id").cloned().unwrap_or_default()).or_insert(0) += 1;
+        }
+        out
+    }
+
     /// Waits until every DataId was accepted at least once.
     pub fn wait_for(&self, data_ids: &[String], within: Duration) {
         let start = Instant::now();
