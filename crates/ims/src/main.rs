@@ -9,6 +9,7 @@ mod library;
 mod moderate;
 mod serve;
 mod settings;
+mod storage;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -60,6 +61,9 @@ enum Command {
     /// Certificates for HTTPS trials and tests.
     #[command(subcommand)]
     Cert(cert::CertCommand),
+    /// Move a deployment from SQLite to PostgreSQL (a cluster's shared database).
+    #[command(subcommand)]
+    Storage(storage::StorageCommand),
     /// Print the effective configuration, secrets hidden.
     Config,
 }
@@ -94,6 +98,7 @@ fn main() -> anyhow::Result<()> {
         Command::Keywords(command) => keywords::run(open_store(&settings)?.as_ref(), command),
         Command::Moderate(args) => moderate::run(settings, args),
         Command::Cert(command) => cert::run(&settings.data_dir, command),
+        Command::Storage(command) => storage::run(&settings, command),
         Command::Config => {
             print!("{}", settings.to_redacted_toml());
             Ok(())

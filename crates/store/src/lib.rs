@@ -3,6 +3,7 @@
 //!
 //! - [`sqlite`]: embedded SQLite in the data folder, the default (nothing to install);
 //! - [`postgres`]: PostgreSQL, shared by the nodes of a cluster;
+//! - [`copy`]: a SQLite deployment moved into PostgreSQL (`ims storage copy`);
 //! - [`seal`]: encryption at rest for the secrets the server must read back (API secret keys);
 //! - [`testing`] (feature `testing`): a throwaway PostgreSQL server for tests;
 //! - `conformance` (tests): each repository trait's contract, run against both backends.
@@ -11,6 +12,7 @@
 
 #[cfg(test)]
 mod conformance;
+pub mod copy;
 mod history;
 pub mod postgres;
 pub mod seal;

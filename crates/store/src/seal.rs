@@ -14,6 +14,7 @@ use std::path::Path;
 
 const NONCE_LEN: usize = 12;
 
+#[derive(Clone)]
 pub struct Sealer {
     cipher: Aes256Gcm,
 }

@@ -129,3 +129,35 @@ fn two_nodes_on_one_database_are_one_service() {
     assert_eq!(raw(&b.endpoint, "GET", "/readyz", &[], b"").status, 200);
     assert_eq!(b.metered(account), 203, "the refused call was not metered");
 }
+
+/// A single node's SQLite deployment grows into a cluster: `ims storage copy` moves it into
+/// PostgreSQL, and a node on the copy serves the same keys, history and usage.
+#[test]
+fn a_sqlite_deployment_is_copied_into_postgres() {
+    let Some(postgres) = TempPostgres::start() else { return };
+    let url = postgres.create_database("grown");
+    let mut single_node = Server::start_with(&[("IMS_INFERENCE__OCR", "false")], &[]);
+    let image = b64(&textured_jpeg(320, 240, 9));
+    single_node.call("ImageModeration", json!({"FileContent": image, "DataId": "before"})).unwrap();
+    let key = (single_node.secret_id.clone(), single_node.secret_key.clone());
+    let data_dir = std::mem::replace(&mut single_node.data_dir, tempfile::tempdir().unwrap());
+    drop(single_node); // stopped before the copy
+
+    let copy = std::process::Command::new(env!("CARGO_BIN_EXE_ims"))
+        .args(["--data-dir"])
+        .arg(data_dir.path())
+        .args(["storage", "copy", "--to", &url])
+        .env_remove("IMS_CONFIG")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&copy.stdout);
+    assert!(copy.status.success(), "{said}{}", String::from_utf8_lossy(&copy.stderr));
+    assert!(said.contains("results") && said.contains("counts compared"), "{said}");
+
+    let master_key = std::fs::read_to_string(data_dir.path().join("master.key")).unwrap();
+    let grown = Server::start_with(&[("IMS_STORAGE__URL", &url), ("IMS_MASTER_KEY", &master_key)], &[]);
+    assert_eq!((&grown.secret_id, &grown.secret_key), (&key.0, &key.1), "the same first account and key");
+    let listed = grown.call("DescribeImsList", json!({"PageSize": 10})).unwrap();
+    assert_eq!(listed["ImsDetailSet"][0]["DataId"], "before", "{listed}");
+    assert_eq!(grown.metered(1), 1);
+}

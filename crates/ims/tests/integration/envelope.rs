@@ -188,6 +188,9 @@ fn health_metrics_and_logs() {
     let server = Server::start_with(&[("IMS_LOG__FORMAT", "json")], &[]);
     let health = raw(&server.endpoint, "GET", "/healthz", &[], b"");
     assert_eq!((health.status, health.json()["status"].as_str()), (200, Some("ok")));
+    let ready = raw(&server.endpoint, "GET", "/readyz", &[], b"").json();
+    assert_eq!((ready["status"].as_str(), ready["database"].as_str()), (Some("ready"), Some("ok")), "{ready}");
+    assert!(ready["models"].as_array().unwrap().contains(&json!("nsfwjs")), "{ready}");
 
     let image = image_base64();
     let ok = Tc3::new(&server, "ImageModeration").post(&server, json!({"FileContent": image}).to_string().as_bytes());

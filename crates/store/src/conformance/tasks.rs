@@ -3,7 +3,7 @@
 use engine::accounts::AccountId;
 use engine::task::{Task, TaskRepository, TaskState};
 
-fn task(id: &str, at: i64) -> Task {
+pub fn task(id: &str, at: i64) -> Task {
     Task {
         task_id: id.into(),
         account: AccountId(1),

@@ -60,7 +60,7 @@ pub(crate) mod lock {
 
 /// A database failure, whatever the repository; each repository's error takes it as `Storage`.
 #[derive(Debug)]
-pub(crate) struct Fault(String);
+pub(crate) struct Fault(pub(crate) String);
 
 impl<E: std::error::Error> From<E> for Fault {
     fn from(e: E) -> Fault {
