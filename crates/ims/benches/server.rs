@@ -17,6 +17,10 @@
 //!   certificate beside the plain one: `/healthz` on a new connection each time (the handshake's
 //!   cost) and on one kept-alive connection (the per-request cost), and the photo moderated on a
 //!   new connection each time, over HTTP and over HTTPS.
+//! - storage (only when asked, `PHASES=storage`): the photo under a policy with OCR off (so
+//!   that the store's share shows) on two servers, one on SQLite and one on PostgreSQL (a
+//!   throwaway local server, `store::testing`), at 1 and 8 clients, with the mean time of the
+//!   stages that write to the store.
 //!
 //! `cargo bench -p ims --bench server` (`ROUNDS=N` calls per client and row, default 12;
 //! `PHASES=speed`, `memory` or `views`, comma-separated, picks them; speed and memory by
@@ -347,6 +351,9 @@ fn main() {
     if phases.contains("tls") {
         tls(&server, &shared, rounds);
     }
+    if phases.contains("storage") {
+        storage(&shared, rounds);
+    }
     if phases.contains("memory") {
         let corpus: Vec<String> = shared::files_under(&shared.join("robustness"))
             .iter()
@@ -476,6 +483,36 @@ fn speed(server: &Server, shared: &Path, rounds: usize) {
     for (stage, sum, count) in stages(server) {
         if count > 0.0 {
             println!("| {stage} | {count} | {:.1} |", sum / count * 1e3);
+        }
+    }
+}
+
+/// The photo with OCR off on a server on SQLite and one on PostgreSQL.
+fn storage(shared: &Path, rounds: usize) {
+    let Some(postgres) = store::testing::TempPostgres::start() else {
+        println!("(PostgreSQL is not installed: no storage rows)");
+        return;
+    };
+    let url = postgres.create_database("bench");
+    let binary = Path::new(env!("CARGO_BIN_EXE_ims"));
+    let servers =
+        [("SQLite", start(binary)), ("PostgreSQL", start_with(binary, &[("IMS_STORAGE__URL", Path::new(&url))]))];
+    let params = json!({"FileContent": photo(shared, false), "BizType": "no_text"});
+    println!("\n| store | clients | p50 ms | p99 ms | images/s | history ms | metering ms | libraries ms |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (name, server) in &servers {
+        call(server, "CreateBizConfig", &json!({"BizType": "no_text", "Ocr": false}));
+        call(server, "ImageModeration", &params);
+        for clients in [1, 8] {
+            let (p50, p99, rate) = drive(server, &params, clients, rounds);
+            let stage = |wanted: &str| {
+                let found = stages(server).into_iter().find(|(stage, _, _)| stage == wanted);
+                found.map_or(0.0, |(_, sum, count)| sum / count * 1e3)
+            };
+            let (history, metering, libraries) = (stage("history"), stage("metering"), stage("libraries"));
+            println!(
+                "| {name} | {clients} | {p50:.0} | {p99:.0} | {rate:.1} | {history:.2} | {metering:.2} | {libraries:.2} |"
+            );
         }
     }
 }

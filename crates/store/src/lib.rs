@@ -5,7 +5,7 @@
 //! - [`postgres`]: PostgreSQL, shared by the nodes of a cluster;
 //! - [`copy`]: a SQLite deployment moved into PostgreSQL (`ims storage copy`);
 //! - [`seal`]: encryption at rest for the secrets the server must read back (API secret keys);
-//! - [`testing`] (feature `testing`): a throwaway PostgreSQL server for tests;
+//! - [`testing`]: a throwaway PostgreSQL server for tests and benchmarks;
 //! - `conformance` (tests): each repository trait's contract, run against both backends.
 //!
 //! [`open`] picks the backend from `storage.url`.
@@ -17,7 +17,6 @@ mod history;
 pub mod postgres;
 pub mod seal;
 pub mod sqlite;
-#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use postgres::PostgresStore;

@@ -135,6 +135,9 @@ impl PostgresStore {
             .max_size(POOL_SIZE)
             .min_idle(Some(1))
             .connection_timeout(CONNECT_TIMEOUT)
+            // No test query before each use (a round trip per call): a connection the database
+            // closed shows as closed and is replaced; one that fails mid-call fails that call.
+            .test_on_check_out(false)
             .build(manager)?;
         let store = PostgresStore { pool, sealer };
         store.migrate()?;
