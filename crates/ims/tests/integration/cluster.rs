@@ -62,11 +62,28 @@ fn two_nodes_on_one_database_are_one_service() {
     let second = call_as(&b, key, "ImageModeration", json!({"FileContent": image, "DataId": "on-b-again"})).unwrap();
     assert_eq!((second["Suggestion"].as_str(), second["Label"].as_str()), (Some("Block"), Some("Ad")), "{second}");
 
-    // The history of calls to B reads the same from A.
+    // The history of calls to B reads the same from A, thumbnails included, and a correction
+    // made through A reads the same from B.
     let listed = call_as(&a, key, "DescribeImsList", json!({"PageSize": 10})).unwrap();
-    let ids: Vec<&str> =
-        listed["ImsDetailSet"].as_array().unwrap().iter().map(|r| r["DataId"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["on-b-again", "on-b"], "{listed}");
+    let data_ids = |page: &Value| -> Vec<String> {
+        page["ImsDetailSet"].as_array().unwrap().iter().map(|r| r["DataId"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(data_ids(&listed), ["on-b-again", "on-b"], "{listed}");
+    let from_b = call_as(&b, key, "DescribeImsList", json!({"PageSize": 10})).unwrap();
+    assert_eq!(from_b["ImsDetailSet"][0]["Thumbnail"], listed["ImsDetailSet"][0]["Thumbnail"]);
+    assert!(!listed["ImsDetailSet"][0]["Thumbnail"].as_str().unwrap().is_empty());
+    let correction = json!({"ContentId": second["RequestId"], "Suggestion": "Pass", "Note": "our own ad"});
+    call_as(&a, key, "CreateImsCorrection", correction).unwrap();
+    let filter = json!({"Filters": [{"Name": "Corrected", "Values": ["true"]}]});
+    let corrected = call_as(&b, key, "DescribeImsList", filter).unwrap();
+    assert_eq!(corrected["ImsDetailSet"][0]["Correction"]["Note"], "our own ad", "{corrected}");
+
+    // A policy made through A decides on B: one that applies no image library passes the image
+    // the block list stops.
+    call_as(&a, key, "CreateBizConfig", json!({"BizType": "no_libraries", "ImageLibs": []})).unwrap();
+    let params = json!({"FileContent": image, "BizType": "no_libraries"});
+    let under_policy = call_as(&b, key, "ImageModeration", params).unwrap();
+    assert_eq!(under_policy["Suggestion"], "Pass", "{under_policy}");
 
     // A burst split across both nodes is limited as one account: 40 calls at once, 20 a second.
     a.cli(&["account", "limits", &account.to_string(), "--sync", "20"]).unwrap();
@@ -110,8 +127,8 @@ fn two_nodes_on_one_database_are_one_service() {
     // Only a delivery whose 2xx was in flight when A died may come twice: at most A's 8 at once.
     assert!(repeated.iter().all(|(_, n)| **n == 2) && repeated.len() <= 8, "{repeated:?}");
 
-    // Metering: each successful moderation once, tasks taken over included (2 calls, 200 tasks).
-    assert_eq!(b.metered(account), 202);
+    // Metering: each successful moderation once, tasks taken over included (3 calls, 200 tasks).
+    assert_eq!(b.metered(account), 203);
 
     // The database goes down: calls fail with ServiceUnavailable within their deadline, and the
     // node says it is not ready; it serves again by itself once the database is back.
@@ -127,7 +144,7 @@ fn two_nodes_on_one_database_are_one_service() {
     let back = call_as(&b, key, "ImageModeration", json!({"FileContent": image})).unwrap();
     assert_eq!(back["Suggestion"], "Block", "{back}");
     assert_eq!(raw(&b.endpoint, "GET", "/readyz", &[], b"").status, 200);
-    assert_eq!(b.metered(account), 203, "the refused call was not metered");
+    assert_eq!(b.metered(account), 204, "the refused call was not metered");
 }
 
 /// A single node's SQLite deployment grows into a cluster: `ims storage copy` moves it into

@@ -11,6 +11,7 @@ use engine::billing::{
     Calendar, Catalogue, Money, Movement, Package, PackageKind, PackageOffer, Period, Service, ServiceState,
     Settlement, Source, Usage, UsageCount, UsageRow,
 };
+use postgres::types::Type;
 use postgres::{GenericClient, Row, Transaction};
 
 const ACCOUNT_COLUMNS: &str =
@@ -302,18 +303,22 @@ impl BillingRepository for PostgresStore {
     }
 
     fn meter(&self, usage: &Usage, calendar: &Calendar) -> Result<Source, BillingError> {
+        // On every moderated image: typed statements, one round trip each (no prepare).
         self.billing_write(usage.owner, |tx| {
             let seen = tx
-                .query_opt("SELECT source FROM usage_events WHERE request_id = $1", &[&usage.request_id])
+                .query_typed_opt(
+                    "SELECT source FROM usage_events WHERE request_id = $1",
+                    &[(&usage.request_id, Type::TEXT)],
+                )
                 .db::<BillingError>()?;
             if let Some(row) = seen {
                 return Ok(parse_name(row.get(0))?);
             }
             let drawn: Option<(i64, String)> = if usage.service.prepaid() {
-                tx.query_opt(
+                tx.query_typed_opt(
                     "SELECT id, kind FROM packages WHERE owner_id = $1 AND remaining > 0 AND refunded_at IS NULL
                      AND expires_at > $2 ORDER BY expires_at, id LIMIT 1",
-                    &[&usage.owner.0, &usage.at],
+                    &[(&usage.owner.0, Type::INT8), (&usage.at, Type::INT8)],
                 )
                 .db::<BillingError>()?
                 .map(|r| (r.get(0), r.get(1)))
@@ -322,8 +327,11 @@ impl BillingRepository for PostgresStore {
             };
             let source = match &drawn {
                 Some((id, kind)) => {
-                    tx.execute("UPDATE packages SET remaining = remaining - 1 WHERE id = $1", &[id])
-                        .db::<BillingError>()?;
+                    tx.execute_typed(
+                        "UPDATE packages SET remaining = remaining - 1 WHERE id = $1",
+                        &[(id, Type::INT8)],
+                    )
+                    .db::<BillingError>()?;
                     if parse_name::<PackageKind>(kind)? == PackageKind::Trial {
                         Source::Trial
                     } else {
@@ -332,30 +340,36 @@ impl BillingRepository for PostgresStore {
                 }
                 None => Source::Payg,
             };
-            let day = calendar.day(usage.at);
-            tx.execute(
+            let (day, service, source_name) = (calendar.day(usage.at), name_of(&usage.service), name_of(&source));
+            let package = drawn.map(|(id, _)| id);
+            tx.execute_typed(
                 "INSERT INTO usage_events (request_id, owner_id, account_id, service, day, at, source, package_id)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 &[
-                    &usage.request_id,
-                    &usage.owner.0,
-                    &usage.account.0,
-                    &name_of(&usage.service),
-                    &day,
-                    &usage.at,
-                    &name_of(&source),
-                    &drawn.map(|(id, _)| id),
+                    (&usage.request_id, Type::TEXT),
+                    (&usage.owner.0, Type::INT8),
+                    (&usage.account.0, Type::INT8),
+                    (&service, Type::TEXT),
+                    (&day, Type::TEXT),
+                    (&usage.at, Type::INT8),
+                    (&source_name, Type::TEXT),
+                    (&package, Type::INT8),
                 ],
             )
             .db::<BillingError>()?;
             // The column is one of three fixed names, never input.
-            tx.execute(
+            tx.execute_typed(
                 &format!(
                     "INSERT INTO usage_daily (owner_id, account_id, day, service, {0}) VALUES ($1, $2, $3, $4, 1)
                      ON CONFLICT (owner_id, day, service, account_id) DO UPDATE SET {0} = usage_daily.{0} + 1",
                     source.as_str()
                 ),
-                &[&usage.owner.0, &usage.account.0, &day, &name_of(&usage.service)],
+                &[
+                    (&usage.owner.0, Type::INT8),
+                    (&usage.account.0, Type::INT8),
+                    (&day, Type::TEXT),
+                    (&service, Type::TEXT),
+                ],
             )
             .db::<BillingError>()?;
             Ok(source)

@@ -160,7 +160,7 @@ impl KeywordRepository for PostgresStore {
     fn keywords_version(&self) -> Result<i64, KeywordError> {
         let row = self
             .conn::<KeywordError>()?
-            .query_one("SELECT version FROM keyword_version WHERE id = 1", &[])
+            .query_typed_one("SELECT version FROM keyword_version WHERE id = 1", &[])
             .db::<KeywordError>()?;
         Ok(row.get(0))
     }
