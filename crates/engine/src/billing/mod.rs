@@ -84,6 +84,19 @@ impl Billing {
 }
 
 impl Billing {
+    /// What settlement closes at `now` on `catalogue`, per service: the length of its periods'
+    /// names (10 for a day, `YYYY-MM-DD`; 7 for a month) and the last closed period.
+    pub fn closed_periods(&self, catalogue: &Catalogue, now: i64) -> Vec<(Service, usize, String)> {
+        let (last_day, last_month) = (self.calendar.last_closed_day(now), self.calendar.last_closed_month(now));
+        Service::ALL
+            .into_iter()
+            .map(|service| match catalogue.tariff(service).map_or(Period::Day, |t| t.period) {
+                Period::Day => (service, 10, last_day.clone()),
+                Period::Month => (service, 7, last_month.clone()),
+            })
+            .collect()
+    }
+
     /// The list an account is on; the default one if an operator has since removed it.
     pub fn catalogue_of(&self, name: &str) -> &Catalogue {
         self.catalogues.get(name).or_else(|_| self.catalogues.get(&self.default_catalogue)).expect("checked at load")
@@ -588,6 +601,49 @@ pub struct Settlement {
     pub bills: Vec<Bill>,
     pub suspended: Vec<AccountId>,
     pub destroyed: Vec<AccountId>,
+}
+
+impl Settlement {
+    /// Settles each of `owners` with `settle_one` (a backend runs one transaction per account,
+    /// so that a price list an operator removed stops only its own accounts); the failures
+    /// come back together as one error, after every account was tried.
+    pub fn of_each(
+        owners: impl IntoIterator<Item = AccountId>,
+        mut settle_one: impl FnMut(AccountId, &mut Settlement) -> Result<(), BillingError>,
+    ) -> Result<Settlement, BillingError> {
+        let mut done = Settlement::default();
+        let failures: Vec<String> = owners
+            .into_iter()
+            .filter_map(|owner| settle_one(owner, &mut done).err().map(|e| format!("account {owner}: {e}")))
+            .collect();
+        if !failures.is_empty() {
+            return Err(BillingError::Invalid(failures.join("; ")));
+        }
+        Ok(done)
+    }
+
+    /// After an account's bills are charged: the state settlement moves it to
+    /// ([`BillingAccount::state_after_settlement`]), and since when, recorded here; `None`
+    /// where it stays. Settlement never resumes an account: only a credit does.
+    pub fn conclude(
+        &mut self,
+        account: &BillingAccount,
+        grace_days: u32,
+        suspend_in_arrears: bool,
+        now: i64,
+    ) -> Option<(ServiceState, Option<i64>)> {
+        match account.state_after_settlement(grace_days, suspend_in_arrears, now)? {
+            ServiceState::Suspended => {
+                self.suspended.push(account.owner);
+                Some((ServiceState::Suspended, Some(now)))
+            }
+            ServiceState::Destroyed => {
+                self.destroyed.push(account.owner);
+                Some((ServiceState::Destroyed, None))
+            }
+            ServiceState::Active => None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -145,6 +145,20 @@ fn two_nodes_on_one_database_are_one_service() {
     assert_eq!(back["Suggestion"], "Block", "{back}");
     assert_eq!(raw(&b.endpoint, "GET", "/readyz", &[], b"").status, 200);
     assert_eq!(b.metered(account), 204, "the refused call was not metered");
+
+    // A database too slow to answer (here: a table locked by another session) is the same: the
+    // statement is cancelled after 10 s, the call answered ServiceUnavailable within the 15 s
+    // deadline; then the lock goes, and so does the error.
+    let mut other = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    other.batch_execute("BEGIN; LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE").unwrap();
+    let asked = Instant::now();
+    let stuck = call_as(&b, key, "ImageModeration", json!({"FileContent": image})).unwrap_err();
+    let waited = asked.elapsed();
+    assert_eq!(stuck.0, "ServiceUnavailable", "{stuck:?}");
+    assert!(waited >= Duration::from_secs(9) && waited < Duration::from_secs(15), "answered in {waited:?}");
+    other.batch_execute("ROLLBACK").unwrap();
+    call_as(&b, key, "ImageModeration", json!({"FileContent": image})).unwrap();
+    assert_eq!(b.metered(account), 205);
 }
 
 /// A single node's SQLite deployment grows into a cluster: `ims storage copy` moves it into

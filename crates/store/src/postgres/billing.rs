@@ -8,8 +8,8 @@ use crate::name_of;
 use engine::accounts::AccountId;
 use engine::billing::{
     add_months, Activation, BalanceChange, Bill, BillPeriod, Billing, BillingAccount, BillingError, BillingRepository,
-    Calendar, Catalogue, Money, Movement, Package, PackageKind, PackageOffer, Period, Service, ServiceState,
-    Settlement, Source, Usage, UsageCount, UsageRow,
+    Calendar, Catalogue, Money, Movement, Package, PackageKind, PackageOffer, Service, ServiceState, Settlement,
+    Source, Usage, UsageCount, UsageRow,
 };
 use postgres::types::Type;
 use postgres::{GenericClient, Row, Transaction};
@@ -119,22 +119,13 @@ fn set_state(
 impl PostgresStore {
     /// Settles every account, one transaction each.
     fn settle_all(&self, billing: &Billing, now: i64) -> Result<Settlement, BillingError> {
-        let mut done = Settlement::default();
-        // One transaction per account: a list an operator removed stops only its accounts.
-        let mut failures = Vec::new();
-        for account in self.billing_accounts()? {
-            let result = self.billing_write(account.owner, |tx| {
-                let account = activated(tx, account.owner)?;
-                Self::settle_account(tx, billing, &account, now, &mut done)
-            });
-            if let Err(e) = result {
-                failures.push(format!("account {}: {e}", account.owner));
-            }
-        }
-        if !failures.is_empty() {
-            return Err(BillingError::Invalid(failures.join("; ")));
-        }
-        Ok(done)
+        let owners = self.billing_accounts()?.into_iter().map(|a| a.owner);
+        Settlement::of_each(owners, |owner, done| {
+            self.billing_write(owner, |tx| {
+                let account = activated(tx, owner)?;
+                Self::settle_account(tx, billing, &account, now, done)
+            })
+        })
     }
 
     /// Runs `work` in one transaction holding `owner`'s billing lock.
@@ -217,18 +208,13 @@ impl PostgresStore {
         done: &mut Settlement,
     ) -> Result<(), BillingError> {
         let catalogue = billing.catalogues.get(&account.catalogue)?;
-        let (last_day, last_month) = (billing.calendar.last_closed_day(now), billing.calendar.last_closed_month(now));
-        for service in Service::ALL {
-            let (width, through) = match catalogue.tariff(service).map_or(Period::Day, |t| t.period) {
-                Period::Day => (10, last_day.clone()),
-                Period::Month => (7, last_month.clone()),
-            };
+        for (service, width, through) in billing.closed_periods(catalogue, now) {
             let rows = tx
                 .query(
                     "SELECT substr(day, 1, $3) AS period, SUM(trial)::BIGINT, SUM(package)::BIGINT, SUM(payg)::BIGINT
                      FROM usage_daily WHERE owner_id = $1 AND service = $2 AND substr(day, 1, $3) <= $4
                      GROUP BY period ORDER BY period",
-                    &[&account.owner.0, &name_of(&service), &width, &through],
+                    &[&account.owner.0, &name_of(&service), &(width as i32), &through],
                 )
                 .db::<BillingError>()?;
             for row in rows {
@@ -239,17 +225,8 @@ impl PostgresStore {
             }
         }
         let account = activated(tx, account.owner)?;
-        match account.state_after_settlement(catalogue.grace_days, billing.suspend_in_arrears, now) {
-            Some(ServiceState::Suspended) => {
-                set_state(tx, account.owner, ServiceState::Suspended, Some(now))?;
-                done.suspended.push(account.owner);
-            }
-            Some(ServiceState::Destroyed) => {
-                set_state(tx, account.owner, ServiceState::Destroyed, None)?;
-                done.destroyed.push(account.owner);
-            }
-            // Settlement never resumes an account: only a credit does.
-            Some(ServiceState::Active) | None => {}
+        if let Some((state, since)) = done.conclude(&account, catalogue.grace_days, billing.suspend_in_arrears, now) {
+            set_state(tx, account.owner, state, since)?;
         }
         Ok(())
     }

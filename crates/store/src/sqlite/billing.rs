@@ -9,7 +9,7 @@ use crate::sqlite::{parse_name, SqliteStore};
 use engine::accounts::AccountId;
 use engine::billing::{
     add_months, Activation, BalanceChange, Bill, BillPeriod, Billing, BillingAccount, BillingError, BillingRepository,
-    Calendar, Catalogue, Currency, Money, Movement, Package, PackageKind, PackageOffer, Period, Service, ServiceState,
+    Calendar, Catalogue, Currency, Money, Movement, Package, PackageKind, PackageOffer, Service, ServiceState,
     Settlement, Source, Usage, UsageCount, UsageRow,
 };
 use rusqlite::{params, OptionalExtension, Row, Transaction, TransactionBehavior};
@@ -205,12 +205,7 @@ impl SqliteStore {
         done: &mut Settlement,
     ) -> Result<(), BillingError> {
         let catalogue = billing.catalogues.get(&account.catalogue)?;
-        let (last_day, last_month) = (billing.calendar.last_closed_day(now), billing.calendar.last_closed_month(now));
-        for service in Service::ALL {
-            let (width, through) = match catalogue.tariff(service).map_or(Period::Day, |t| t.period) {
-                Period::Day => (10, last_day.clone()),
-                Period::Month => (7, last_month.clone()),
-            };
+        for (service, width, through) in billing.closed_periods(catalogue, now) {
             let mut statement = tx
                 .prepare_cached(
                     "SELECT substr(day, 1, ?3) AS period, SUM(trial), SUM(package), SUM(payg) FROM usage_daily
@@ -231,17 +226,8 @@ impl SqliteStore {
             }
         }
         let account = activated(tx, account.owner)?;
-        match account.state_after_settlement(catalogue.grace_days, billing.suspend_in_arrears, now) {
-            Some(ServiceState::Suspended) => {
-                set_state(tx, account.owner, ServiceState::Suspended, Some(now))?;
-                done.suspended.push(account.owner);
-            }
-            Some(ServiceState::Destroyed) => {
-                set_state(tx, account.owner, ServiceState::Destroyed, None)?;
-                done.destroyed.push(account.owner);
-            }
-            // Settlement never resumes an account: only a credit does.
-            Some(ServiceState::Active) | None => {}
+        if let Some((state, since)) = done.conclude(&account, catalogue.grace_days, billing.suspend_in_arrears, now) {
+            set_state(tx, account.owner, state, since)?;
         }
         Ok(())
     }
@@ -516,22 +502,10 @@ impl BillingRepository for SqliteStore {
     }
 
     fn settle(&self, billing: &Billing, now: i64) -> Result<Settlement, BillingError> {
-        let mut done = Settlement::default();
-        // One transaction per account: a list an operator removed stops only its accounts.
-        let mut failures = Vec::new();
-        for account in self.billing_accounts()? {
-            let result = self.billing_write(|tx| {
-                let account = activated(tx, account.owner)?;
-                Self::settle_account(tx, billing, &account, now, &mut done)
-            });
-            if let Err(e) = result {
-                failures.push(format!("account {}: {e}", account.owner));
-            }
-        }
-        if !failures.is_empty() {
-            return Err(BillingError::Invalid(failures.join("; ")));
-        }
-        Ok(done)
+        let owners = self.billing_accounts()?.into_iter().map(|a| a.owner);
+        Settlement::of_each(owners, |owner, done| {
+            self.billing_write(|tx| Self::settle_account(tx, billing, &activated(tx, owner)?, now, done))
+        })
     }
 
     fn totals(&self) -> Result<Vec<(AccountId, Service, UsageCount)>, BillingError> {
