@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build and the tests need, when they are missing: the AVIF
 # and HEIF decoders (libavif-dev, libheif-dev), pkg-config to find them, nasm for
-# libjpeg-turbo's SIMD code, and PostgreSQL 15's server binaries (postgresql-15), which the
-# tests run in temporary folders of their own. Uses sudo when not run as root.
+# libjpeg-turbo's SIMD code, PostgreSQL 15's server binaries (postgresql-15), which the
+# tests run in temporary folders of their own, and for the console's browser tests Chromium,
+# its WebDriver (chromium-driver) and a CJK font (fonts-wqy-microhei, 4 MB) so Chinese pages
+# render. Uses sudo when not run as root.
 set -euo pipefail
-packages=(pkg-config nasm libavif-dev libheif-dev libraw-dev postgresql-15)
+packages=(pkg-config nasm libavif-dev libheif-dev libraw-dev postgresql-15 chromium chromium-driver fonts-wqy-microhei)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -12,6 +12,7 @@
 //! - [`library`]: image libraries and matching by perceptual hash;
 //! - [`keywords`]: keyword libraries and matching that sees through evasions;
 //! - [`ads`]: links, phone numbers, contact handles and QR codes as ads;
+//! - [`console`]: the console's sessions, passwords and sign-in throttle;
 //! - [`history`]: the record of every result, its queries and corrections;
 //! - [`task`]: asynchronous tasks and their callback deliveries;
 //! - [`stamp`]: ids and clocks, the same for every store.
@@ -23,6 +24,7 @@ mod named;
 pub mod accounts;
 pub mod ads;
 pub mod billing;
+pub mod console;
 pub mod decision;
 pub mod evidence;
 pub mod history;

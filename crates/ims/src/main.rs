@@ -3,6 +3,7 @@
 mod admin;
 mod billing;
 mod cert;
+mod console;
 mod inputs;
 mod keywords;
 mod library;
@@ -61,6 +62,9 @@ enum Command {
     /// Certificates for HTTPS trials and tests.
     #[command(subcommand)]
     Cert(cert::CertCommand),
+    /// The console's passwords.
+    #[command(subcommand)]
+    Console(console::ConsoleCommand),
     /// Move a deployment from SQLite to PostgreSQL (a cluster's shared database).
     #[command(subcommand)]
     Storage(storage::StorageCommand),
@@ -96,6 +100,7 @@ fn main() -> anyhow::Result<()> {
             library::run(open_store(&settings)?.as_ref(), &fetcher, command)
         }
         Command::Keywords(command) => keywords::run(open_store(&settings)?.as_ref(), command),
+        Command::Console(command) => console::run(open_store(&settings)?.as_ref(), command),
         Command::Moderate(args) => moderate::run(settings, args),
         Command::Cert(command) => cert::run(&settings.data_dir, command),
         Command::Storage(command) => storage::run(&settings, command),

@@ -76,12 +76,14 @@ pub fn app_state(settings: &Settings, store: Arc<dyn Store>, metrics: MetricsRen
         history_settings: Arc::new(settings.history.clone()),
         task_settings: Arc::new(settings.tasks.clone()),
         task_queued: Arc::new(tokio::sync::Notify::new()),
-        limiter: store.admission(),
         fetcher: Arc::new(fetcher),
         decode_slots: AppState::decode_slots(&settings.server),
         in_flight: AppState::in_flight(&settings.server),
         health: Arc::new(move || health_store.ping().map_err(|e| e.to_string())),
         metrics,
+        console: store.clone(),
+        limiter: store.admission(),
+        console_settings: Arc::new(settings.console.clone()),
     })
 }
 
@@ -225,14 +227,20 @@ fn billing_metrics(store: &dyn BillingRepository) {
     }
 }
 
-/// Deletes results (and the metering keys) older than `history.retention_days`, at start and
-/// then hourly. The daily usage counts and bills stay.
+/// Deletes results (and the metering keys) older than `history.retention_days`, and console
+/// sessions past their time, at start and then hourly. The daily usage counts and bills stay.
 async fn purge_loop(state: AppState) {
     let days = state.history_settings.retention_days;
     loop {
-        let (history, billing) = (state.history.clone(), state.billing.clone());
-        let cutoff = retention_cutoff(engine::stamp::now(), days);
+        let (history, billing, console) = (state.history.clone(), state.billing.clone(), state.console.clone());
+        let now = engine::stamp::now();
+        let cutoff = retention_cutoff(now, days);
+        let rules = state.console_settings.rules();
         let purged = tokio::task::spawn_blocking(move || {
+            // Sessions that can no longer be used, and failed sign-ins no longer counted.
+            console
+                .purge_sessions(rules.idle_cutoff(now), now - rules.lifetime_secs, rules.failure_window_start(now))
+                .map_err(|e| e.to_string())?;
             Ok::<_, String>((
                 history.purge(cutoff).map_err(|e| e.to_string())?,
                 billing.purge_events(cutoff).map_err(|e| e.to_string())?,

@@ -8,6 +8,7 @@ use figment::Figment;
 use inference::analyzer::InferenceSettings;
 use media::fetch::FetchSettings;
 use serde::{Deserialize, Serialize};
+use server::console::ConsoleSettings;
 use server::{HistorySettings, ServerSettings, TaskSettings};
 use std::path::{Path, PathBuf};
 
@@ -25,6 +26,7 @@ pub struct Settings {
     pub inference: InferenceSettings,
     pub history: HistorySettings,
     pub tasks: TaskSettings,
+    pub console: ConsoleSettings,
     pub billing: BillingSettings,
     pub log: LogSettings,
     pub bootstrap: BootstrapSettings,
@@ -41,6 +43,7 @@ impl Default for Settings {
             inference: InferenceSettings::default(),
             history: HistorySettings::default(),
             tasks: TaskSettings::default(),
+            console: ConsoleSettings::default(),
             billing: BillingSettings::default(),
             log: LogSettings::default(),
             bootstrap: BootstrapSettings::default(),

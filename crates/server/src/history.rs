@@ -5,6 +5,8 @@
 use crate::actions::{self, fields, parse, Context};
 use crate::error::ErrorCode;
 use crate::libraries::parse_name;
+use crate::AppState;
+use engine::accounts::Account;
 use engine::decision::{Label, Suggestion};
 use engine::history::{Correction, Counts, Filter, HistoryError, HistoryRepository, Record};
 use engine::library::LibraryRepository;
@@ -39,15 +41,16 @@ struct StatInput {
     filters: Vec<FilterInput>,
 }
 
+/// A correction as `CreateImsCorrection` and the console's form give it.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct CorrectInput {
-    content_id: String,
-    suggestion: String,
-    label: Option<String>,
+pub struct CorrectInput {
+    pub content_id: String,
+    pub suggestion: String,
+    pub label: Option<String>,
     #[serde(default)]
-    note: String,
-    lib_id: Option<String>,
+    pub note: String,
+    pub lib_id: Option<String>,
 }
 
 fn invalid(reason: impl Into<String>) -> ApiError {
@@ -107,14 +110,14 @@ fn filter_of(inputs: Vec<FilterInput>) -> Result<Filter, ApiError> {
 }
 
 async fn with_history<T: Send + 'static>(
-    context: &Context,
+    state: &AppState,
     work: impl FnOnce(&dyn HistoryRepository) -> Result<T, HistoryError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let repository: Arc<dyn HistoryRepository> = context.state.history.clone();
+    let repository: Arc<dyn HistoryRepository> = state.history.clone();
     actions::blocking(move || work(repository.as_ref())).await
 }
 
-fn time_text(seconds: i64) -> String {
+pub(crate) fn time_text(seconds: i64) -> String {
     chrono::DateTime::from_timestamp(seconds, 0).map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
 }
 
@@ -162,7 +165,8 @@ pub async fn list(context: Context, params: Value) -> Result<Map<String, Value>,
     let filter = filter_of(input.filters)?;
     let owner = context.account.owner();
     let offset = (page_index - 1).saturating_mul(page_size) as u64;
-    let (records, total) = with_history(&context, move |r| r.results(owner, &filter, offset, page_size as u64)).await?;
+    let (records, total) =
+        with_history(&context.state, move |r| r.results(owner, &filter, offset, page_size as u64)).await?;
     Ok(fields(json!({ "ImsDetailSet": records.iter().map(detail).collect::<Vec<_>>(), "TotalCount": total })))
 }
 
@@ -174,7 +178,7 @@ pub async fn stats(context: Context, params: Value) -> Result<Map<String, Value>
     let input: StatInput = parse(params)?;
     let filter = filter_of(input.filters)?;
     let owner = context.account.owner();
-    let stats = with_history(&context, move |r| r.stats(owner, &filter)).await?;
+    let stats = with_history(&context.state, move |r| r.stats(owner, &filter)).await?;
     let trend: Vec<Value> = stats
         .per_day
         .iter()
@@ -190,14 +194,20 @@ pub async fn stats(context: Context, params: Value) -> Result<Map<String, Value>
 }
 
 pub async fn correct(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
-    let input: CorrectInput = parse(params)?;
+    let image_id = apply_correction(&context.state, &context.account, parse(params)?).await?;
+    Ok(fields(json!({ "ImageId": image_id.unwrap_or_default() })))
+}
+
+/// Corrects a result of `by`'s main account, first filing its image in the library the input
+/// names, if any (whose `ImageId` it returns).
+pub async fn apply_correction(state: &AppState, by: &Account, input: CorrectInput) -> Result<Option<String>, ApiError> {
     let suggestion: Suggestion = parse_name(&input.suggestion, "suggestion")?;
     if input.note.chars().count() > 1000 {
         return Err(invalid("Note has at most 1000 characters"));
     }
-    let owner = context.account.owner();
+    let owner = by.owner();
     let id = input.content_id.clone();
-    let record = with_history(&context, move |r| r.result(owner, &id)).await?;
+    let record = with_history(state, move |r| r.result(owner, &id)).await?;
     let label = match input.label.as_deref() {
         Some(name) => parse_name(name, "label")?,
         None if suggestion == Suggestion::Pass => Label::Normal,
@@ -206,19 +216,18 @@ pub async fn correct(context: Context, params: Value) -> Result<Map<String, Valu
     // Into a library first: a correction that names a library it cannot fill is refused whole.
     let image_id = match input.lib_id {
         Some(lib_id) => {
-            let libraries: Arc<dyn LibraryRepository> = context.state.libraries.clone();
+            let libraries: Arc<dyn LibraryRepository> = state.libraries.clone();
             let (name, hashes) = (format!("correction of {}", record.request_id), record.hashes.clone());
             let sample = actions::blocking(move || libraries.add_sample(owner, &lib_id, &name, &hashes)).await?;
             Some(sample.image_id)
         }
         None => None,
     };
-    let correction =
-        Correction { suggestion, label, note: input.note, by: context.account.id, at: engine::stamp::now() };
+    let correction = Correction { suggestion, label, note: input.note, by: by.id, at: engine::stamp::now() };
     let id = input.content_id;
-    with_history(&context, move |r| r.correct(owner, &id, &correction)).await?;
-    tracing::info!(account = %context.account.id, content_id = %record.request_id, "result corrected");
-    Ok(fields(json!({ "ImageId": image_id.unwrap_or_default() })))
+    with_history(state, move |r| r.correct(owner, &id, &correction)).await?;
+    tracing::info!(account = %by.id, content_id = %record.request_id, "result corrected");
+    Ok(image_id)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod answer;
 pub mod auth;
 pub mod billing;
 pub mod call;
+pub mod console;
 pub mod envelope;
 pub mod error;
 pub mod history;
@@ -30,6 +31,7 @@ use axum::routing::get;
 use axum::Router;
 use engine::accounts::AccountRepository;
 use engine::billing::{Billing, BillingRepository};
+use engine::console::ConsoleRepository;
 use engine::history::HistoryRepository;
 use engine::keywords::{KeywordMatcher, KeywordRepository};
 use engine::library::{LibraryRepository, Matcher};
@@ -173,6 +175,9 @@ pub struct AppState {
     pub in_flight: Arc<tokio::sync::Semaphore>,
     pub health: HealthCheck,
     pub metrics: MetricsRender,
+    /// The console's sessions, passwords and failed sign-ins.
+    pub console: Arc<dyn ConsoleRepository>,
+    pub console_settings: Arc<console::ConsoleSettings>,
 }
 
 impl AppState {
@@ -196,7 +201,9 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new();
+    let routes = if state.console_settings.enabled { routes.merge(console::router()) } else { routes };
+    routes
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))

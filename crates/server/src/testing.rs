@@ -119,6 +119,8 @@ pub fn state_with(dir: &std::path::Path, models: FakeModels, settings: ServerSet
         task_queued: Arc::new(tokio::sync::Notify::new()),
         health: Arc::new(|| Ok(())),
         metrics: Arc::new(String::new),
+        console: store.clone(),
+        console_settings: Arc::default(),
     };
     (state, account)
 }

@@ -32,6 +32,9 @@ const TABLES: &[(&str, &str)] = &[
     ("usage_daily", "rowid"),
     ("bills", "rowid"),
     ("transactions", "id"),
+    ("console_passwords", "account_id"),
+    ("console_sessions", "rowid"),
+    ("console_failures", "rowid"),
 ];
 
 /// The identity columns whose sequences must continue after the copied rows.

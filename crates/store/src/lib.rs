@@ -25,6 +25,7 @@ pub use sqlite::SqliteStore;
 
 use engine::accounts::AccountRepository;
 use engine::billing::BillingRepository;
+use engine::console::ConsoleRepository;
 use engine::history::HistoryRepository;
 use engine::keywords::KeywordRepository;
 use engine::library::LibraryRepository;
@@ -43,6 +44,7 @@ pub trait Store:
     + HistoryRepository
     + TaskRepository
     + BillingRepository
+    + ConsoleRepository
 {
     /// Whether the database answers now (`/healthz`, `/readyz`).
     fn ping(&self) -> Result<(), StoreError>;

@@ -127,14 +127,24 @@ impl Server {
 
     /// Runs `ims --data-dir <dir> <args>` and returns its standard output.
     pub fn cli(&self, args: &[&str]) -> Result<String, String> {
-        let output = Command::new(env!("CARGO_BIN_EXE_ims"))
+        self.cli_input(args, b"")
+    }
+
+    /// [`Server::cli`] with `input` on its standard input.
+    pub fn cli_input(&self, args: &[&str], input: &[u8]) -> Result<String, String> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ims"))
             .arg("--data-dir")
             .arg(self.data_dir.path())
             .args(args)
             .env_remove("IMS_CONFIG")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .output()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let output = child.wait_with_output().unwrap();
         if output.status.success() {
             Ok(String::from_utf8(output.stdout).unwrap())
         } else {

@@ -4,7 +4,9 @@
 mod accounts;
 mod batch;
 mod billing;
+mod browser;
 mod cluster;
+mod console;
 mod envelope;
 mod fetch;
 mod harness;

@@ -3,6 +3,7 @@
 //! a fresh store of their own (SQLite in `sqlite.rs`); a new backend runs the same functions.
 
 pub mod billing;
+pub mod console;
 pub mod history;
 pub mod keywords;
 pub mod libraries;

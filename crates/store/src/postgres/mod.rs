@@ -11,6 +11,7 @@
 //! reconnects by itself when the database is back.
 
 mod billing;
+mod console;
 mod history;
 mod keywords;
 mod libraries;
@@ -41,7 +42,7 @@ pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 const POOL_SIZE: u32 = 16;
 
 /// Each entry moves the schema one version up; never edit one that has shipped.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema-2.sql")];
 
 /// Advisory locks, as (class, key) pairs, in ims's own database.
 pub(crate) mod lock {
@@ -83,6 +84,7 @@ storage_fault! {
     AccountError => AccountError::Storage,
     PolicyError => PolicyError::Store,
     engine::billing::BillingError => engine::billing::BillingError::Storage,
+    engine::console::ConsoleError => engine::console::ConsoleError::Storage,
     engine::history::HistoryError => engine::history::HistoryError::Storage,
     engine::keywords::KeywordError => engine::keywords::KeywordError::Storage,
     engine::library::LibraryError => engine::library::LibraryError::Storage,

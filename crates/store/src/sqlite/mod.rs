@@ -6,6 +6,7 @@
 //! running server's next request. Migrations are numbered and recorded in `user_version`.
 
 mod billing;
+mod console;
 mod history;
 mod keywords;
 mod libraries;
@@ -235,6 +236,24 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE tasks RENAME COLUMN next_attempt_at TO next_attempt_ms;
     UPDATE tasks SET next_attempt_ms = next_attempt_ms * 1000;
+"#,
+    // The console (see `console.rs`): sessions by the hash of their token, passwords, failures.
+    r#"
+    CREATE TABLE console_sessions (
+        token_hash TEXT PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        csrf TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        seen_at INTEGER NOT NULL
+    );
+    CREATE INDEX console_sessions_by_account ON console_sessions(account_id);
+    CREATE TABLE console_passwords (
+        account_id INTEGER PRIMARY KEY REFERENCES accounts(id),
+        phc TEXT NOT NULL,
+        set_at INTEGER NOT NULL
+    );
+    CREATE TABLE console_failures (subject TEXT NOT NULL, at INTEGER NOT NULL);
+    CREATE INDEX console_failures_by_subject ON console_failures(subject, at);
 "#,
 ];
 

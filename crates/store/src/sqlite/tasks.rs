@@ -195,7 +195,10 @@ mod tests {
     fn retries_scheduled_in_seconds_by_an_older_version_are_kept_in_milliseconds() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ims.db");
-        let before_milliseconds = crate::sqlite::MIGRATIONS.len() - 1;
+        let before_milliseconds = crate::sqlite::MIGRATIONS
+            .iter()
+            .position(|m| m.contains("RENAME COLUMN next_attempt_at TO next_attempt_ms"))
+            .expect("the migration to milliseconds");
         {
             let conn = rusqlite::Connection::open(&path).unwrap();
             for migration in &crate::sqlite::MIGRATIONS[..before_milliseconds] {

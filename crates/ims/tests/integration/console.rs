@@ -1,0 +1,255 @@
+//! The console in a real browser (headless Chromium over WebDriver) against the real server:
+//! results moderated through the SDK are found, filtered, opened and corrected into a library
+//! that then decides the next call; what a session, its CSRF token and a grant allow is
+//! checked with forged requests as well. Screenshots go to `target/console-screenshots/`.
+
+use crate::browser::Browser;
+use crate::harness::{b64, raw, textured_jpeg, RawResponse, Server};
+use serde_json::json;
+
+fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut f = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        f.append_pair(k, v);
+    }
+    f.finish().into_bytes()
+}
+
+/// A POST of a form to the console, as a script (or another site) would send it.
+fn post(server: &Server, path: &str, cookie: Option<&str>, origin: Option<&str>, body: &[u8]) -> RawResponse {
+    let mut headers = vec![("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned())];
+    if let Some(token) = cookie {
+        headers.push(("Cookie".to_owned(), format!("ims_session={token}")));
+    }
+    if let Some(origin) = origin {
+        headers.push(("Origin".to_owned(), origin.to_owned()));
+    }
+    raw(&server.endpoint, "POST", path, &headers, body)
+}
+
+fn get(server: &Server, path: &str, cookie: &str) -> RawResponse {
+    raw(&server.endpoint, "GET", path, &[("Cookie".to_owned(), format!("ims_session={cookie}"))], b"")
+}
+
+fn moderate(server: &Server, image: &[u8], data_id: &str) -> serde_json::Value {
+    server.call("ImageModeration", json!({"FileContent": b64(image), "DataId": data_id})).unwrap()
+}
+
+/// The API refuses markup in a `DataId` (`InvalidParameterValue.InvalidDataId`), so a hostile
+/// result is written straight into the running server's store, as any other way in could: its
+/// DataId, URL, text and hits are markup the console must show as text.
+fn record_hostile_result(server: &Server, owner: i64, markup: &str) {
+    use engine::history::{HistoryRepository, Origin, Record};
+    let store = store::SqliteStore::open(&server.data_dir.path().join("ims.db"), store::Sealer::from_key(&[0; 32]))
+        .expect("the server's store");
+    store
+        .record(&Record {
+            request_id: engine::stamp::new_id(),
+            owner: engine::accounts::AccountId(owner),
+            account: engine::accounts::AccountId(owner),
+            created_at: engine::stamp::now(),
+            origin: Origin::Sync,
+            biz_type: markup.into(),
+            data_id: markup.into(),
+            file_md5: String::new(),
+            file_url: format!("https://example.com/{markup}"),
+            user_id: String::new(),
+            device_id: String::new(),
+            context: String::new(),
+            suggestion: engine::decision::Suggestion::Review,
+            label: engine::decision::Label::Ad,
+            sub_label: markup.into(),
+            score: 80,
+            flagged: vec![engine::decision::Label::Ad],
+            text: markup.into(),
+            hits: vec![markup.into()],
+            response: format!("{{\"DataId\": {markup:?}}}"),
+            thumbnail: None,
+            hashes: Vec::new(),
+            correction: None,
+        })
+        .expect("recorded");
+}
+
+#[test]
+fn a_reviewer_finds_corrects_and_files_results_in_the_browser() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(reviewer());
+}
+
+async fn reviewer() {
+    let Some(browser) = Browser::start("reviewer").await else { return };
+    let server = Server::start();
+    let console = format!("http://{}/console", server.endpoint);
+    let main_id = server.cli_json(&["account", "list"])[0]["id"].as_i64().unwrap().to_string();
+    let (photo, other, third) = (textured_jpeg(320, 240, 1), textured_jpeg(320, 240, 2), textured_jpeg(240, 320, 3));
+    let script = "<script>alert(1)</script>";
+    moderate(&server, &photo, "photo-1");
+    moderate(&server, &other, "photo-2");
+    let refused = server.call("ImageModeration", json!({"FileContent": b64(&third), "DataId": script})).unwrap_err();
+    assert_eq!(refused.0, "InvalidParameterValue.InvalidDataId");
+    record_hostile_result(&server, main_id.parse().unwrap(), script);
+    let lib_id = server.cli_json(&[
+        "library",
+        "create",
+        "--account",
+        &main_id,
+        "--name",
+        "reviewed",
+        "--label",
+        "Porn",
+        "--action",
+        "block",
+    ])[0]["LibId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Not signed in: the sign-in page; a wrong key is refused there.
+    browser.goto(&format!("{console}/results")).await;
+    assert_eq!(browser.path().await, "/console/sign-in");
+    browser.fill("#secret_id", &server.secret_id).await;
+    browser.fill("#secret_key", "wrong").await;
+    browser.click("#sign-in-key").await;
+    assert!(browser.text("#message").await.contains("credentials are wrong"));
+    browser.screenshot("1-sign-in-refused").await;
+    browser.fill("#secret_key", &server.secret_key).await;
+    browser.click("#sign-in-key").await;
+    assert_eq!(browser.path().await, "/console/results");
+
+    // The three results, newest first, each moderated one with its thumbnail; the markup is text.
+    assert_eq!(browser.text("#total").await, "3");
+    let data_ids: Vec<String> = browser
+        .script("return [...document.querySelectorAll('#results td.data-id')].map(e => e.textContent)")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(data_ids, [script, "photo-2", "photo-1"]);
+    let loaded = browser
+        .script(
+            "return [...document.querySelectorAll('img.thumb')].filter(i => i.complete && i.naturalWidth > 0).length",
+        )
+        .await;
+    assert_eq!(loaded, json!(2), "every thumbnail of a moderated image loads");
+    assert!(browser.client.get_alert_text().await.is_err(), "no script of a DataId ran");
+    assert_eq!(browser.script("return document.querySelectorAll('main script').length").await, json!(0));
+    browser.click("#results tr:first-child td.data-id a").await;
+    assert_eq!(browser.text("dd.data-id").await, script, "shown as text in the detail too");
+    assert!(browser.text("#answer").await.contains(script));
+    assert!(browser.client.get_alert_text().await.is_err());
+    browser.goto(&format!("{console}/results")).await;
+    browser.screenshot("2-results").await;
+
+    // Filters: by DataId, then by Suggestion.
+    browser.fill("#filter-data-id", "photo-1").await;
+    browser.click("#apply-filters").await;
+    assert_eq!(browser.text("#total").await, "1");
+    assert_eq!(browser.text("#results td.data-id").await, "photo-1");
+    browser.screenshot("3-filtered").await;
+
+    // Open it and correct it into the library.
+    browser.click("#results td.data-id a").await;
+    assert!(browser.path().await.starts_with("/console/results/"));
+    let request_id = browser.text("#request-id").await;
+    assert!(browser.text("#answer").await.contains("\"Suggestion\""), "the answer as sent");
+    browser.select("#correct-suggestion", "Block").await;
+    browser.select("#correct-label", "Porn").await;
+    browser.fill("#correct-note", "seen by a reviewer").await;
+    browser.select("#correct-library", &lib_id).await;
+    browser.click("#save-correction").await;
+    assert!(!browser.text("#message").await.is_empty(), "saved");
+    assert!(browser.text("#correction").await.starts_with("Block / Porn"));
+    browser.screenshot("4-corrected").await;
+
+    // The next call for that image is decided by the library.
+    let again = moderate(&server, &photo, "photo-1-again");
+    assert_eq!((again["Suggestion"].as_str(), again["Label"].as_str()), (Some("Block"), Some("Porn")), "{again}");
+    browser.goto(&format!("{console}/results?corrected=yes")).await;
+    assert_eq!(browser.text("#total").await, "1");
+    browser.goto(&format!("{console}/results?suggestion=Block")).await;
+    assert_eq!(browser.text("#results td.data-id").await, "photo-1-again");
+
+    // Chinese.
+    browser.goto(&format!("{console}/results?lang=zh")).await;
+    assert_eq!(browser.text("h1").await, "审核结果");
+    browser.screenshot("5-results-zh").await;
+    browser.goto(&format!("{console}/results?lang=en")).await;
+
+    // Forged changes: without the CSRF token, or from another site, nothing changes.
+    let token = browser.cookie("ims_session").await.expect("the session cookie");
+    let csrf = browser.script("return document.querySelector('input[name=csrf]').value").await;
+    let csrf = csrf.as_str().unwrap();
+    let correction = format!("/console/results/{request_id}/correction");
+    let no_token = post(&server, &correction, Some(&token), None, &form(&[("suggestion", "Pass")]));
+    assert_eq!(no_token.status, 403);
+    let other_site = post(
+        &server,
+        &correction,
+        Some(&token),
+        Some("http://evil.example"),
+        &form(&[("csrf", csrf), ("suggestion", "Pass")]),
+    );
+    assert_eq!(other_site.status, 403);
+    let page = get(&server, &format!("/console/results/{request_id}"), &token);
+    assert!(String::from_utf8_lossy(&page.body).contains("Block / Porn"), "the correction stands");
+
+    // A read-only sub-account sees no button that changes anything, and a forged change is refused.
+    let (_, ro_id, ro_key) = server.sub_account(main_id.parse().unwrap(), "auditor", "read-only");
+    browser.click("#sign-out").await;
+    assert_eq!(browser.path().await, "/console/sign-in");
+    assert_eq!(get(&server, "/console/results", &token).status, 303, "a signed-out session is over");
+    browser.fill("#secret_id", &ro_id).await;
+    browser.fill("#secret_key", &ro_key).await;
+    browser.click("#sign-in-key").await;
+    assert_eq!(browser.text("#total").await, "4", "the main account's results");
+    browser.goto(&format!("{console}/results/{request_id}")).await;
+    assert_eq!(browser.count("#correct").await, 0, "no correction form");
+    assert_eq!(browser.count("form[method=post] button:not(#sign-out)").await, 0, "no button that changes anything");
+    browser.screenshot("6-read-only").await;
+    let ro_token = browser.cookie("ims_session").await.unwrap();
+    let ro_csrf = browser.script("return document.querySelector('input[name=csrf]').value").await;
+    let forged = post(
+        &server,
+        &correction,
+        Some(&ro_token),
+        None,
+        &form(&[("csrf", ro_csrf.as_str().unwrap()), ("suggestion", "Pass")]),
+    );
+    assert_eq!(forged.status, 403);
+    browser.click("#sign-out").await;
+
+    // A console password, set with the CLI, signs in too.
+    server.cli_input(&["console", "password", &main_id], b"a long console password\n").unwrap();
+    browser.fill("#account_id", &main_id).await;
+    browser.fill("#password", "a long console password").await;
+    browser.click("#sign-in-password").await;
+    assert_eq!(browser.path().await, "/console/results");
+    assert!(browser.text("#account").await.contains(&format!("({main_id})")));
+    browser.close().await;
+
+    // Five wrong secrets for one SecretId, and the sixth try is refused even with the right one.
+    for _ in 0..5 {
+        let wrong =
+            post(&server, "/console/sign-in", None, None, &form(&[("secret_id", &ro_id), ("secret_key", "no")]));
+        assert_eq!(wrong.status, 401);
+    }
+    let right = post(&server, "/console/sign-in", None, None, &form(&[("secret_id", &ro_id), ("secret_key", &ro_key)]));
+    assert_eq!(right.status, 429);
+    let other = post(
+        &server,
+        "/console/sign-in",
+        None,
+        None,
+        &form(&[("secret_id", &server.secret_id), ("secret_key", &server.secret_key)]),
+    );
+    assert_eq!(other.status, 303, "another key is not throttled");
+    let cookie = other.header("set-cookie").unwrap();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(cookie.contains(flag), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+    assert!(!server.log().contains(&server.secret_key), "no secret in the log");
+}
