@@ -11,7 +11,9 @@ use std::fmt;
 /// How many key pairs of one account may be active at once (two, so keys can be rotated).
 pub const MAX_ACTIVE_KEYS: usize = 2;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// An account's id; the default (0) is no account's, what a record read back without its
+/// owner (a library inside a stored verdict) carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct AccountId(pub i64);
 

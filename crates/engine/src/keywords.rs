@@ -12,7 +12,7 @@
 use crate::accounts::AccountId;
 use crate::decision::{Label, Suggestion};
 use aho_corasick::{AhoCorasick, MatchKind};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -44,7 +44,7 @@ pub fn built_in_words(words: impl IntoIterator<Item = String>) -> Vec<String> {
     kept
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct KeywordLibrary {
     pub lib_id: String,
@@ -125,11 +125,13 @@ pub trait KeywordRepository: Send + Sync {
     fn delete_keyword_library(&self, owner: AccountId, lib_id: &str) -> Result<(), KeywordError>;
     /// Adds keywords (already checked); those the library has are skipped. Returns the added.
     fn add_keywords(&self, owner: AccountId, lib_id: &str, words: &[String]) -> Result<Vec<Keyword>, KeywordError>;
-    /// A page of a library's keywords and their total.
+    /// A page of a library's keywords that contain `containing` (all of them for ""), in the
+    /// order they were added, and how many there are.
     fn keywords(
         &self,
         owner: AccountId,
         lib_id: &str,
+        containing: &str,
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<Keyword>, u64), KeywordError>;
@@ -186,7 +188,7 @@ fn latin_word(word: &[char]) -> bool {
 }
 
 /// One keyword found in a text.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hit {
     pub library: KeywordLibrary,
     /// The keyword as stored.

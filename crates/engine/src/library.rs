@@ -13,7 +13,7 @@
 
 use crate::accounts::AccountId;
 use crate::decision::Label;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::RwLock;
 
@@ -189,7 +189,7 @@ named_enum! {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ImageLibrary {
     pub lib_id: String,
@@ -317,7 +317,7 @@ pub trait LibraryRepository: Send + Sync {
 }
 
 /// A sample an image matched.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LibraryMatch {
     pub library: ImageLibrary,
     pub image_id: String,

@@ -22,17 +22,17 @@ use crate::evidence::{body_part_category, BodyPart, Evidence, Place, TextLine};
 use crate::keywords;
 use crate::library::{deciding_match, LibAction, LibraryMatch, MATCH_DISTANCE};
 use crate::policy::{Explanation, LabelJudgement, Policy};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A line of text read in the image, with the keywords it hit.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReadLine {
     pub line: TextLine,
     pub keywords: Vec<keywords::Hit>,
 }
 
 /// A QR code or a barcode found in the image, its corners in the original image's pixels.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FoundCode {
     /// QR codes are ads; other (product) codes are reported and pass.
     pub qr: bool,
@@ -43,7 +43,9 @@ pub struct FoundCode {
 
 /// What the detectors reported for one image. `None` means the check did not run (the policy
 /// did not ask for it, or nothing could do it), which is not the same as finding nothing.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// The history keeps them with each result, so that a policy's change can be tried on recent
+/// results by composing their verdicts again.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Observations {
     /// Each view the models examined (a frame without its uniform border, each window of a long
     /// frame, a transparent frame on a light and on a dark backdrop) and their scores for it.

@@ -21,6 +21,10 @@
 //!   that the store's share shows) on two servers, one on SQLite and one on PostgreSQL (a
 //!   throwaway local server, `store::testing`), at 1 and 8 clients, with the mean time of the
 //!   stages that write to the store.
+//! - console (only when asked, `PHASES=console`): 100,000 results written into the history of
+//!   a server on SQLite and of one on PostgreSQL, then the console's pages through the real
+//!   server (signed in, a new connection each time): Results with each filter, a deep page, a
+//!   result, its thumbnail, the review queue; p50 and the slowest of `ROUNDS` loads.
 //!
 //! `cargo bench -p ims --bench server` (`ROUNDS=N` calls per client and row, default 12;
 //! `PHASES=speed`, `memory` or `views`, comma-separated, picks them; speed and memory by
@@ -354,6 +358,9 @@ fn main() {
     if phases.contains("storage") {
         storage(&shared, rounds);
     }
+    if phases.contains("console") {
+        console_pages(rounds);
+    }
     if phases.contains("memory") {
         let corpus: Vec<String> = shared::files_under(&shared.join("robustness"))
             .iter()
@@ -622,3 +629,153 @@ fn tls(plain: &Server, shared: &Path, rounds: usize) {
 /// A connection over plain TCP or TLS.
 trait ReadWrite: Read + Write {}
 impl<T: Read + Write> ReadWrite for T {}
+
+/// Results a console page is timed with.
+const CONSOLE_RESULTS: usize = 100_000;
+
+/// Writes `count` results, spread over the last 29 days, into the history of `server`'s store
+/// (the one `url` names, or its SQLite file) from 8 threads: about as big as real ones (a
+/// 160-px thumbnail, the answer as sent), 80% Pass, 15% Review, 5% Block, 1% corrected.
+fn fill_history(server: &Server, url: Option<&str>, count: usize) -> (engine::accounts::AccountId, String) {
+    use engine::decision::{Label, Suggestion};
+    use engine::history::{Correction, Origin, Record};
+    let store = store::open(url, server._data.path(), store::Sealer::from_key(&[0; 32])).expect("the server's store");
+    let owner = store.accounts().unwrap()[0].id;
+    let texture = image::RgbImage::from_fn(160, 120, |x, y| {
+        image::Rgb([((x * 7) ^ (y * 13)) as u8, (x * y) as u8, (x + y * 3) as u8])
+    });
+    let mut thumbnail = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut thumbnail, 75).encode_image(&texture).unwrap();
+    let response = json!({"Suggestion": "Pass", "Label": "Normal", "Score": 0, "LabelResults": (0..6).map(|i| json!({
+        "Scene": "Porn", "Suggestion": "Pass", "Label": "Normal", "Score": i, "Details": []})).collect::<Vec<_>>()})
+    .to_string();
+    let now = engine::stamp::now();
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for part in 0..8 {
+            let (store, thumbnail, response) = (&store, &thumbnail, &response);
+            scope.spawn(move || {
+                for i in (part..count).step_by(8) {
+                    let (suggestion, label) = match i % 20 {
+                        0 => (Suggestion::Block, Label::Porn),
+                        1..=3 => (Suggestion::Review, Label::Sexy),
+                        _ => (Suggestion::Pass, Label::Normal),
+                    };
+                    let created_at = now - (i as i64 * 29 * 86_400) / count as i64;
+                    store
+                        .record(&Record {
+                            request_id: format!("bench-{i:06}"),
+                            owner,
+                            account: owner,
+                            created_at,
+                            origin: Origin::Sync,
+                            biz_type: ["", "comments", "avatars"][i % 3].into(),
+                            data_id: format!("item-{i}"),
+                            file_md5: format!("{i:032x}"),
+                            file_url: format!("https://images.example.com/{i}.jpg"),
+                            user_id: format!("user-{}", i % 5000),
+                            device_id: String::new(),
+                            context: String::new(),
+                            suggestion,
+                            label,
+                            sub_label: String::new(),
+                            score: if label == Label::Normal { 0 } else { 90 },
+                            flagged: if label == Label::Normal { vec![] } else { vec![label] },
+                            text: String::new(),
+                            hits: vec![],
+                            response: response.clone(),
+                            thumbnail: Some(thumbnail.clone()),
+                            hashes: vec![],
+                            observations: None,
+                            correction: (i % 100 == 7).then(|| Correction {
+                                suggestion: Suggestion::Pass,
+                                label: Label::Normal,
+                                note: String::new(),
+                                by: owner,
+                                at: created_at,
+                            }),
+                        })
+                        .unwrap();
+                }
+            });
+        }
+    });
+    println!("({count} results written in {:.0} s)", started.elapsed().as_secs_f64());
+    (owner, format!("bench-{:06}", count / 2))
+}
+
+/// One GET with a cookie, on a new connection: the status and the body's length.
+fn page(endpoint: &str, path: &str, cookie: &str) -> (u16, usize) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {endpoint}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n");
+    let mut stream = TcpStream::connect(endpoint).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).unwrap();
+    let status = String::from_utf8_lossy(&bytes[9..12]).parse().unwrap();
+    (status, bytes.len())
+}
+
+/// Signs in with the server's key; the session cookie (`ims_session=...`).
+fn console_cookie(server: &Server) -> String {
+    let body = format!("secret_id={}&secret_key={}", server.secret_id, server.secret_key);
+    let request = format!(
+        "POST /console/sign-in HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        server.endpoint,
+        body.len()
+    );
+    let mut stream = TcpStream::connect(&server.endpoint).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let line =
+        answer.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie: ims_session=")).expect("signed in");
+    line["set-cookie: ".len()..].split(';').next().unwrap().to_owned()
+}
+
+fn console_pages(rounds: usize) {
+    let binary = Path::new(env!("CARGO_BIN_EXE_ims"));
+    let postgres = store::testing::TempPostgres::start();
+    let mut servers = vec![("SQLite", start(binary), None)];
+    match &postgres {
+        Some(postgres) => {
+            let url = postgres.create_database("console");
+            servers.push(("PostgreSQL", start_with(binary, &[("IMS_STORAGE__URL", Path::new(&url))]), Some(url)));
+        }
+        None => println!("(PostgreSQL is not installed: SQLite rows only)"),
+    }
+    let day = chrono::Utc::now() - chrono::Duration::days(10);
+    let day = day.format("%Y-%m-%d").to_string();
+    println!("\n| store | page | p50 ms | slowest ms | bytes |");
+    println!("|---|---|---|---|---|");
+    for (name, server, url) in &servers {
+        let (_, one) = fill_history(server, url.as_deref(), CONSOLE_RESULTS);
+        let cookie = console_cookie(server);
+        let pages = [
+            ("Results, first page".to_owned(), "/console/results".to_owned()),
+            ("Results, page 1,000 (of 2,000)".to_owned(), "/console/results?page=1000".to_owned()),
+            ("suggestion Block".to_owned(), "/console/results?suggestion=Block".to_owned()),
+            ("label Sexy, page 100".to_owned(), "/console/results?label=Sexy&page=100".to_owned()),
+            ("policy comments + Review".to_owned(), "/console/results?policy=comments&suggestion=Review".to_owned()),
+            ("one DataId".to_owned(), "/console/results?data_id=item-77777".to_owned()),
+            ("corrected".to_owned(), "/console/results?corrected=yes".to_owned()),
+            ("one day".to_owned(), format!("/console/results?from={day}&to={day}")),
+            ("a result".to_owned(), format!("/console/results/{one}")),
+            ("its thumbnail".to_owned(), format!("/console/results/{one}/thumbnail")),
+            ("review queue".to_owned(), "/console/review".to_owned()),
+        ];
+        for (what, path) in &pages {
+            let mut times: Vec<f64> = (0..rounds.max(3))
+                .map(|_| {
+                    let started = Instant::now();
+                    let (status, _) = page(&server.endpoint, path, &cookie);
+                    assert_eq!(status, 200, "{path}");
+                    started.elapsed().as_secs_f64() * 1e3
+                })
+                .collect();
+            times.sort_by(f64::total_cmp);
+            let bytes = page(&server.endpoint, path, &cookie).1;
+            println!("| {name} | {what} | {:.1} | {:.1} | {bytes} |", percentile(&times, 0.5), times[times.len() - 1]);
+        }
+    }
+}

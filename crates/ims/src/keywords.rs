@@ -109,7 +109,7 @@ pub fn run(store: &dyn KeywordRepository, command: KeywordsCommand) -> anyhow::R
             println!("{} added, {} already there", added.len(), words.len() - added.len());
         }
         KeywordsCommand::Samples { account, lib_id, offset, limit } => {
-            let (words, total) = store.keywords(AccountId(account), &lib_id, offset, limit)?;
+            let (words, total) = store.keywords(AccountId(account), &lib_id, "", offset, limit)?;
             for w in &words {
                 println!("{}  {}", w.sample_id, w.content);
             }

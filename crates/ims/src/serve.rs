@@ -84,6 +84,9 @@ pub fn app_state(settings: &Settings, store: Arc<dyn Store>, metrics: MetricsRen
         console: store.clone(),
         limiter: store.admission(),
         console_settings: Arc::new(settings.console.clone()),
+        console_chart: std::fs::read(settings.inference.artifacts_dir.join("console/chart.umd.min.js"))
+            .ok()
+            .map(Into::into),
     })
 }
 

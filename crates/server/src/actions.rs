@@ -6,6 +6,7 @@ use crate::{auth, billing, envelope, error, history, keywords, libraries, modera
 use axum::extract::Request;
 use axum::response::Response;
 use engine::accounts::{Account, Operation};
+use engine::history::Origin;
 use engine::ratelimit::RateClass;
 use protocol::schema::{self, ApiDefinition, Version};
 use protocol::{ApiError, Code};
@@ -128,6 +129,8 @@ pub struct Context {
     pub secret_id: String,
     /// When the request arrived (before its body was read): deadlines count from here.
     pub arrived: Instant,
+    /// How the history records a moderation this call makes.
+    pub origin: Origin,
 }
 
 /// Answers one API request, whatever happens, with the envelope.
@@ -166,7 +169,41 @@ async fn run(
     let now = engine::stamp::now();
     let account = auth::authenticate(state.accounts.clone(), &call, now).await?;
     tracing::Span::current().record("account", account.id.0);
+    let invocation = Invocation {
+        account,
+        version: call.version,
+        action: call.action,
+        params: call.params,
+        secret_id: call.secret_id,
+        origin: Origin::Sync,
+    };
+    perform(state, invocation, request_id, arrived, action_label).await
+}
 
+/// An authenticated request for an action.
+pub struct Invocation {
+    pub account: Account,
+    pub version: String,
+    pub action: String,
+    pub params: Params,
+    /// The key it was signed with; empty for the console's calls (a session, not a key).
+    pub secret_id: String,
+    /// How the history records a moderation it makes: `Sync` for the API, `Console`.
+    pub origin: Origin,
+}
+
+/// Performs an authenticated action: its version and definition, the account's grant, the
+/// rate limit, billing admission, the parameters checked against the definition, then its
+/// handler. The API's path after the signature, and the console's for everything it does, so
+/// a page can do nothing a call could not.
+pub async fn perform(
+    state: &AppState,
+    call: Invocation,
+    request_id: &str,
+    arrived: Instant,
+    action_label: &mut &'static str,
+) -> Result<Map<String, Value>, ApiError> {
+    let account = call.account;
     let version = Version::parse(&call.version).ok_or_else(|| {
         let known: Vec<&str> = Version::ALL.iter().map(|v| v.as_str()).collect();
         ApiError::with_message(
@@ -208,10 +245,16 @@ async fn run(
         billing::admit(state, &account).await?;
     }
 
-    let secret_id = call.secret_id.clone();
     let params = parameters(definition, defined, call.params)?;
-    let context =
-        Context { state: state.clone(), account, version, request_id: request_id.to_string(), secret_id, arrived };
+    let context = Context {
+        state: state.clone(),
+        account,
+        version,
+        request_id: request_id.to_string(),
+        secret_id: call.secret_id,
+        arrived,
+        origin: call.origin,
+    };
     match action {
         Action::ImageModeration => moderation::image_moderation(context, params).await,
         Action::CreateBizConfig => policies::create(context, params).await,

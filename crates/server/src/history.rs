@@ -6,7 +6,6 @@ use crate::actions::{self, fields, parse, Context};
 use crate::error::ErrorCode;
 use crate::libraries::parse_name;
 use crate::AppState;
-use engine::accounts::Account;
 use engine::decision::{Label, Suggestion};
 use engine::history::{Correction, Counts, Filter, HistoryError, HistoryRepository, Record};
 use engine::library::LibraryRepository;
@@ -41,16 +40,15 @@ struct StatInput {
     filters: Vec<FilterInput>,
 }
 
-/// A correction as `CreateImsCorrection` and the console's form give it.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct CorrectInput {
-    pub content_id: String,
-    pub suggestion: String,
-    pub label: Option<String>,
+struct CorrectInput {
+    content_id: String,
+    suggestion: String,
+    label: Option<String>,
     #[serde(default)]
-    pub note: String,
-    pub lib_id: Option<String>,
+    note: String,
+    lib_id: Option<String>,
 }
 
 fn invalid(reason: impl Into<String>) -> ApiError {
@@ -193,14 +191,11 @@ pub async fn stats(context: Context, params: Value) -> Result<Map<String, Value>
     Ok(fields(json!({ "Overview": counts(&stats.overview), "TrendCount": trend, "EvilCount": evil })))
 }
 
+/// Corrects a result of the caller's main account, first filing its image in the library the
+/// input names, if any (whose `ImageId` it answers).
 pub async fn correct(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
-    let image_id = apply_correction(&context.state, &context.account, parse(params)?).await?;
-    Ok(fields(json!({ "ImageId": image_id.unwrap_or_default() })))
-}
-
-/// Corrects a result of `by`'s main account, first filing its image in the library the input
-/// names, if any (whose `ImageId` it returns).
-pub async fn apply_correction(state: &AppState, by: &Account, input: CorrectInput) -> Result<Option<String>, ApiError> {
+    let (state, by) = (&context.state, &context.account);
+    let input: CorrectInput = parse(params)?;
     let suggestion: Suggestion = parse_name(&input.suggestion, "suggestion")?;
     if input.note.chars().count() > 1000 {
         return Err(invalid("Note has at most 1000 characters"));
@@ -227,7 +222,7 @@ pub async fn apply_correction(state: &AppState, by: &Account, input: CorrectInpu
     let id = input.content_id;
     with_history(state, move |r| r.correct(owner, &id, &correction)).await?;
     tracing::info!(account = %by.id, content_id = %record.request_id, "result corrected");
-    Ok(image_id)
+    Ok(fields(json!({ "ImageId": image_id.unwrap_or_default() })))
 }
 
 #[cfg(test)]

@@ -79,7 +79,7 @@ pub async fn list(context: Context, _params: Value) -> Result<Map<String, Value>
     let libraries = with_keywords(&context, move |r| {
         r.keyword_libraries(owner)?
             .into_iter()
-            .map(|l| Ok((r.keywords(owner, &l.lib_id, 0, 0)?.1, l)))
+            .map(|l| Ok((r.keywords(owner, &l.lib_id, "", 0, 0)?.1, l)))
             .collect::<Result<Vec<_>, KeywordError>>()
     })
     .await?;
@@ -126,10 +126,13 @@ pub async fn add(context: Context, params: Value) -> Result<Map<String, Value>, 
 }
 
 pub async fn samples(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
-    let page: LibraryPage = parse(params)?;
+    let page: LibraryPage = parse(params.clone())?;
     let (offset, limit) = page.bounds(100, MAX_PAGE).map_err(invalid)?;
+    // An extension of ours: only the words that contain `Contains`.
+    let containing = params["Contains"].as_str().unwrap_or_default().to_owned();
     let owner = context.account.owner();
-    let (entries, total) = with_keywords(&context, move |r| r.keywords(owner, &page.lib_id, offset, limit)).await?;
+    let (entries, total) =
+        with_keywords(&context, move |r| r.keywords(owner, &page.lib_id, &containing, offset, limit)).await?;
     Ok(fields(json!({ "Samples": entries, "TotalCount": total })))
 }
 

@@ -178,6 +178,9 @@ pub struct AppState {
     /// The console's sessions, passwords and failed sign-ins.
     pub console: Arc<dyn ConsoleRepository>,
     pub console_settings: Arc<console::ConsoleSettings>,
+    /// Chart.js as the setup installed it (`<artifacts>/console/`), served at
+    /// `/console/chart.js`; `None` where it is missing (the overview then shows tables only).
+    pub console_chart: Option<bytes::Bytes>,
 }
 
 impl AppState {

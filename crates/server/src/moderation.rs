@@ -96,7 +96,7 @@ pub async fn image_moderation(context: Context, params: Value) -> Result<Map<Str
     let deadline = context.arrived + Duration::from_secs(context.state.settings.request_timeout_secs);
     let admission = Admission::Now { deadline };
     let response =
-        moderate(&context.state, &context.account, &context.request_id, request, Origin::Sync, admission).await?;
+        moderate(&context.state, &context.account, &context.request_id, request, context.origin, admission).await?;
     Ok(answer::render(context.version, response))
 }
 
@@ -178,6 +178,8 @@ async fn moderate_admitted(
         }
         ContentType::Image => {
             let (seen, looks) = observe(state, owner, &policy, &decoded, deadline).await?;
+            // Kept with the result: a policy's change is previewed by composing them again.
+            let looks = Looks { observations: Some(seen.clone()), ..looks };
             let verdict = verdict::compose(&policy, seen);
             if let Some(observed) = &verdict.observed {
                 metrics::counter!("ims_observed_total", "suggestion" => observed.suggestion.as_str(), "label" => observed.label.as_str())
@@ -349,7 +351,7 @@ async fn record(
     verdict: &Verdict,
     looks: Option<Looks>,
 ) -> Result<(), ApiError> {
-    let (thumbnail, hashes) = looks.map_or((None, Vec::new()), |l| (l.thumbnail, l.hashes));
+    let Looks { thumbnail, hashes, observations } = looks.unwrap_or_default();
     let serialised = serde_json::to_string(response).map_err(|e| {
         tracing::error!(error = %e, "a result could not be serialised");
         ApiError::new(Code::InternalError)
@@ -377,6 +379,7 @@ async fn record(
         response: serialised,
         thumbnail,
         hashes,
+        observations,
         correction: None,
     };
     let history = state.history.clone();
@@ -387,10 +390,13 @@ async fn record(
     Ok(())
 }
 
-/// What the history and the libraries keep of an image: its PDQ hashes and a thumbnail.
+/// What the history and the libraries keep of an image: its PDQ hashes, a thumbnail, and (once
+/// the image is examined) what the detectors reported.
+#[derive(Default)]
 struct Looks {
     hashes: Vec<Hash256>,
     thumbnail: Option<Vec<u8>>,
+    observations: Option<Observations>,
 }
 
 /// Hashes every frame (for the libraries) and makes the first frame's thumbnail.
@@ -405,7 +411,7 @@ async fn look(state: &AppState, decoded: &Arc<Decoded>) -> Result<Looks, ApiErro
             .collect();
         hashes.dedup();
         let thumbnail = (side > 0).then(|| media::jpeg::thumbnail(&decoded.frames[0].image, side).ok()).flatten();
-        Looks { hashes, thumbnail }
+        Looks { hashes, thumbnail, observations: None }
     })
     .await
     .map_err(|e| check_failed("image_libraries", &e))

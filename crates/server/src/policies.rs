@@ -5,6 +5,8 @@
 
 use crate::actions::{self, fields, parse, Context};
 use crate::error::{ErrorCode, OrApiError};
+use crate::AppState;
+use engine::accounts::{Account, AccountId};
 use engine::ads::AdSettings;
 use engine::decision::Label;
 use engine::keywords::KeywordError;
@@ -109,14 +111,13 @@ impl BizConfigInput {
 }
 
 /// Every library a policy links must be one of the account's.
-async fn check_libraries(context: &Context, policy: &Policy) -> Result<(), ApiError> {
+async fn check_libraries(state: &AppState, owner: AccountId, policy: &Policy) -> Result<(), ApiError> {
     let ids = policy.image_libs.clone().unwrap_or_default();
-    let (libraries, owner) = (context.state.libraries.clone(), context.account.owner());
+    let libraries = state.libraries.clone();
     actions::blocking(move || ids.iter().try_for_each(|id| libraries.library(owner, id).map(drop))).await?;
     let ids = policy.keyword_libs.clone().unwrap_or_default();
-    let keywords = context.state.keywords.clone();
-    let built_in: Vec<String> =
-        context.state.keyword_matcher.built_in().iter().map(|(l, _)| l.lib_id.clone()).collect();
+    let keywords = state.keywords.clone();
+    let built_in: Vec<String> = state.keyword_matcher.built_in().iter().map(|(l, _)| l.lib_id.clone()).collect();
     actions::blocking(move || {
         let known = keywords.keyword_libraries(owner)?;
         let is_known = |id: &String| built_in.contains(id) || known.iter().any(|l| &l.lib_id == id);
@@ -130,10 +131,10 @@ async fn check_libraries(context: &Context, policy: &Policy) -> Result<(), ApiEr
 
 /// Runs a repository call on the blocking pool (SQLite is synchronous).
 async fn blocking<T: Send + 'static>(
-    context: &Context,
+    state: &AppState,
     work: impl FnOnce(&dyn PolicyRepository) -> Result<T, PolicyError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let repository: Arc<dyn PolicyRepository> = context.state.policies.clone();
+    let repository: Arc<dyn PolicyRepository> = state.policies.clone();
     actions::blocking(move || work(repository.as_ref())).await
 }
 
@@ -146,9 +147,9 @@ pub async fn create(context: Context, params: Value) -> Result<Map<String, Value
     let named = Policy::named(&input_name(&input.biz_type)?).api()?;
     let policy = input.apply(named)?;
     let owner = context.account.owner();
-    check_libraries(&context, &policy).await?;
+    check_libraries(&context.state, owner, &policy).await?;
     let stored = policy.clone();
-    blocking(&context, move |r| r.create_policy(owner, &stored)).await?;
+    blocking(&context.state, move |r| r.create_policy(owner, &stored)).await?;
     tracing::info!(account = %context.account.id, biz_type = %policy.biz_type, "policy created");
     Ok(one(&policy))
 }
@@ -165,29 +166,35 @@ fn input_name(biz_type: &str) -> Result<String, ApiError> {
 }
 
 pub async fn modify(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
-    let input: BizConfigInput = parse(params)?;
-    let owner = context.account.owner();
-    let name = input_name(&input.biz_type)?;
-    let lookup = name.clone();
-    let current = blocking(&context, move |r| r.policy(owner, &lookup)?.ok_or(PolicyError::NotFound(lookup))).await?;
-    let policy = input.apply(current)?;
-    check_libraries(&context, &policy).await?;
-    let stored = policy.clone();
-    blocking(&context, move |r| r.update_policy(owner, &stored)).await?;
-    tracing::info!(account = %context.account.id, biz_type = %name, "policy modified");
+    let policy = modified(&context.state, &context.account, params).await?;
+    let (owner, stored) = (context.account.owner(), policy.clone());
+    blocking(&context.state, move |r| r.update_policy(owner, &stored)).await?;
+    tracing::info!(account = %context.account.id, biz_type = %policy.biz_type, "policy modified");
     Ok(one(&policy))
+}
+
+/// The policy a `ModifyBizConfig` input (JSON) would make of one of `account`'s, checked but
+/// not stored (what the console previews, then saves).
+pub async fn modified(state: &AppState, account: &Account, params: Value) -> Result<Policy, ApiError> {
+    let input: BizConfigInput = parse(params)?;
+    let owner = account.owner();
+    let name = input_name(&input.biz_type)?;
+    let current = blocking(state, move |r| r.policy(owner, &name)?.ok_or(PolicyError::NotFound(name))).await?;
+    let policy = input.apply(current)?;
+    check_libraries(state, owner, &policy).await?;
+    Ok(policy)
 }
 
 pub async fn describe(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
     let BizTypeInput { biz_type } = parse(params)?;
     let owner = context.account.owner();
-    let policy = blocking(&context, move |r| policy::resolve(r, owner, &biz_type)).await?;
+    let policy = blocking(&context.state, move |r| policy::resolve(r, owner, &biz_type)).await?;
     Ok(one(&policy))
 }
 
 pub async fn list(context: Context, _params: Value) -> Result<Map<String, Value>, ApiError> {
     let owner = context.account.owner();
-    let policies = blocking(&context, move |r| r.policies(owner)).await?;
+    let policies = blocking(&context.state, move |r| r.policies(owner)).await?;
     Ok(fields(json!({ "BizConfigs": policies, "TotalCount": policies.len() })))
 }
 
@@ -195,7 +202,7 @@ pub async fn delete(context: Context, params: Value) -> Result<Map<String, Value
     let BizTypeInput { biz_type } = parse(params)?;
     let owner = context.account.owner();
     let name = input_name(&biz_type)?;
-    blocking(&context, move |r| r.delete_policy(owner, &name)).await?;
+    blocking(&context.state, move |r| r.delete_policy(owner, &name)).await?;
     tracing::info!(account = %context.account.id, %biz_type, "policy deleted");
     Ok(Map::new())
 }

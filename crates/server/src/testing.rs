@@ -121,6 +121,7 @@ pub fn state_with(dir: &std::path::Path, models: FakeModels, settings: ServerSet
         metrics: Arc::new(String::new),
         console: store.clone(),
         console_settings: Arc::default(),
+        console_chart: None,
     };
     (state, account)
 }

@@ -55,6 +55,7 @@ fn record(owner: AccountId, id: String, at: i64) -> Record {
         response: "{\"Suggestion\":\"Pass\"}".repeat(20),
         thumbnail: Some(vec![7; 6_000]),
         hashes: vec![],
+        observations: None,
         correction: None,
     }
 }

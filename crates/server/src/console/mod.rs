@@ -4,9 +4,14 @@
 //! database so that any node of a cluster serves it; every change carries the session's CSRF
 //! token as well, and the server checks the account's grant on each, whatever the page showed.
 
+mod libraries;
+mod overview;
+mod policies;
 mod results;
+mod review;
 mod sign_in;
 pub mod texts;
+mod try_image;
 
 use crate::AppState;
 use askama::Template;
@@ -77,7 +82,29 @@ pub fn router() -> Router<AppState> {
         .route("/console/results/{id}", get(results::detail))
         .route("/console/results/{id}/thumbnail", get(results::thumbnail))
         .route("/console/results/{id}/correction", post(results::correct))
+        .route("/console/policies", get(policies::list).post(policies::create))
+        .route("/console/policies/{biz_type}", get(policies::edit).post(policies::submit))
+        .route("/console/libraries", get(libraries::list))
+        .route("/console/libraries/{kind}", post(libraries::create))
+        .route("/console/libraries/{kind}/{id}", get(libraries::show))
+        // Files for an image library: as much as one API call may carry.
+        .route(
+            "/console/libraries/{kind}/{id}/add",
+            post(libraries::add).layer(axum::extract::DefaultBodyLimit::max(crate::call::MAX_BODY_BYTES as usize)),
+        )
+        .route("/console/libraries/{kind}/{id}/remove", post(libraries::remove))
+        .route(
+            "/console/try",
+            get(try_image::page)
+                .post(try_image::submit)
+                .layer(axum::extract::DefaultBodyLimit::max(crate::call::MAX_BODY_BYTES as usize)),
+        )
+        .route("/console/overview", get(overview::page))
+        .route("/console/chart.js", get(overview::chart_library))
+        .route("/console/review", get(review::next))
+        .route("/console/review/{id}", post(review::decide))
         .route("/console/console.css", get(stylesheet))
+        .route("/console/console.js", get(script))
         .route("/console/{*rest}", get(not_found).post(not_found))
         .route_layer(axum::middleware::from_fn(guard))
 }
@@ -147,6 +174,35 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
+}
+
+/// Performs an API action as the signed-in account, exactly as a signed call of the newest
+/// version would be performed (grant, rate limit, billing, the parameters checked against the
+/// action's definition, its handler): the console can do nothing a call could not.
+pub(crate) async fn act(
+    state: &AppState,
+    visitor: &Visitor,
+    action: &str,
+    params: serde_json::Value,
+) -> Result<serde_json::Map<String, serde_json::Value>, protocol::ApiError> {
+    let invocation = crate::actions::Invocation {
+        account: visitor.account.clone(),
+        version: protocol::schema::Version::ALL[0].as_str().to_owned(),
+        action: action.to_owned(),
+        params: crate::call::Params::Json(params.to_string().into()),
+        secret_id: String::new(),
+        origin: engine::history::Origin::Console,
+    };
+    let (request_id, mut label) = (engine::stamp::new_id(), "-");
+    let mut result =
+        crate::actions::perform(state, invocation, &request_id, std::time::Instant::now(), &mut label).await;
+    if let Ok(fields) = &mut result {
+        fields.insert("RequestId".into(), request_id.clone().into());
+    }
+    let code = result.as_ref().map_or_else(|e| e.code.as_str(), |_| "Success");
+    metrics::counter!("ims_console_actions_total", "action" => label, "code" => code).increment(1);
+    tracing::info!(account = %visitor.account.id, action = label, code, %request_id, "console action");
+    result
 }
 
 /// Who is at the browser: a live session and its account.
@@ -266,6 +322,18 @@ pub(crate) fn page_error(lang: Lang, status: StatusCode, message: &str) -> Respo
     (status, render(&ErrorPage { frame: Frame::new(lang, None), message })).into_response()
 }
 
+/// An action's error, said on a page: 503 when the database failed, 404 for what does not
+/// exist, else 400.
+pub(crate) fn api_error_page(lang: Lang, e: &protocol::ApiError) -> Response {
+    let status = match e.code {
+        protocol::Code::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        code if code.as_str().starts_with("ResourceNotFound") => StatusCode::NOT_FOUND,
+        code if code.as_str().starts_with("UnauthorizedOperation") => StatusCode::FORBIDDEN,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    page_error(lang, status, &e.message(lang))
+}
+
 /// A page's HTML; a template that fails to render (it cannot, short of a bug) is a 500.
 pub(crate) fn render(page: &impl Template) -> Response {
     match page.render() {
@@ -278,7 +346,7 @@ pub(crate) fn render(page: &impl Template) -> Response {
 }
 
 async fn home() -> Redirect {
-    Redirect::to("/console/results")
+    Redirect::to("/console/overview")
 }
 
 async fn not_found(axum::Extension(lang): axum::Extension<Lang>) -> Response {
@@ -289,6 +357,15 @@ async fn stylesheet() -> Response {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
         include_str!("../../templates/console/console.css"),
+    )
+        .into_response()
+}
+
+/// The console's one script: keyboard shortcuts (pages work without it).
+async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../../templates/console/console.js"),
     )
         .into_response()
 }

@@ -2,8 +2,8 @@
 //! result in detail with the answer as sent, its thumbnail, and its correction.
 
 use super::texts::{self, Lang};
-use super::{page_error, render, unavailable, visitor, Frame, Visitor};
-use crate::history::{apply_correction, time_text, CorrectInput};
+use super::{act, page_error, render, unavailable, visitor, Frame, Visitor};
+use crate::history::time_text;
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, RawQuery, State};
@@ -13,6 +13,7 @@ use axum::{Extension, Form};
 use engine::decision::{Label, Suggestion};
 use engine::history::{Filter, HistoryError, Record, SECONDS_PER_DAY};
 use serde::Deserialize;
+use serde_json::json;
 
 /// Results on one page of the list.
 pub const PAGE_SIZE: u64 = 50;
@@ -303,23 +304,16 @@ pub(super) async fn correct(
     if let Err(refused) = visitor.check_change(&form.csrf) {
         return refused.page(lang);
     }
-    let input = CorrectInput {
-        content_id: id.clone(),
-        suggestion: form.suggestion,
-        label: (!form.label.is_empty()).then_some(form.label),
-        note: form.note,
-        lib_id: (!form.lib_id.is_empty()).then_some(form.lib_id),
-    };
-    match apply_correction(&state, &visitor.account, input).await {
+    let mut params = json!({"ContentId": id, "Suggestion": form.suggestion, "Note": form.note});
+    if !form.label.is_empty() {
+        params["Label"] = json!(form.label);
+    }
+    if !form.lib_id.is_empty() {
+        params["LibId"] = json!(form.lib_id);
+    }
+    match act(&state, &visitor, "CreateImsCorrection", params).await {
         Ok(_) => Redirect::to(&format!("/console/results/{}?saved=1", encode(&id))).into_response(),
-        Err(e) => {
-            let status = if e.code == protocol::Code::ServiceUnavailable {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            page_error(lang, status, &e.message(lang))
-        }
+        Err(e) => super::api_error_page(lang, &e),
     }
 }
 

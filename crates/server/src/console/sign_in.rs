@@ -138,7 +138,7 @@ pub(super) async fn submit(
                 "{SESSION_COOKIE}={token}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
                 settings.lifetime_hours * 3600
             );
-            ([(header::SET_COOKIE, cookie)], Redirect::to("/console/results")).into_response()
+            ([(header::SET_COOKIE, cookie)], Redirect::to("/console/overview")).into_response()
         }
         Ok(Outcome::Throttled) => refused(StatusCode::TOO_MANY_REQUESTS, t.throttled),
         Ok(Outcome::Refused) => refused(StatusCode::UNAUTHORIZED, t.bad_sign_in),

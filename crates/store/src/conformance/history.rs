@@ -3,7 +3,9 @@
 
 use engine::accounts::{AccountId, AccountRepository};
 use engine::decision::{Label, Suggestion};
+use engine::evidence::{Evidence, Place};
 use engine::history::*;
+use engine::verdict::Observations;
 
 pub fn record(owner: AccountId, id: &str, at: i64, suggestion: Suggestion, label: Label) -> Record {
     Record {
@@ -29,6 +31,13 @@ pub fn record(owner: AccountId, id: &str, at: i64, suggestion: Suggestion, label
         response: "{}".into(),
         thumbnail: Some(vec![1, 2, 3]),
         hashes: vec![],
+        // Kept with the Block results, none with the others (as for results from before).
+        observations: (suggestion == Suggestion::Block).then(|| Observations {
+            views: vec![(Place::default(), Evidence { open_nsfw: Some(0.93), ..Evidence::default() })],
+            text: Some(vec![]),
+            codes: None,
+            library: None,
+        }),
         correction: None,
     }
 }
@@ -72,6 +81,7 @@ pub fn filters_pages_stats_corrections_and_retention<S: AccountRepository + Hist
     assert_eq!(stats.per_day.len(), 2);
     assert_eq!(stats.per_day[0].1, Counts { total: 2, pass: 1, review: 0, block: 1 });
     assert_eq!(stats.per_label[0], (Label::Sexy, 2));
+    assert_eq!(stats.per_policy, [(String::new(), 2), ("beta".to_owned(), 1)], "the busiest policies first");
 
     let correction = Correction {
         suggestion: Suggestion::Pass,

@@ -1,10 +1,12 @@
 //! Moderation results in PostgreSQL (table `results`).
 
 use super::{parse_name, Fault, OrFault, PostgresStore};
-use crate::history::{conditions, labels_flagged, Param, COLUMNS};
+use crate::history::{conditions, labels_flagged, observations_from, Param, COLUMNS};
 use crate::name_of;
 use engine::accounts::AccountId;
-use engine::history::{Correction, Counts, Filter, HistoryError, HistoryRepository, Origin, Record, Stats};
+use engine::history::{
+    Correction, Counts, Filter, HistoryError, HistoryRepository, Origin, Record, Stats, BUSIEST_POLICIES,
+};
 use engine::library::{pack_hashes, unpack_hashes};
 use postgres::types::ToSql;
 use postgres::Row;
@@ -43,6 +45,7 @@ fn record_from_row(row: &Row) -> Result<Record, Fault> {
         response: row.try_get(16)?,
         thumbnail: row.try_get(17)?,
         hashes: unpack_hashes(row.try_get(18)?),
+        observations: observations_from(row.try_get(27)?),
         correction,
     })
 }
@@ -85,11 +88,12 @@ impl HistoryRepository for PostgresStore {
     fn record(&self, r: &Record) -> Result<(), HistoryError> {
         let flagged: Vec<String> = r.flagged.iter().map(name_of).collect();
         let hits = serde_json::to_string(&r.hits).db::<HistoryError>()?;
+        let observations = r.observations.as_ref().map(serde_json::to_string).transpose().db::<HistoryError>()?;
         self.conn::<HistoryError>()?
             .execute(
                 &format!(
                     "INSERT INTO results ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                     $14, $15, $16, $17, $18, $19, NULL, NULL, NULL, NULL, NULL, $20, $21, $22)"
+                     $14, $15, $16, $17, $18, $19, NULL, NULL, NULL, NULL, NULL, $20, $21, $22, $23)"
                 ),
                 &[
                     &r.request_id,
@@ -114,6 +118,7 @@ impl HistoryRepository for PostgresStore {
                     &r.user_id,
                     &r.device_id,
                     &r.context,
+                    &observations,
                 ],
             )
             .db::<HistoryError>()?;
@@ -181,7 +186,17 @@ impl HistoryRepository for PostgresStore {
             .db::<HistoryError>()?;
         let flagged: Vec<String> = flagged.iter().map(|r| r.get(0)).collect();
         let per_label = labels_flagged(&flagged).db::<HistoryError>()?;
-        Ok(Stats { overview, per_day, per_label })
+        let policies = conn
+            .query(
+                &format!(
+                    "SELECT biz_type, COUNT(*) AS n FROM results WHERE {clause} GROUP BY biz_type
+                     ORDER BY n DESC, biz_type LIMIT {BUSIEST_POLICIES}"
+                ),
+                &refs(&values),
+            )
+            .db::<HistoryError>()?;
+        let per_policy = policies.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64)).collect();
+        Ok(Stats { overview, per_day, per_label, per_policy })
     }
 
     fn correct(&self, owner: AccountId, request_id: &str, c: &Correction) -> Result<(), HistoryError> {

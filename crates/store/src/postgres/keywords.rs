@@ -117,19 +117,25 @@ impl KeywordRepository for PostgresStore {
         &self,
         owner: AccountId,
         lib_id: &str,
+        containing: &str,
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<Keyword>, u64), KeywordError> {
         let mut conn = self.conn::<KeywordError>()?;
         let mut tx = conn.build_transaction().read_only(true).start().db::<KeywordError>()?;
         owned(&mut tx, owner, lib_id)?;
-        let total: i64 =
-            tx.query_one("SELECT COUNT(*) FROM keywords WHERE lib_id = $1", &[&lib_id]).db::<KeywordError>()?.get(0);
+        let total: i64 = tx
+            .query_one(
+                "SELECT COUNT(*) FROM keywords WHERE lib_id = $1 AND strpos(content, $2) > 0",
+                &[&lib_id, &containing],
+            )
+            .db::<KeywordError>()?
+            .get(0);
         let rows = tx
             .query(
                 "SELECT sample_id, lib_id, content, created_at FROM keywords WHERE lib_id = $1
-                 ORDER BY seq LIMIT $2 OFFSET $3",
-                &[&lib_id, &(limit as i64), &(offset as i64)],
+                 AND strpos(content, $2) > 0 ORDER BY seq LIMIT $3 OFFSET $4",
+                &[&lib_id, &containing, &(limit as i64), &(offset as i64)],
             )
             .db::<KeywordError>()?;
         Ok((rows.iter().map(keyword_from_row).collect::<Result<_, _>>()?, total as u64))

@@ -1,10 +1,12 @@
 //! Moderation results in SQLite (table `results`).
 
-use crate::history::{conditions, labels_flagged, Param, COLUMNS};
+use crate::history::{conditions, labels_flagged, observations_from, Param, COLUMNS};
 use crate::name_of;
 use crate::sqlite::{parse_name, SqliteStore};
 use engine::accounts::AccountId;
-use engine::history::{Correction, Counts, Filter, HistoryError, HistoryRepository, Origin, Record, Stats};
+use engine::history::{
+    Correction, Counts, Filter, HistoryError, HistoryRepository, Origin, Record, Stats, BUSIEST_POLICIES,
+};
 use engine::library::{pack_hashes, unpack_hashes};
 use rusqlite::types::Value as Sql;
 use rusqlite::{params, params_from_iter, OptionalExtension, Row};
@@ -50,6 +52,7 @@ fn record_from_row(row: &Row<'_>) -> rusqlite::Result<Record> {
         response: row.get(16)?,
         thumbnail: row.get(17)?,
         hashes: unpack_hashes(&hashes),
+        observations: observations_from(row.get::<_, Option<String>>(27)?.as_deref()),
         correction,
     })
 }
@@ -84,7 +87,7 @@ impl HistoryRepository for SqliteStore {
         let flagged: Vec<String> = r.flagged.iter().map(name_of).collect();
         self.connection(HistoryError::Storage)?
             .execute(
-                &format!("INSERT INTO results ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, NULL, NULL, NULL, NULL, NULL, ?20, ?21, ?22)"),
+                &format!("INSERT INTO results ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, NULL, NULL, NULL, NULL, NULL, ?20, ?21, ?22, ?23)"),
                 params![
                     r.request_id,
                     r.owner.0,
@@ -108,6 +111,7 @@ impl HistoryRepository for SqliteStore {
                     r.user_id,
                     r.device_id,
                     r.context,
+                    r.observations.as_ref().map(serde_json::to_string).transpose().map_err(storage)?,
                 ],
             )
             .map_err(storage)?;
@@ -179,7 +183,18 @@ impl HistoryRepository for SqliteStore {
             .collect::<Result<Vec<_>, _>>()
             .map_err(storage)?;
         let per_label = labels_flagged(&flagged).map_err(storage)?;
-        Ok(Stats { overview, per_day, per_label })
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT biz_type, COUNT(*) AS n FROM results WHERE {clause} GROUP BY biz_type
+                 ORDER BY n DESC, biz_type LIMIT {BUSIEST_POLICIES}"
+            ))
+            .map_err(storage)?;
+        let per_policy = stmt
+            .query_map(params_from_iter(values.iter()), |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))
+            .map_err(storage)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(storage)?;
+        Ok(Stats { overview, per_day, per_label, per_policy })
     }
 
     fn correct(&self, owner: AccountId, request_id: &str, c: &Correction) -> Result<(), HistoryError> {

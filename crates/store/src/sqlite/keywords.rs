@@ -117,22 +117,28 @@ impl KeywordRepository for SqliteStore {
         &self,
         owner: AccountId,
         lib_id: &str,
+        containing: &str,
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<Keyword>, u64), KeywordError> {
         let mut conn = self.connection(KeywordError::Storage)?;
         let tx = conn.transaction().map_err(storage)?;
         owned(&tx, owner, lib_id)?;
-        let total: u64 =
-            tx.query_row("SELECT COUNT(*) FROM keywords WHERE lib_id = ?1", [lib_id], |r| r.get(0)).map_err(storage)?;
+        let total: u64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM keywords WHERE lib_id = ?1 AND instr(content, ?2) > 0",
+                [lib_id, containing],
+                |r| r.get(0),
+            )
+            .map_err(storage)?;
         let page = {
             let mut stmt = tx
                 .prepare(&format!(
                     "SELECT sample_id, lib_id, content, created_at FROM keywords WHERE lib_id = ?1
-                     ORDER BY rowid LIMIT {limit} OFFSET {offset}"
+                     AND instr(content, ?2) > 0 ORDER BY rowid LIMIT {limit} OFFSET {offset}"
                 ))
                 .map_err(storage)?;
-            let rows = stmt.query_map([lib_id], keyword_from_row).map_err(storage)?;
+            let rows = stmt.query_map([lib_id, containing], keyword_from_row).map_err(storage)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(storage)?
         };
         Ok((page, total))

@@ -255,6 +255,49 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE TABLE console_failures (subject TEXT NOT NULL, at INTEGER NOT NULL);
     CREATE INDEX console_failures_by_subject ON console_failures(subject, at);
 "#,
+    // What the detectors reported for each result, so a policy's change can be previewed; and
+    // results asked for in the console. SQLite cannot change a CHECK constraint in place: the
+    // table is made again, rowids (the listings' tie-break) kept.
+    r#"
+    CREATE TABLE results_new (
+        request_id TEXT PRIMARY KEY,
+        owner_id INTEGER NOT NULL,
+        account_id INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        origin TEXT NOT NULL CHECK (origin IN ('sync', 'async', 'console')),
+        biz_type TEXT NOT NULL,
+        data_id TEXT NOT NULL,
+        file_md5 TEXT NOT NULL,
+        file_url TEXT NOT NULL,
+        suggestion TEXT NOT NULL,
+        label TEXT NOT NULL,
+        sub_label TEXT NOT NULL,
+        score INTEGER NOT NULL,
+        flagged TEXT NOT NULL,
+        text TEXT NOT NULL,
+        hits TEXT NOT NULL,
+        response TEXT NOT NULL,
+        thumbnail BLOB,
+        hashes BLOB NOT NULL,
+        corrected_suggestion TEXT,
+        corrected_label TEXT,
+        correction_note TEXT,
+        corrected_by INTEGER,
+        corrected_at INTEGER,
+        user_id TEXT NOT NULL DEFAULT '',
+        device_id TEXT NOT NULL DEFAULT '',
+        context TEXT NOT NULL DEFAULT '',
+        observations TEXT
+    );
+    INSERT INTO results_new (rowid, request_id, owner_id, account_id, created_at, origin, biz_type, data_id, file_md5, file_url, suggestion, label, sub_label, score, flagged, text, hits, response, thumbnail, hashes, corrected_suggestion, corrected_label, correction_note, corrected_by, corrected_at, user_id, device_id, context)
+        SELECT rowid, request_id, owner_id, account_id, created_at, origin, biz_type, data_id, file_md5, file_url, suggestion, label, sub_label, score, flagged, text, hits, response, thumbnail, hashes, corrected_suggestion, corrected_label, correction_note, corrected_by, corrected_at, user_id, device_id, context FROM results;
+    DROP TABLE results;
+    ALTER TABLE results_new RENAME TO results;
+    CREATE INDEX results_by_owner ON results(owner_id, created_at);
+    CREATE INDEX results_by_time ON results(created_at);
+    CREATE INDEX results_by_user ON results(owner_id, user_id, created_at) WHERE user_id <> '';
+    CREATE INDEX results_by_device ON results(owner_id, device_id, created_at) WHERE device_id <> '';
+"#,
 ];
 
 pub struct SqliteStore {

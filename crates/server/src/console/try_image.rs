@@ -1,0 +1,174 @@
+//! "Try an image": an upload or a URL moderated by a real `ImageModeration` call of the
+//! signed-in account (metered, rate-limited, recorded with the source `console`), its verdict
+//! shown with the boxes of what was found and the explanation. The picture is the thumbnail the
+//! history keeps (a JPEG ims made), never the upload itself, so nothing a customer sent is
+//! served back to a browser.
+
+use super::texts::Lang;
+use super::{act, api_error_page, render, visitor, Frame, Visitor};
+use crate::AppState;
+use askama::Template;
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use serde_json::{json, Value};
+
+/// A box to draw over the image, in the image's pixels.
+struct Found {
+    x: f64,
+    y: f64,
+    width: f64,
+    height: f64,
+    /// What it is: the text read, the object's name.
+    what: String,
+    /// `text`, `object` or `region` (where the reported labels were seen), for its colour.
+    kind: &'static str,
+}
+
+/// The verdict as the page shows it.
+struct Shown {
+    request_id: String,
+    suggestion: String,
+    label: String,
+    sub_label: String,
+    score: i64,
+    reason: String,
+    width: f64,
+    height: f64,
+    found: Vec<Found>,
+    /// Each vote that made the verdict, one line each.
+    explanation: Vec<String>,
+    answer: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/try.html")]
+struct TryPage {
+    frame: Frame,
+    policies: Vec<String>,
+    shown: Option<Shown>,
+    message: String,
+}
+
+async fn policies(state: &AppState, visitor: &Visitor) -> Vec<String> {
+    let listed = act(state, visitor, "DescribeBizConfigs", json!({})).await.unwrap_or_default();
+    listed["BizConfigs"]
+        .as_array()
+        .map(|list| list.iter().filter_map(|p| p["BizType"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+pub(super) async fn page(
+    State(state): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    headers: HeaderMap,
+) -> Response {
+    let visitor = match visitor(&state, &headers, lang).await {
+        Ok(v) => v,
+        Err(answer) => return answer,
+    };
+    let policies = policies(&state, &visitor).await;
+    render(&TryPage { frame: Frame::new(lang, Some(&visitor)), policies, shown: None, message: String::new() })
+}
+
+/// Every box in the answer's OCR and object results, and the region the labels were seen in.
+fn boxes(answer: &Value, extra: &Value) -> Vec<Found> {
+    let mut found = Vec::new();
+    let mut add = |v: &Value, what: String, kind: &'static str| {
+        let n = |k: &str| v[k].as_f64().unwrap_or(0.0);
+        if n("Width") > 0.0 && n("Height") > 0.0 {
+            found.push(Found { x: n("X"), y: n("Y"), width: n("Width"), height: n("Height"), what, kind });
+        }
+    };
+    for (results, kind) in [("OcrResults", "text"), ("ObjectResults", "object")] {
+        for result in answer[results].as_array().into_iter().flatten() {
+            for detail in result["Details"].as_array().into_iter().flatten() {
+                let what = ["Text", "Name", "Value", "SubLabel"]
+                    .iter()
+                    .find_map(|k| detail[*k].as_str().filter(|s| !s.is_empty()))
+                    .unwrap_or_default();
+                add(&detail["Location"], what.to_owned(), kind);
+            }
+        }
+    }
+    let region = &extra["Region"];
+    let whole =
+        region["Width"].as_f64() == extra["Width"].as_f64() && region["Height"].as_f64() == extra["Height"].as_f64();
+    if !whole {
+        add(region, String::new(), "region");
+    }
+    found
+}
+
+pub(super) async fn submit(
+    State(state): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    headers: HeaderMap,
+    mut form: Multipart,
+) -> Response {
+    let visitor = match visitor(&state, &headers, lang).await {
+        Ok(v) => v,
+        Err(answer) => return answer,
+    };
+    let (mut csrf, mut url, mut biz_type, mut upload) = (String::new(), String::new(), String::new(), Vec::new());
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => return super::page_error(lang, StatusCode::BAD_REQUEST, &e.body_text()),
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        let bytes = match field.bytes().await {
+            Ok(bytes) => bytes,
+            Err(e) => return super::page_error(lang, StatusCode::BAD_REQUEST, &e.body_text()),
+        };
+        let text = || String::from_utf8_lossy(&bytes).trim().to_owned();
+        match name.as_str() {
+            "csrf" => csrf = text(),
+            "url" => url = text(),
+            "biz_type" => biz_type = text(),
+            "image" => upload = bytes.to_vec(),
+            _ => {}
+        }
+    }
+    if let Err(refused) = visitor.check_change(&csrf) {
+        return refused.page(lang);
+    }
+    use base64::Engine;
+    let mut params = if upload.is_empty() {
+        json!({"FileUrl": url})
+    } else {
+        json!({"FileContent": base64::engine::general_purpose::STANDARD.encode(&upload)})
+    };
+    if !biz_type.is_empty() {
+        params["BizType"] = json!(biz_type);
+    }
+    let policies = policies(&state, &visitor).await;
+    let answer = match act(&state, &visitor, "ImageModeration", params).await {
+        Ok(answer) => Value::Object(answer),
+        Err(e) if e.code == protocol::Code::ServiceUnavailable => return api_error_page(lang, &e),
+        Err(e) => {
+            let page =
+                TryPage { frame: Frame::new(lang, Some(&visitor)), policies, shown: None, message: e.message(lang) };
+            return (StatusCode::BAD_REQUEST, render(&page)).into_response();
+        }
+    };
+    let extra: Value = answer["Extra"].as_str().and_then(|e| serde_json::from_str(e).ok()).unwrap_or_default();
+    let text = |k: &str| answer[k].as_str().unwrap_or_default().to_owned();
+    let request_id = text("RequestId");
+    let shown = Shown {
+        suggestion: text("Suggestion"),
+        label: text("Label"),
+        sub_label: text("SubLabel"),
+        score: answer["Score"].as_i64().unwrap_or(0),
+        reason: text("Reason"),
+        width: extra["Width"].as_f64().unwrap_or(0.0),
+        height: extra["Height"].as_f64().unwrap_or(0.0),
+        found: boxes(&answer, &extra),
+        explanation: extra["Explanation"].as_array().into_iter().flatten().map(|e| e.to_string()).collect(),
+        answer: serde_json::to_string_pretty(&answer).unwrap_or_default(),
+        request_id,
+    };
+    render(&TryPage { frame: Frame::new(lang, Some(&visitor)), policies, shown: Some(shown), message: String::new() })
+}
