@@ -687,20 +687,30 @@ fn fill_history(server: &Server, url: Option<&str>, count: usize) -> (engine::ac
                             thumbnail: Some(thumbnail.clone()),
                             hashes: vec![],
                             observations: None,
-                            correction: (i % 100 == 7).then(|| Correction {
-                                suggestion: Suggestion::Pass,
-                                label: Label::Normal,
-                                note: String::new(),
-                                by: owner,
-                                at: created_at,
-                            }),
+                            correction: None,
                         })
                         .unwrap();
+                    if i % 100 == 7 {
+                        let correction = Correction {
+                            suggestion: Suggestion::Pass,
+                            label: Label::Normal,
+                            note: String::new(),
+                            by: owner,
+                            at: created_at,
+                        };
+                        store.correct(owner, &format!("bench-{i:06}"), &correction).unwrap();
+                    }
                 }
             });
         }
     });
-    println!("({count} results written in {:.0} s)", started.elapsed().as_secs_f64());
+    // As autovacuum does within a minute of so many inserts: the visibility map that lets
+    // PostgreSQL answer a listing from its index alone, and fresh statistics.
+    if let Some(url) = url {
+        let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+        client.batch_execute("VACUUM (ANALYZE) results").unwrap();
+    }
+    println!("({count} results written in {:.0} s, 1% corrected)", started.elapsed().as_secs_f64());
     (owner, format!("bench-{:06}", count / 2))
 }
 

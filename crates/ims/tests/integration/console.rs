@@ -429,5 +429,24 @@ async fn libraries() {
     } else {
         crate::shared::absent("tesseract's phototest page, for trying an image");
     }
+
+    // Billing: a package bought from a topped-up balance after a confirmation, then refunded.
+    let main_id = server.cli_json(&["account", "list"])[0]["id"].as_i64().unwrap().to_string();
+    server.cli(&["billing", "top-up", &main_id, "4000"]).unwrap();
+    browser.click("#nav-billing").await;
+    assert_eq!(browser.text("#balance").await, "4000.00 CNY");
+    assert_eq!(browser.text("#state").await, "Active");
+    let packages = browser.count("#packages tr.package").await;
+    browser.select("#offer", "1.8M").await;
+    browser.click("#buy-package").await;
+    assert!(browser.text("#question").await.ends_with("1.8M"), "asked first");
+    assert_eq!(browser.text("#balance").await, "4000.00 CNY", "nothing bought before the confirmation");
+    browser.click("#confirm-change").await;
+    assert_eq!(browser.text("#balance").await, "0.00 CNY");
+    assert_eq!(browser.count("#packages tr.package").await, packages + 1);
+    browser.screenshot("4-billing").await;
+    browser.click("#packages button.refund").await;
+    browser.click("#confirm-change").await;
+    assert_eq!(browser.text("#balance").await, "4000.00 CNY", "refunded");
     browser.close().await;
 }

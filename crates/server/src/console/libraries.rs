@@ -3,11 +3,11 @@
 //! performed as the signed-in account ([`act`]).
 
 use super::texts::{self, Lang};
-use super::{act, api_error_page, render, visitor, Frame, Visitor};
+use super::{act, api_error_page, render, Frame, Visitor};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use engine::decision::Label;
@@ -55,12 +55,8 @@ struct LibrariesPage {
 pub(super) async fn list(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    visitor: Visitor,
 ) -> Response {
-    let visitor = match visitor(&state, &headers, lang).await {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
     list_page(&state, &visitor, lang, String::new()).await
 }
 
@@ -98,14 +94,10 @@ pub(super) struct NewLibraryForm {
 pub(super) async fn create(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    visitor: Visitor,
     Path(kind): Path<String>,
     Form(form): Form<NewLibraryForm>,
 ) -> Response {
-    let visitor = match visitor(&state, &headers, lang).await {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
     if let Err(refused) = visitor.check_change(&form.csrf) {
         return refused.page(lang);
     }
@@ -165,14 +157,10 @@ async fn find(state: &AppState, visitor: &Visitor, lang: Lang, kind: &str, id: &
 pub(super) async fn show(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    visitor: Visitor,
     Path((kind, id)): Path<(String, String)>,
     Query(query): Query<LibraryQuery>,
 ) -> Response {
-    let visitor = match visitor(&state, &headers, lang).await {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
     library_page(&state, &visitor, lang, &kind, &id, &query, String::new()).await
 }
 
@@ -243,14 +231,10 @@ async fn library_page(
 pub(super) async fn add(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    visitor: Visitor,
     Path((kind, id)): Path<(String, String)>,
     mut form: Multipart,
 ) -> Response {
-    let visitor = match visitor(&state, &headers, lang).await {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
     let (mut csrf, mut words, mut images) = (String::new(), String::new(), Vec::new());
     loop {
         let field = match form.next_field().await {
@@ -295,14 +279,10 @@ pub(super) async fn add(
 pub(super) async fn remove(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    visitor: Visitor,
     Path((kind, id)): Path<(String, String)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let visitor = match visitor(&state, &headers, lang).await {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
     let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default();
     if let Err(refused) = visitor.check_change(field("csrf")) {
         return refused.page(lang);

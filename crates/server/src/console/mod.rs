@@ -4,6 +4,7 @@
 //! database so that any node of a cluster serves it; every change carries the session's CSRF
 //! token as well, and the server checks the account's grant on each, whatever the page showed.
 
+mod billing;
 mod libraries;
 mod overview;
 mod policies;
@@ -100,6 +101,7 @@ pub fn router() -> Router<AppState> {
                 .layer(axum::extract::DefaultBodyLimit::max(crate::call::MAX_BODY_BYTES as usize)),
         )
         .route("/console/overview", get(overview::page))
+        .route("/console/billing", get(billing::page).post(billing::change))
         .route("/console/chart.js", get(overview::chart_library))
         .route("/console/review", get(review::next))
         .route("/console/review/{id}", post(review::decide))
@@ -256,9 +258,20 @@ impl Refusal {
     }
 }
 
+/// A handler that takes a `Visitor` serves only signed-in browsers: the others get the sign-in
+/// page (or a 503 page when the database does not answer) instead.
+impl axum::extract::FromRequestParts<AppState> for Visitor {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, Response> {
+        let lang = parts.extensions.get::<Lang>().copied().unwrap_or_default();
+        visitor(state, &parts.headers, lang).await
+    }
+}
+
 /// The signed-in visitor, or the answer to send instead: to the sign-in page when there is no
 /// live session (or its account lost its grant), a 503 page when the database does not answer.
-pub(crate) async fn visitor(state: &AppState, headers: &HeaderMap, lang: Lang) -> Result<Visitor, Response> {
+async fn visitor(state: &AppState, headers: &HeaderMap, lang: Lang) -> Result<Visitor, Response> {
     let Some(token) = cookie(headers, SESSION_COOKIE) else { return Err(to_sign_in()) };
     let (repository, accounts) = (state.console.clone(), state.accounts.clone());
     let (rules, hash) = (state.console_settings.rules(), token_hash(token));

@@ -3,11 +3,11 @@
 //! setup's copy, served at `/console/chart.js`) draws them where it is installed.
 
 use super::texts::Lang;
-use super::{render, unavailable, visitor, Frame};
+use super::{render, unavailable, Frame, Visitor};
 use crate::AppState;
 use askama::Template;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use engine::billing::PackageKind;
@@ -35,12 +35,8 @@ struct OverviewPage {
 pub(super) async fn page(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    visitor: Visitor,
 ) -> Response {
-    let visitor = match visitor(&state, &headers, lang).await {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
     let (history, billing, owner) = (state.history.clone(), state.billing.clone(), visitor.account.owner());
     let now = engine::stamp::now();
     let found = tokio::task::spawn_blocking(move || {

@@ -4,12 +4,12 @@
 //! a live call runs. Saving and creating go through the API's own checks (`policies.rs`).
 
 use super::texts::{self, Lang};
-use super::{act, render, unavailable, visitor, Frame, Visitor};
+use super::{act, render, unavailable, Frame, Visitor};
 use crate::policies::modified;
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use engine::decision::Suggestion;
@@ -33,12 +33,8 @@ struct PoliciesPage {
 pub(super) async fn list(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    visitor: Visitor,
 ) -> Response {
-    let visitor = match visitor(&state, &headers, lang).await {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
     list_page(&state, &visitor, lang, String::new(), StatusCode::OK).await
 }
 
@@ -65,13 +61,9 @@ pub(super) struct NewPolicyForm {
 pub(super) async fn create(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    visitor: Visitor,
     Form(form): Form<NewPolicyForm>,
 ) -> Response {
-    let visitor = match visitor(&state, &headers, lang).await {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
     if let Err(refused) = visitor.check_change(&form.csrf) {
         return refused.page(lang);
     }
@@ -171,14 +163,10 @@ pub(super) struct PolicyQuery {
 pub(super) async fn edit(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    visitor: Visitor,
     Path(biz_type): Path<String>,
     Query(query): Query<PolicyQuery>,
 ) -> Response {
-    let visitor = match visitor(&state, &headers, lang).await {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
     let (policies, owner) = (state.policies.clone(), visitor.account.owner());
     let found = tokio::task::spawn_blocking(move || policies.policy(owner, &biz_type)).await;
     let policy = match found {
@@ -240,14 +228,10 @@ fn biz_config(biz_type: &str, current: &Policy, form: &[(String, String)]) -> Va
 pub(super) async fn submit(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    visitor: Visitor,
     Path(biz_type): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let visitor = match visitor(&state, &headers, lang).await {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
     let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default();
     let saving = field("action") == "save";
     // A preview changes nothing: the CSRF token is enough. Saving needs the grant too.

@@ -2,12 +2,12 @@
 //! result in detail with the answer as sent, its thumbnail, and its correction.
 
 use super::texts::{self, Lang};
-use super::{act, page_error, render, unavailable, visitor, Frame, Visitor};
+use super::{act, page_error, render, unavailable, Frame, Visitor};
 use crate::history::time_text;
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use engine::decision::{Label, Suggestion};
@@ -132,14 +132,10 @@ fn page_link(raw_query: Option<&str>, page: u64) -> String {
 pub(super) async fn list(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    visitor: Visitor,
     RawQuery(raw_query): RawQuery,
     Query(query): Query<ResultsQuery>,
 ) -> Response {
-    let visitor = match visitor(&state, &headers, lang).await {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
     let page = query.page.parse::<u64>().unwrap_or(1).max(1);
     let mut view = ResultsPage {
         frame: Frame::new(lang, Some(&visitor)),
@@ -217,14 +213,10 @@ pub(super) struct DetailQuery {
 pub(super) async fn detail(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    visitor: Visitor,
     Path(id): Path<String>,
     Query(query): Query<DetailQuery>,
 ) -> Response {
-    let visitor = match visitor(&state, &headers, lang).await {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
     let record = match record(&state, &visitor, lang, id).await {
         Ok(r) => r,
         Err(answer) => return answer,
@@ -260,13 +252,9 @@ pub(super) async fn detail(
 pub(super) async fn thumbnail(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    visitor: Visitor,
     Path(id): Path<String>,
 ) -> Response {
-    let visitor = match visitor(&state, &headers, lang).await {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
     match record(&state, &visitor, lang, id).await {
         Ok(Record { thumbnail: Some(jpeg), .. }) => {
             ([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "private, max-age=3600")], jpeg)
@@ -293,28 +281,30 @@ pub(super) struct CorrectionForm {
 pub(super) async fn correct(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    visitor: Visitor,
     Path(id): Path<String>,
     Form(form): Form<CorrectionForm>,
 ) -> Response {
-    let visitor = match visitor(&state, &headers, lang).await {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
     if let Err(refused) = visitor.check_change(&form.csrf) {
         return refused.page(lang);
     }
-    let mut params = json!({"ContentId": id, "Suggestion": form.suggestion, "Note": form.note});
-    if !form.label.is_empty() {
-        params["Label"] = json!(form.label);
-    }
-    if !form.lib_id.is_empty() {
-        params["LibId"] = json!(form.lib_id);
-    }
+    let params = correction(&id, &form.suggestion, &form.label, &form.note, &form.lib_id);
     match act(&state, &visitor, "CreateImsCorrection", params).await {
         Ok(_) => Redirect::to(&format!("/console/results/{}?saved=1", encode(&id))).into_response(),
         Err(e) => super::api_error_page(lang, &e),
     }
+}
+
+/// `CreateImsCorrection`'s parameters from a form's fields; an empty label or library is none.
+pub(super) fn correction(id: &str, suggestion: &str, label: &str, note: &str, lib_id: &str) -> serde_json::Value {
+    let mut params = json!({"ContentId": id, "Suggestion": suggestion, "Note": note});
+    if !label.is_empty() {
+        params["Label"] = json!(label);
+    }
+    if !lib_id.is_empty() {
+        params["LibId"] = json!(lib_id);
+    }
+    params
 }
 
 /// A path segment, percent-encoded.

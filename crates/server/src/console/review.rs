@@ -3,18 +3,17 @@
 //! decision stored as a correction, the one `CreateImsCorrection` makes.
 
 use super::texts::{self, Lang};
-use super::{act, render, unavailable, visitor, Frame};
+use super::{act, render, unavailable, Frame, Visitor};
 use crate::history::time_text;
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use engine::decision::{Label, Suggestion};
 use engine::history::{Filter, Record};
 use serde::Deserialize;
-use serde_json::json;
 
 /// What waits in the queue: Review, not corrected.
 fn waiting() -> Filter {
@@ -44,13 +43,9 @@ struct ReviewPage {
 pub(super) async fn next(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    visitor: Visitor,
     Query(query): Query<QueueQuery>,
 ) -> Response {
-    let visitor = match visitor(&state, &headers, lang).await {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
     let skipped = query.skipped.parse::<u64>().unwrap_or(0);
     let (history, owner) = (state.history.clone(), visitor.account.owner());
     let found = tokio::task::spawn_blocking(move || history.results(owner, &waiting(), skipped, 1))
@@ -92,24 +87,17 @@ pub(super) struct DecisionForm {
 pub(super) async fn decide(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    visitor: Visitor,
     Path(id): Path<String>,
     Form(form): Form<DecisionForm>,
 ) -> Response {
-    let visitor = match visitor(&state, &headers, lang).await {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
     if let Err(refused) = visitor.check_change(&form.csrf) {
         return refused.page(lang);
     }
     if !matches!(Suggestion::parse(&form.suggestion), Some(Suggestion::Pass | Suggestion::Block)) {
         return super::page_error(lang, StatusCode::BAD_REQUEST, texts::texts(lang).bad_filter);
     }
-    let mut params = json!({"ContentId": id, "Suggestion": form.suggestion, "Note": texts::texts(lang).review_note});
-    if !form.label.is_empty() {
-        params["Label"] = json!(form.label);
-    }
+    let params = super::results::correction(&id, &form.suggestion, &form.label, texts::texts(lang).review_note, "");
     match act(&state, &visitor, "CreateImsCorrection", params).await {
         Ok(_) => {
             let skipped = form.skipped.parse::<u64>().unwrap_or(0);

@@ -3,11 +3,11 @@
 //! the throttle holds across the nodes of a cluster.
 
 use super::texts::{self, Lang};
-use super::{render, unavailable, visitor, Frame, SESSION_COOKIE};
+use super::{render, unavailable, Frame, Visitor, SESSION_COOKIE};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use engine::accounts::{Access, Account, AccountId};
@@ -162,13 +162,9 @@ pub(super) struct SignOutForm {
 pub(super) async fn sign_out(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    visitor: Visitor,
     Form(form): Form<SignOutForm>,
 ) -> Response {
-    let visitor = match visitor(&state, &headers, lang).await {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
     if let Err(refused) = visitor.check_csrf(&form.csrf) {
         return refused.page(lang);
     }

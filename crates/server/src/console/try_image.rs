@@ -5,11 +5,11 @@
 //! served back to a browser.
 
 use super::texts::Lang;
-use super::{act, api_error_page, render, visitor, Frame, Visitor};
+use super::{act, api_error_page, render, Frame, Visitor};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Multipart, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde_json::{json, Value};
@@ -62,12 +62,8 @@ async fn policies(state: &AppState, visitor: &Visitor) -> Vec<String> {
 pub(super) async fn page(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    visitor: Visitor,
 ) -> Response {
-    let visitor = match visitor(&state, &headers, lang).await {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
     let policies = policies(&state, &visitor).await;
     render(&TryPage { frame: Frame::new(lang, Some(&visitor)), policies, shown: None, message: String::new() })
 }
@@ -104,13 +100,9 @@ fn boxes(answer: &Value, extra: &Value) -> Vec<Found> {
 pub(super) async fn submit(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
-    headers: HeaderMap,
+    visitor: Visitor,
     mut form: Multipart,
 ) -> Response {
-    let visitor = match visitor(&state, &headers, lang).await {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
     let (mut csrf, mut url, mut biz_type, mut upload) = (String::new(), String::new(), String::new(), Vec::new());
     loop {
         let field = match form.next_field().await {

@@ -56,5 +56,21 @@ window.addEventListener("load", () => {
       options: { animation: false, indexAxis: "y", plugins: { legend: { display: false } } },
     });
   }
+  const usage = document.getElementById("chart-usage");
+  if (usage) {
+    const data = JSON.parse(usage.dataset.usage);
+    new Chart(usage, {
+      type: "bar",
+      data: {
+        labels: data.map((d) => d.day),
+        datasets: [
+          { label: "Trial", data: data.map((d) => d.trial), backgroundColor: colour("--pass") },
+          { label: "Package", data: data.map((d) => d.package), backgroundColor: colour("--brand") },
+          { label: "Pay as you go", data: data.map((d) => d.payg), backgroundColor: colour("--review") },
+        ],
+      },
+      options: { animation: false, scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } } },
+    });
+  }
   document.body.dataset.charts = "drawn";
 });

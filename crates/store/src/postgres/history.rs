@@ -153,8 +153,11 @@ impl HistoryRepository for PostgresStore {
         let rows = conn
             .query(
                 &format!(
-                    "SELECT {COLUMNS} FROM results WHERE {clause} ORDER BY created_at DESC, seq DESC
-                     LIMIT {limit} OFFSET {offset}"
+                    // The page's ids from the listing index first, then only their rows: skipped
+                    // rows are never read.
+                    "SELECT {COLUMNS} FROM results WHERE request_id IN (SELECT request_id FROM results
+                     WHERE {clause} ORDER BY created_at DESC, seq DESC LIMIT {limit} OFFSET {offset})
+                     ORDER BY created_at DESC, seq DESC"
                 ),
                 &refs(&values),
             )

@@ -146,7 +146,10 @@ impl HistoryRepository for SqliteStore {
             .map_err(storage)?;
         let mut stmt = conn
             .prepare(&format!(
-                "SELECT {COLUMNS} FROM results WHERE {clause} ORDER BY created_at DESC, rowid DESC LIMIT {limit} OFFSET {offset}"
+                // The page's rowids from the listing index first, then only their rows: skipped
+                // rows are never read.
+                "SELECT {COLUMNS} FROM results WHERE rowid IN (SELECT rowid FROM results WHERE {clause}
+                 ORDER BY created_at DESC, rowid DESC LIMIT {limit} OFFSET {offset}) ORDER BY created_at DESC, rowid DESC"
             ))
             .map_err(storage)?;
         let records = stmt

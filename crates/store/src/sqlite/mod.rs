@@ -293,7 +293,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         SELECT rowid, request_id, owner_id, account_id, created_at, origin, biz_type, data_id, file_md5, file_url, suggestion, label, sub_label, score, flagged, text, hits, response, thumbnail, hashes, corrected_suggestion, corrected_label, correction_note, corrected_by, corrected_at, user_id, device_id, context FROM results;
     DROP TABLE results;
     ALTER TABLE results_new RENAME TO results;
-    CREATE INDEX results_by_owner ON results(owner_id, created_at);
+    -- Listings read this index alone (the filters' columns are in it), then the page's rows.
+    CREATE INDEX results_for_listing ON results(owner_id, created_at, suggestion, label, biz_type, corrected_at, flagged);
+    CREATE INDEX results_by_data_id ON results(owner_id, data_id, created_at);
     CREATE INDEX results_by_time ON results(created_at);
     CREATE INDEX results_by_user ON results(owner_id, user_id, created_at) WHERE user_id <> '';
     CREATE INDEX results_by_device ON results(owner_id, device_id, created_at) WHERE device_id <> '';
