@@ -23,8 +23,8 @@
 //!   stages that write to the store.
 //! - console (only when asked, `PHASES=console`): 100,000 results written into the history of
 //!   a server on SQLite and of one on PostgreSQL, then the console's pages through the real
-//!   server (signed in, a new connection each time): Results with each filter, a deep page, a
-//!   result, its thumbnail, the review queue; p50 and the slowest of `ROUNDS` loads.
+//!   server (signed in, a new connection each time): the overview, Results with each filter, a
+//!   deep page, a result, its thumbnail, the review queue; p50 and the slowest of `ROUNDS` loads.
 //!
 //! `cargo bench -p ims --bench server` (`ROUNDS=N` calls per client and row, default 12;
 //! `PHASES=speed`, `memory` or `views`, comma-separated, picks them; speed and memory by
@@ -762,6 +762,7 @@ fn console_pages(rounds: usize) {
         let (_, one) = fill_history(server, url.as_deref(), CONSOLE_RESULTS);
         let cookie = console_cookie(server);
         let pages = [
+            ("Overview".to_owned(), "/console/overview".to_owned()),
             ("Results, first page".to_owned(), "/console/results".to_owned()),
             ("Results, page 1,000 (of 2,000)".to_owned(), "/console/results?page=1000".to_owned()),
             ("suggestion Block".to_owned(), "/console/results?suggestion=Block".to_owned()),

@@ -157,6 +157,8 @@ async fn reviewer() {
     assert!(browser.path().await.starts_with("/console/results/"));
     let request_id = browser.text("#request-id").await;
     assert!(browser.text("#answer").await.contains("\"Suggestion\""), "the answer as sent");
+    assert_eq!(browser.count("#picture image").await, 1, "the picture, drawn to the image's size");
+    assert!(browser.count("#scores tbody tr").await >= 3, "each model's score beside the thresholds");
     browser.select("#correct-suggestion", "Block").await;
     browser.select("#correct-label", "Porn").await;
     browser.fill("#correct-note", "seen by a reviewer").await;

@@ -7,6 +7,7 @@
 mod billing;
 mod libraries;
 mod overview;
+mod picture;
 mod policies;
 mod results;
 mod review;

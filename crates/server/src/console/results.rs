@@ -1,6 +1,7 @@
 //! The machine-review results: the list with the cloud console's columns and filters, one
 //! result in detail with the answer as sent, its thumbnail, and its correction.
 
+use super::picture::{scores, Picture, ScoreRow};
 use super::texts::{self, Lang};
 use super::{act, page_error, render, unavailable, Frame, Visitor};
 use crate::history::time_text;
@@ -12,6 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use engine::decision::{Label, Suggestion};
 use engine::history::{Filter, HistoryError, Record, SECONDS_PER_DAY};
+use engine::policy::Policy;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -202,6 +204,9 @@ struct ResultPage {
     /// The image libraries a correction can file the image in: (id, name).
     libraries: Vec<(String, String)>,
     message: String,
+    picture: Option<Picture>,
+    /// Each model's score beside the thresholds of the result's policy as it is now.
+    scores: Vec<ScoreRow>,
 }
 
 #[derive(Default, Deserialize)]
@@ -221,12 +226,23 @@ pub(super) async fn detail(
         Ok(r) => r,
         Err(answer) => return answer,
     };
-    let (libraries, owner) = (state.libraries.clone(), visitor.account.owner());
-    let libraries = match tokio::task::spawn_blocking(move || libraries.libraries(owner)).await {
-        Ok(Ok(list)) => list.into_iter().map(|l| (l.lib_id, l.lib_name)).collect(),
-        Ok(Err(e)) => return unavailable(lang, &e.to_string()),
-        Err(e) => return unavailable(lang, &e.to_string()),
+    let (libraries, policies, owner) = (state.libraries.clone(), state.policies.clone(), visitor.account.owner());
+    let biz_type = record.biz_type.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        let libraries = libraries.libraries(owner).map_err(|e| e.to_string())?;
+        // A policy deleted since: its scores are shown without thresholds.
+        let policy = engine::policy::resolve(policies.as_ref(), owner, &biz_type)
+            .unwrap_or_else(|_| Policy { thresholds: Vec::new(), ..Policy::default() });
+        Ok::<_, String>((libraries, policy))
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
+    let (libraries, policy) = match found {
+        Ok((list, policy)) => (list.into_iter().map(|l| (l.lib_id, l.lib_name)).collect(), policy),
+        Err(reason) => return unavailable(lang, &reason),
     };
+    let sent: serde_json::Value = serde_json::from_str(&record.response).unwrap_or_default();
+    let (picture, scores) = (Picture::of(&record.request_id, &sent), scores(&sent, &policy));
     let answer = serde_json::from_str::<serde_json::Value>(&record.response)
         .and_then(|v| serde_json::to_string_pretty(&v))
         .unwrap_or_else(|_| record.response.clone());
@@ -244,6 +260,8 @@ pub(super) async fn detail(
         labels: &Label::ALL,
         libraries,
         message: if saved { t.saved.to_owned() } else { String::new() },
+        picture,
+        scores,
     };
     render(&page)
 }

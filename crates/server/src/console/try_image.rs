@@ -4,6 +4,7 @@
 //! history keeps (a JPEG ims made), never the upload itself, so nothing a customer sent is
 //! served back to a browser.
 
+use super::picture::Picture;
 use super::texts::Lang;
 use super::{act, api_error_page, render, Frame, Visitor};
 use crate::AppState;
@@ -14,18 +15,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde_json::{json, Value};
 
-/// A box to draw over the image, in the image's pixels.
-struct Found {
-    x: f64,
-    y: f64,
-    width: f64,
-    height: f64,
-    /// What it is: the text read, the object's name.
-    what: String,
-    /// `text`, `object` or `region` (where the reported labels were seen), for its colour.
-    kind: &'static str,
-}
-
 /// The verdict as the page shows it.
 struct Shown {
     request_id: String,
@@ -34,9 +23,7 @@ struct Shown {
     sub_label: String,
     score: i64,
     reason: String,
-    width: f64,
-    height: f64,
-    found: Vec<Found>,
+    picture: Option<Picture>,
     /// Each vote that made the verdict, one line each.
     explanation: Vec<String>,
     answer: String,
@@ -66,35 +53,6 @@ pub(super) async fn page(
 ) -> Response {
     let policies = policies(&state, &visitor).await;
     render(&TryPage { frame: Frame::new(lang, Some(&visitor)), policies, shown: None, message: String::new() })
-}
-
-/// Every box in the answer's OCR and object results, and the region the labels were seen in.
-fn boxes(answer: &Value, extra: &Value) -> Vec<Found> {
-    let mut found = Vec::new();
-    let mut add = |v: &Value, what: String, kind: &'static str| {
-        let n = |k: &str| v[k].as_f64().unwrap_or(0.0);
-        if n("Width") > 0.0 && n("Height") > 0.0 {
-            found.push(Found { x: n("X"), y: n("Y"), width: n("Width"), height: n("Height"), what, kind });
-        }
-    };
-    for (results, kind) in [("OcrResults", "text"), ("ObjectResults", "object")] {
-        for result in answer[results].as_array().into_iter().flatten() {
-            for detail in result["Details"].as_array().into_iter().flatten() {
-                let what = ["Text", "Name", "Value", "SubLabel"]
-                    .iter()
-                    .find_map(|k| detail[*k].as_str().filter(|s| !s.is_empty()))
-                    .unwrap_or_default();
-                add(&detail["Location"], what.to_owned(), kind);
-            }
-        }
-    }
-    let region = &extra["Region"];
-    let whole =
-        region["Width"].as_f64() == extra["Width"].as_f64() && region["Height"].as_f64() == extra["Height"].as_f64();
-    if !whole {
-        add(region, String::new(), "region");
-    }
-    found
 }
 
 pub(super) async fn submit(
@@ -146,7 +104,7 @@ pub(super) async fn submit(
             return (StatusCode::BAD_REQUEST, render(&page)).into_response();
         }
     };
-    let extra: Value = answer["Extra"].as_str().and_then(|e| serde_json::from_str(e).ok()).unwrap_or_default();
+    let extra = super::picture::extra_of(&answer);
     let text = |k: &str| answer[k].as_str().unwrap_or_default().to_owned();
     let request_id = text("RequestId");
     let shown = Shown {
@@ -155,9 +113,7 @@ pub(super) async fn submit(
         sub_label: text("SubLabel"),
         score: answer["Score"].as_i64().unwrap_or(0),
         reason: text("Reason"),
-        width: extra["Width"].as_f64().unwrap_or(0.0),
-        height: extra["Height"].as_f64().unwrap_or(0.0),
-        found: boxes(&answer, &extra),
+        picture: Picture::of(&request_id, &answer),
         explanation: extra["Explanation"].as_array().into_iter().flatten().map(|e| e.to_string()).collect(),
         answer: serde_json::to_string_pretty(&answer).unwrap_or_default(),
         request_id,
