@@ -179,3 +179,44 @@ pub(super) async fn sign_out(
     let clear = format!("{SESSION_COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0");
     ([(header::SET_COOKIE, clear)], Redirect::to("/console/sign-in")).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::console::ConsoleSettings;
+    use crate::testing::{state_with, FakeModels};
+    use axum::body::Body;
+    use axum::extract::ConnectInfo;
+    use axum::http::Request;
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use tower::ServiceExt;
+
+    /// The session cookie a sign-in sets, served over TLS or not, `console.secure_cookies` or not.
+    async fn session_cookie(tls: bool, secure_cookies: bool) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = crate::ServerSettings::default();
+        if tls {
+            (settings.tls.cert, settings.tls.key) = (Some("cert.pem".into()), Some("key.pem".into()));
+        }
+        let (mut state, account) = state_with(dir.path(), FakeModels::scoring(0.0), settings);
+        state.console_settings = Arc::new(ConsoleSettings { secure_cookies, ..ConsoleSettings::default() });
+        let (key, secret) = state.accounts.create_key(account.id).unwrap();
+        let form = format!("secret_id={}&secret_key={}", key.secret_id, secret.expose());
+        let mut request = Request::post("/console/sign-in")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(form))
+            .unwrap();
+        request.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
+        let response = crate::router(state).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 303);
+        response.headers()["set-cookie"].to_str().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn the_session_cookie_is_secure_over_https_or_when_told() {
+        let plain = session_cookie(false, false).await;
+        assert!(plain.contains("HttpOnly; SameSite=Strict") && !plain.contains("Secure"), "{plain}");
+        assert!(session_cookie(true, false).await.ends_with("; Secure"));
+        assert!(session_cookie(false, true).await.ends_with("; Secure"));
+    }
+}
