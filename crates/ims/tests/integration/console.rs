@@ -27,6 +27,18 @@ fn post(server: &Server, path: &str, cookie: Option<&str>, origin: Option<&str>,
     raw(&server.endpoint, "POST", path, &headers, body)
 }
 
+/// The session token a sign-in answer sets.
+fn session_of(answer: &RawResponse) -> String {
+    let cookie = answer.header("set-cookie").expect("signed in");
+    cookie.trim_start_matches("ims_session=").split(';').next().unwrap().to_owned()
+}
+
+/// The CSRF token of a page's forms.
+fn csrf_in(page: &str) -> String {
+    let at = page.find(r#"name="csrf" value=""#).expect("a form with its token") + r#"name="csrf" value=""#.len();
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
 fn get(server: &Server, path: &str, cookie: &str) -> RawResponse {
     raw(&server.endpoint, "GET", path, &[("Cookie".to_owned(), format!("ims_session={cookie}"))], b"")
 }
@@ -200,6 +212,22 @@ async fn reviewer() {
     let page = get(&server, &format!("/console/results/{request_id}"), &token);
     assert!(String::from_utf8_lossy(&page.body).contains("Block / Porn"), "the correction stands");
 
+    // Another main account sees none of this account's results, and cannot reach or change one.
+    let (_, other_id, other_key) = server.main_account("other tenant");
+    let signed =
+        post(&server, "/console/sign-in", None, None, &form(&[("secret_id", &other_id), ("secret_key", &other_key)]));
+    let other_cookie = session_of(&signed);
+    let listing = String::from_utf8_lossy(&get(&server, "/console/results", &other_cookie).body).into_owned();
+    assert!(listing.contains(r#"<span id="total">0</span>"#), "nothing of the first account's");
+    assert_eq!(get(&server, &format!("/console/results/{request_id}"), &other_cookie).status, 404);
+    assert_eq!(get(&server, &format!("/console/results/{request_id}/thumbnail"), &other_cookie).status, 404);
+    let other_csrf = csrf_in(&listing);
+    let foreign =
+        post(&server, &correction, Some(&other_cookie), None, &form(&[("csrf", &other_csrf), ("suggestion", "Pass")]));
+    assert_eq!(foreign.status, 404, "another account's result is not there to correct");
+    let page = get(&server, &format!("/console/results/{request_id}"), &token);
+    assert!(String::from_utf8_lossy(&page.body).contains("Block / Porn"), "the correction still stands");
+
     // A read-only sub-account sees no button that changes anything, and a forged change is refused.
     let (_, ro_id, ro_key) = server.sub_account(main_id.parse().unwrap(), "auditor", "read-only");
     browser.click("#sign-out").await;
@@ -305,8 +333,8 @@ async fn review_queue() {
     let trial_left: u64 = browser.text("#trial-left").await.parse().unwrap();
     assert!(trial_left > 0, "the trial's images left");
     if crate::harness::artifacts_dir().join("console/chart.umd.min.js").exists() {
-        let drawn = browser.script("return document.body.dataset.charts || ''").await;
-        assert_eq!(drawn, json!("drawn"), "Chart.js drew the charts");
+        let drawn = browser.script("return ['chart-days', 'chart-labels'].every(id => !!Chart.getChart(id))").await;
+        assert_eq!(drawn, json!(true), "Chart.js drew the charts");
     }
     browser.screenshot("0-overview").await;
 
@@ -438,6 +466,10 @@ async fn libraries() {
     browser.click("#nav-billing").await;
     assert_eq!(browser.text("#balance").await, "4000.00 CNY");
     assert_eq!(browser.text("#state").await, "Active");
+    if crate::harness::artifacts_dir().join("console/chart.umd.min.js").exists() {
+        let drawn = browser.script("return !!Chart.getChart(document.getElementById('chart-usage'))").await;
+        assert_eq!(drawn, json!(true), "the usage chart is drawn");
+    }
     let packages = browser.count("#packages tr.package").await;
     browser.select("#offer", "1.8M").await;
     browser.click("#buy-package").await;

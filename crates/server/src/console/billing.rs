@@ -4,13 +4,13 @@
 //! `DescribePriceLists`, `CreatePackage`, `RefundPackage`) for the signed-in account.
 
 use super::texts::{self, Lang};
-use super::{act, api_error_page, render, Frame, Visitor};
+use super::{act, api_error_page, render, Change, Frame, Visitor};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
+use axum::Extension;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -189,8 +189,6 @@ pub(super) async fn page(
 
 #[derive(Deserialize)]
 pub(super) struct ChangeForm {
-    #[serde(default)]
-    csrf: String,
     /// `buy` (with `offer`) or `refund` (with `package_id`).
     change: String,
     #[serde(default)]
@@ -206,13 +204,8 @@ pub(super) struct ChangeForm {
 /// one does it.
 pub(super) async fn change(
     State(state): State<AppState>,
-    Extension(lang): Extension<Lang>,
-    visitor: Visitor,
-    Form(form): Form<ChangeForm>,
+    Change { visitor, form, lang }: Change<ChangeForm>,
 ) -> Response {
-    if let Err(refused) = visitor.check_change(&form.csrf) {
-        return refused.page(lang);
-    }
     let t = texts::texts(lang);
     let (action, params, question, done) = match form.change.as_str() {
         "buy" => ("CreatePackage", json!({"Offer": form.offer}), format!("{} {}", t.confirm_buy, form.offer), "bought"),

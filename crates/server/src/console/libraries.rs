@@ -3,7 +3,7 @@
 //! performed as the signed-in account ([`act`]).
 
 use super::texts::{self, Lang};
-use super::{act, api_error_page, render, Frame, Visitor};
+use super::{act, api_error_page, render, Change, Frame, Visitor};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
@@ -82,8 +82,6 @@ async fn list_page(state: &AppState, visitor: &Visitor, lang: Lang, message: Str
 
 #[derive(Deserialize)]
 pub(super) struct NewLibraryForm {
-    #[serde(default)]
-    csrf: String,
     name: String,
     label: String,
     /// Block or Allow (an image library), Block or Review (a keyword library).
@@ -93,14 +91,9 @@ pub(super) struct NewLibraryForm {
 /// Creates an image (`kind` = `images`) or keyword (`keywords`) library.
 pub(super) async fn create(
     State(state): State<AppState>,
-    Extension(lang): Extension<Lang>,
-    visitor: Visitor,
     Path(kind): Path<String>,
-    Form(form): Form<NewLibraryForm>,
+    Change { visitor, form, lang }: Change<NewLibraryForm>,
 ) -> Response {
-    if let Err(refused) = visitor.check_change(&form.csrf) {
-        return refused.page(lang);
-    }
     let (action, params) = match kind.as_str() {
         "images" => ("CreateImageLib", json!({"LibName": form.name, "Label": form.label, "Action": form.action})),
         _ => ("CreateKeywordsLib", json!({"LibName": form.name, "Label": form.label, "Suggestion": form.action})),

@@ -240,6 +240,41 @@ impl Visitor {
     }
 }
 
+/// A change a page asks for: its form, sent by a signed-in visitor with the session's CSRF
+/// token, from an account that may write; anything else is answered (sign-in page, 403 page)
+/// before the handler runs.
+pub(crate) struct Change<T> {
+    pub visitor: Visitor,
+    pub form: T,
+    pub lang: Lang,
+}
+
+/// A form and the CSRF token sent with it.
+#[derive(Deserialize)]
+struct Signed<T> {
+    #[serde(default)]
+    csrf: String,
+    #[serde(flatten)]
+    form: T,
+}
+
+impl<T: serde::de::DeserializeOwned + Send> axum::extract::FromRequest<AppState> for Change<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        use axum::extract::FromRequestParts;
+        let (mut parts, body) = request.into_parts();
+        let lang = parts.extensions.get::<Lang>().copied().unwrap_or_default();
+        let visitor = Visitor::from_request_parts(&mut parts, state).await?;
+        let axum::Form(Signed { csrf, form }) =
+            axum::Form::<Signed<T>>::from_request(Request::from_parts(parts, body), state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        visitor.check_change(&csrf).map_err(|refused| refused.page(lang))?;
+        Ok(Change { visitor, form, lang })
+    }
+}
+
 /// Why a change was refused.
 pub(crate) enum Refusal {
     /// No CSRF token, or not this session's.

@@ -4,7 +4,7 @@
 //! a live call runs. Saving and creating go through the API's own checks (`policies.rs`).
 
 use super::texts::{self, Lang};
-use super::{act, render, unavailable, Frame, Visitor};
+use super::{act, render, unavailable, Change, Frame, Visitor};
 use crate::policies::modified;
 use crate::AppState;
 use askama::Template;
@@ -50,8 +50,6 @@ async fn list_page(state: &AppState, visitor: &Visitor, lang: Lang, message: Str
 
 #[derive(Deserialize)]
 pub(super) struct NewPolicyForm {
-    #[serde(default)]
-    csrf: String,
     biz_type: String,
     #[serde(default)]
     name: String,
@@ -60,13 +58,8 @@ pub(super) struct NewPolicyForm {
 /// A new policy with the default's settings, then to its editor.
 pub(super) async fn create(
     State(state): State<AppState>,
-    Extension(lang): Extension<Lang>,
-    visitor: Visitor,
-    Form(form): Form<NewPolicyForm>,
+    Change { visitor, form, lang }: Change<NewPolicyForm>,
 ) -> Response {
-    if let Err(refused) = visitor.check_change(&form.csrf) {
-        return refused.page(lang);
-    }
     let params = json!({"BizType": form.biz_type.trim(), "Name": form.name.trim()});
     match act(&state, &visitor, "CreateBizConfig", params).await {
         Ok(_) => Redirect::to(&format!("/console/policies/{}", form.biz_type.trim())).into_response(),

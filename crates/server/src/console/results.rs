@@ -3,14 +3,14 @@
 
 use super::picture::{scores, Picture, ScoreRow};
 use super::texts::{self, Lang};
-use super::{act, page_error, render, unavailable, Frame, Visitor};
+use super::{act, page_error, render, unavailable, Change, Frame, Visitor};
 use crate::history::time_text;
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
+use axum::Extension;
 use engine::decision::{Label, Suggestion};
 use engine::history::{Filter, HistoryError, Record, SECONDS_PER_DAY};
 use engine::policy::Policy;
@@ -285,8 +285,6 @@ pub(super) async fn thumbnail(
 
 #[derive(Deserialize)]
 pub(super) struct CorrectionForm {
-    #[serde(default)]
-    csrf: String,
     suggestion: String,
     #[serde(default)]
     label: String,
@@ -298,14 +296,9 @@ pub(super) struct CorrectionForm {
 
 pub(super) async fn correct(
     State(state): State<AppState>,
-    Extension(lang): Extension<Lang>,
-    visitor: Visitor,
     Path(id): Path<String>,
-    Form(form): Form<CorrectionForm>,
+    Change { visitor, form, lang }: Change<CorrectionForm>,
 ) -> Response {
-    if let Err(refused) = visitor.check_change(&form.csrf) {
-        return refused.page(lang);
-    }
     let params = correction(&id, &form.suggestion, &form.label, &form.note, &form.lib_id);
     match act(&state, &visitor, "CreateImsCorrection", params).await {
         Ok(_) => Redirect::to(&format!("/console/results/{}?saved=1", encode(&id))).into_response(),

@@ -3,14 +3,14 @@
 //! decision stored as a correction, the one `CreateImsCorrection` makes.
 
 use super::texts::{self, Lang};
-use super::{act, render, unavailable, Frame, Visitor};
+use super::{act, render, unavailable, Change, Frame, Visitor};
 use crate::history::time_text;
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
+use axum::Extension;
 use engine::decision::{Label, Suggestion};
 use engine::history::{Filter, Record};
 use serde::Deserialize;
@@ -73,8 +73,6 @@ pub(super) async fn next(
 
 #[derive(Deserialize)]
 pub(super) struct DecisionForm {
-    #[serde(default)]
-    csrf: String,
     suggestion: String,
     #[serde(default)]
     label: String,
@@ -86,14 +84,9 @@ pub(super) struct DecisionForm {
 /// queue (the decided one has left it).
 pub(super) async fn decide(
     State(state): State<AppState>,
-    Extension(lang): Extension<Lang>,
-    visitor: Visitor,
     Path(id): Path<String>,
-    Form(form): Form<DecisionForm>,
+    Change { visitor, form, lang }: Change<DecisionForm>,
 ) -> Response {
-    if let Err(refused) = visitor.check_change(&form.csrf) {
-        return refused.page(lang);
-    }
     if !matches!(Suggestion::parse(&form.suggestion), Some(Suggestion::Pass | Suggestion::Block)) {
         return super::page_error(lang, StatusCode::BAD_REQUEST, texts::texts(lang).bad_filter);
     }

@@ -25,28 +25,30 @@ if (drop) {
   });
 }
 
-// The overview's charts, drawn by Chart.js (the setup's copy, /console/chart.js) from the data
-// the page carries in attributes; the tables beside them hold the same numbers.
+// The charts, drawn by Chart.js (the setup's copy, /console/chart.js) from the data the page
+// carries in attributes; the tables beside them hold the same numbers.
 window.addEventListener("load", () => {
   if (typeof Chart === "undefined") return;
   const css = getComputedStyle(document.documentElement);
   const colour = (name) => css.getPropertyValue(name).trim();
-  const days = document.getElementById("chart-days");
-  if (days) {
-    const data = JSON.parse(days.dataset.days);
-    new Chart(days, {
+  // Per day, one stacked bar of `series`: [field, legend, colour variable].
+  const perDay = (id, attribute, series) => {
+    const canvas = document.getElementById(id);
+    if (!canvas) return;
+    const data = JSON.parse(canvas.getAttribute(attribute));
+    new Chart(canvas, {
       type: "bar",
       data: {
         labels: data.map((d) => d.day),
-        datasets: [
-          { label: "Block", data: data.map((d) => d.block), backgroundColor: colour("--block") },
-          { label: "Review", data: data.map((d) => d.review), backgroundColor: colour("--review") },
-          { label: "Pass", data: data.map((d) => d.pass), backgroundColor: colour("--pass") },
-        ],
+        datasets: series.map(([field, legend, variable]) => ({
+          label: legend, data: data.map((d) => d[field]), backgroundColor: colour(variable),
+        })),
       },
       options: { animation: false, scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } } },
     });
-  }
+  };
+  perDay("chart-days", "data-days", [["block", "Block", "--block"], ["review", "Review", "--review"], ["pass", "Pass", "--pass"]]);
+  perDay("chart-usage", "data-usage", [["trial", "Trial", "--pass"], ["package", "Package", "--brand"], ["payg", "Pay as you go", "--review"]]);
   const labels = document.getElementById("chart-labels");
   if (labels) {
     const data = JSON.parse(labels.dataset.labels);
@@ -56,21 +58,4 @@ window.addEventListener("load", () => {
       options: { animation: false, indexAxis: "y", plugins: { legend: { display: false } } },
     });
   }
-  const usage = document.getElementById("chart-usage");
-  if (usage) {
-    const data = JSON.parse(usage.dataset.usage);
-    new Chart(usage, {
-      type: "bar",
-      data: {
-        labels: data.map((d) => d.day),
-        datasets: [
-          { label: "Trial", data: data.map((d) => d.trial), backgroundColor: colour("--pass") },
-          { label: "Package", data: data.map((d) => d.package), backgroundColor: colour("--brand") },
-          { label: "Pay as you go", data: data.map((d) => d.payg), backgroundColor: colour("--review") },
-        ],
-      },
-      options: { animation: false, scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } } },
-    });
-  }
-  document.body.dataset.charts = "drawn";
 });
