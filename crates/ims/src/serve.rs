@@ -173,6 +173,9 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         if let (true, Some((secret_id, secret_key))) = (settings.bootstrap.print_credentials, &credentials) {
             println!("SecretId:  {secret_id}\nSecretKey: {secret_key}");
             println!("Point any Tencent Cloud SDK for ims at endpoint {address} over {scheme} (see README.md).");
+            if settings.console.enabled {
+                println!("The console: {scheme}://{address}/console (sign in with the SecretId and SecretKey).");
+            }
         }
         tracing::info!(%address, scheme, "serving");
         server::tasks::spawn(state.clone());
