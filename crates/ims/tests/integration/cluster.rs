@@ -53,6 +53,24 @@ fn two_nodes_on_one_database_are_one_service() {
         .unwrap_or_else(|e| panic!("{e:?}\n{}", b.log()));
     assert_eq!(first["Suggestion"], "Pass", "{first}");
 
+    // A console session opened on node A is served by node B (sessions are in the database),
+    // with the result just moderated there; signed out on B, it is over on A too.
+    let form = format!("secret_id={secret_id}&secret_key={secret_key}");
+    let form_header = [("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned())];
+    let signed = raw(&a.endpoint, "POST", "/console/sign-in", &form_header, form.as_bytes());
+    assert_eq!(signed.status, 303);
+    let token = signed.header("set-cookie").unwrap().split(';').next().unwrap().to_owned();
+    let cookie = [("Cookie".to_owned(), token)];
+    let listing = raw(&b.endpoint, "GET", "/console/results", &cookie, b"");
+    assert_eq!(listing.status, 200);
+    assert!(String::from_utf8_lossy(&listing.body).contains(">on-b<"), "node B lists the result");
+    let page = String::from_utf8_lossy(&listing.body).into_owned();
+    let at = page.find(r#"name="csrf" value=""#).unwrap() + r#"name="csrf" value=""#.len();
+    let csrf = page[at..].split('"').next().unwrap();
+    let headers = [cookie[0].clone(), form_header[0].clone()];
+    assert_eq!(raw(&b.endpoint, "POST", "/console/sign-out", &headers, format!("csrf={csrf}").as_bytes()).status, 303);
+    assert_eq!(raw(&a.endpoint, "GET", "/console/results", &cookie, b"").status, 303, "signed out everywhere");
+
     // A block list filled through node A applies on node B at once.
     let lib =
         call_as(&a, key, "CreateImageLib", json!({"LibName": "banned", "Label": "Ad", "Action": "Block"})).unwrap();
