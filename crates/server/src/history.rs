@@ -5,7 +5,6 @@
 use crate::actions::{self, fields, parse, Context};
 use crate::error::ErrorCode;
 use crate::libraries::parse_name;
-use crate::AppState;
 use engine::decision::{Label, Suggestion};
 use engine::history::{Correction, Counts, Filter, HistoryError, HistoryRepository, Record};
 use engine::library::LibraryRepository;
@@ -108,10 +107,10 @@ fn filter_of(inputs: Vec<FilterInput>) -> Result<Filter, ApiError> {
 }
 
 async fn with_history<T: Send + 'static>(
-    state: &AppState,
+    context: &Context,
     work: impl FnOnce(&dyn HistoryRepository) -> Result<T, HistoryError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let repository: Arc<dyn HistoryRepository> = state.history.clone();
+    let repository: Arc<dyn HistoryRepository> = context.state.history.clone();
     actions::blocking(move || work(repository.as_ref())).await
 }
 
@@ -163,8 +162,7 @@ pub async fn list(context: Context, params: Value) -> Result<Map<String, Value>,
     let filter = filter_of(input.filters)?;
     let owner = context.account.owner();
     let offset = (page_index - 1).saturating_mul(page_size) as u64;
-    let (records, total) =
-        with_history(&context.state, move |r| r.results(owner, &filter, offset, page_size as u64)).await?;
+    let (records, total) = with_history(&context, move |r| r.results(owner, &filter, offset, page_size as u64)).await?;
     Ok(fields(json!({ "ImsDetailSet": records.iter().map(detail).collect::<Vec<_>>(), "TotalCount": total })))
 }
 
@@ -176,7 +174,7 @@ pub async fn stats(context: Context, params: Value) -> Result<Map<String, Value>
     let input: StatInput = parse(params)?;
     let filter = filter_of(input.filters)?;
     let owner = context.account.owner();
-    let stats = with_history(&context.state, move |r| r.stats(owner, &filter)).await?;
+    let stats = with_history(&context, move |r| r.stats(owner, &filter)).await?;
     let trend: Vec<Value> = stats
         .per_day
         .iter()
@@ -191,18 +189,15 @@ pub async fn stats(context: Context, params: Value) -> Result<Map<String, Value>
     Ok(fields(json!({ "Overview": counts(&stats.overview), "TrendCount": trend, "EvilCount": evil })))
 }
 
-/// Corrects a result of the caller's main account, first filing its image in the library the
-/// input names, if any (whose `ImageId` it answers).
 pub async fn correct(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
-    let (state, by) = (&context.state, &context.account);
     let input: CorrectInput = parse(params)?;
     let suggestion: Suggestion = parse_name(&input.suggestion, "suggestion")?;
     if input.note.chars().count() > 1000 {
         return Err(invalid("Note has at most 1000 characters"));
     }
-    let owner = by.owner();
+    let owner = context.account.owner();
     let id = input.content_id.clone();
-    let record = with_history(state, move |r| r.result(owner, &id)).await?;
+    let record = with_history(&context, move |r| r.result(owner, &id)).await?;
     let label = match input.label.as_deref() {
         Some(name) => parse_name(name, "label")?,
         None if suggestion == Suggestion::Pass => Label::Normal,
@@ -211,17 +206,18 @@ pub async fn correct(context: Context, params: Value) -> Result<Map<String, Valu
     // Into a library first: a correction that names a library it cannot fill is refused whole.
     let image_id = match input.lib_id {
         Some(lib_id) => {
-            let libraries: Arc<dyn LibraryRepository> = state.libraries.clone();
+            let libraries: Arc<dyn LibraryRepository> = context.state.libraries.clone();
             let (name, hashes) = (format!("correction of {}", record.request_id), record.hashes.clone());
             let sample = actions::blocking(move || libraries.add_sample(owner, &lib_id, &name, &hashes)).await?;
             Some(sample.image_id)
         }
         None => None,
     };
-    let correction = Correction { suggestion, label, note: input.note, by: by.id, at: engine::stamp::now() };
+    let correction =
+        Correction { suggestion, label, note: input.note, by: context.account.id, at: engine::stamp::now() };
     let id = input.content_id;
-    with_history(state, move |r| r.correct(owner, &id, &correction)).await?;
-    tracing::info!(account = %by.id, content_id = %record.request_id, "result corrected");
+    with_history(&context, move |r| r.correct(owner, &id, &correction)).await?;
+    tracing::info!(account = %context.account.id, content_id = %record.request_id, "result corrected");
     Ok(fields(json!({ "ImageId": image_id.unwrap_or_default() })))
 }
 

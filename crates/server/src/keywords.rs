@@ -125,14 +125,23 @@ pub async fn add(context: Context, params: Value) -> Result<Map<String, Value>, 
     })))
 }
 
+/// `DescribeKeywordsSamples`: a page of a library, with (an extension of ours) only the words
+/// that contain `Contains`.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SamplesInput {
+    #[serde(flatten)]
+    page: LibraryPage,
+    #[serde(default)]
+    contains: String,
+}
+
 pub async fn samples(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
-    let page: LibraryPage = parse(params.clone())?;
+    let SamplesInput { page, contains } = parse(params)?;
     let (offset, limit) = page.bounds(100, MAX_PAGE).map_err(invalid)?;
-    // An extension of ours: only the words that contain `Contains`.
-    let containing = params["Contains"].as_str().unwrap_or_default().to_owned();
     let owner = context.account.owner();
     let (entries, total) =
-        with_keywords(&context, move |r| r.keywords(owner, &page.lib_id, &containing, offset, limit)).await?;
+        with_keywords(&context, move |r| r.keywords(owner, &page.lib_id, &contains, offset, limit)).await?;
     Ok(fields(json!({ "Samples": entries, "TotalCount": total })))
 }
 

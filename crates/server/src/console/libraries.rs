@@ -3,7 +3,7 @@
 //! performed as the signed-in account ([`act`]).
 
 use super::texts::{self, Lang};
-use super::{act, api_error_page, render, Change, Frame, Visitor};
+use super::{act, api_error_page, multipart_change, render, Change, Frame, Part, Visitor};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
@@ -226,35 +226,22 @@ pub(super) async fn add(
     Extension(lang): Extension<Lang>,
     visitor: Visitor,
     Path((kind, id)): Path<(String, String)>,
-    mut form: Multipart,
+    form: Multipart,
 ) -> Response {
-    let (mut csrf, mut words, mut images) = (String::new(), String::new(), Vec::new());
-    loop {
-        let field = match form.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(e) => return super::page_error(lang, StatusCode::BAD_REQUEST, &e.body_text()),
-        };
-        let (name, file) = (field.name().unwrap_or_default().to_owned(), field.file_name().map(str::to_owned));
-        let bytes = match field.bytes().await {
-            Ok(bytes) => bytes,
-            Err(e) => return super::page_error(lang, StatusCode::BAD_REQUEST, &e.body_text()),
-        };
-        match (name.as_str(), file) {
-            ("csrf", _) => csrf = String::from_utf8_lossy(&bytes).into_owned(),
-            ("words", _) => words = String::from_utf8_lossy(&bytes).into_owned(),
-            ("images", Some(file)) if !bytes.is_empty() => {
-                use base64::Engine;
-                images.push(
-                    json!({"Name": file, "FileContent": base64::engine::general_purpose::STANDARD.encode(&bytes)}),
-                );
-            }
-            _ => {}
-        }
-    }
-    if let Err(refused) = visitor.check_change(&csrf) {
-        return refused.page(lang);
-    }
+    let parts = match multipart_change(&visitor, lang, form).await {
+        Ok(parts) => parts,
+        Err(answer) => return answer,
+    };
+    use base64::Engine;
+    let images: Vec<Value> = parts
+        .iter()
+        .filter(|p| p.name == "images" && !p.bytes.is_empty())
+        .filter_map(|p| {
+            let name = p.file.as_ref()?;
+            Some(json!({"Name": name, "FileContent": base64::engine::general_purpose::STANDARD.encode(&p.bytes)}))
+        })
+        .collect();
+    let words = parts.iter().find(|p| p.name == "words").map(Part::text).unwrap_or_default();
     let (action, params) = if kind == "images" {
         ("CreateImageSamples", json!({"LibId": id, "Images": images}))
     } else {

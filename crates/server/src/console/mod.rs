@@ -249,6 +249,38 @@ pub(crate) struct Change<T> {
     pub lang: Lang,
 }
 
+/// One part of a multipart form: its name, its file's name (for a file), its bytes.
+pub(crate) struct Part {
+    pub name: String,
+    pub file: Option<String>,
+    pub bytes: bytes::Bytes,
+}
+
+impl Part {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).trim().to_owned()
+    }
+}
+
+/// The parts of a multipart form (files for a library, an image to try): a change like any
+/// other, so the CSRF token among them is checked with the account's grant.
+pub(crate) async fn multipart_change(
+    visitor: &Visitor,
+    lang: Lang,
+    mut form: axum::extract::Multipart,
+) -> Result<Vec<Part>, Response> {
+    let unreadable =
+        |e: axum::extract::multipart::MultipartError| page_error(lang, StatusCode::BAD_REQUEST, &e.body_text());
+    let mut parts = Vec::new();
+    while let Some(field) = form.next_field().await.map_err(unreadable)? {
+        let (name, file) = (field.name().unwrap_or_default().to_owned(), field.file_name().map(str::to_owned));
+        parts.push(Part { name, file, bytes: field.bytes().await.map_err(unreadable)? });
+    }
+    let csrf = parts.iter().find(|p| p.name == "csrf").map(Part::text).unwrap_or_default();
+    visitor.check_change(&csrf).map_err(|refused| refused.page(lang))?;
+    Ok(parts)
+}
+
 /// A form and the CSRF token sent with it.
 #[derive(Deserialize)]
 struct Signed<T> {

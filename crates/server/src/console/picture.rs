@@ -33,9 +33,9 @@ pub(super) fn extra_of(answer: &Value) -> Value {
 }
 
 impl Picture {
-    /// The picture of an answer (as sent, JSON); `None` when it gives no size (an error, AIGC).
-    pub fn of(request_id: &str, answer: &Value) -> Option<Picture> {
-        let extra = extra_of(answer);
+    /// The picture of an answer (as sent, JSON) and its parsed `Extra`; `None` when it gives no
+    /// size (an error, AIGC).
+    pub fn of(request_id: &str, answer: &Value, extra: &Value) -> Option<Picture> {
         let (width, height) = (extra["Width"].as_f64()?, extra["Height"].as_f64()?);
         let mut found = Vec::new();
         let mut add = |v: &Value, what: String, kind: &'static str| {
@@ -75,9 +75,9 @@ pub(super) struct ScoreRow {
     pub reaches: &'static str,
 }
 
-/// `Extra.Scores` of an answer, each beside `policy`'s thresholds.
-pub(super) fn scores(answer: &Value, policy: &Policy) -> Vec<ScoreRow> {
-    extra_of(answer)["Scores"]
+/// `Extra.Scores` of an answer (its parsed `Extra`), each beside `policy`'s thresholds.
+pub(super) fn scores(extra: &Value, policy: &Policy) -> Vec<ScoreRow> {
+    extra["Scores"]
         .as_array()
         .into_iter()
         .flatten()

@@ -1,7 +1,7 @@
 //! The machine-review results: the list with the cloud console's columns and filters, one
 //! result in detail with the answer as sent, its thumbnail, and its correction.
 
-use super::picture::{scores, Picture, ScoreRow};
+use super::picture::{extra_of, scores, Picture, ScoreRow};
 use super::texts::{self, Lang};
 use super::{act, page_error, render, unavailable, Change, Frame, Visitor};
 use crate::history::time_text;
@@ -242,7 +242,8 @@ pub(super) async fn detail(
         Err(reason) => return unavailable(lang, &reason),
     };
     let sent: serde_json::Value = serde_json::from_str(&record.response).unwrap_or_default();
-    let (picture, scores) = (Picture::of(&record.request_id, &sent), scores(&sent, &policy));
+    let extra = extra_of(&sent);
+    let (picture, scores) = (Picture::of(&record.request_id, &sent, &extra), scores(&extra, &policy));
     let answer = serde_json::from_str::<serde_json::Value>(&record.response)
         .and_then(|v| serde_json::to_string_pretty(&v))
         .unwrap_or_else(|_| record.response.clone());

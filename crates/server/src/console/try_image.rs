@@ -6,7 +6,7 @@
 
 use super::picture::Picture;
 use super::texts::Lang;
-use super::{act, api_error_page, render, Frame, Visitor};
+use super::{act, api_error_page, multipart_change, render, Frame, Part, Visitor};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Multipart, State};
@@ -59,32 +59,16 @@ pub(super) async fn submit(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
     visitor: Visitor,
-    mut form: Multipart,
+    form: Multipart,
 ) -> Response {
-    let (mut csrf, mut url, mut biz_type, mut upload) = (String::new(), String::new(), String::new(), Vec::new());
-    loop {
-        let field = match form.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(e) => return super::page_error(lang, StatusCode::BAD_REQUEST, &e.body_text()),
-        };
-        let name = field.name().unwrap_or_default().to_owned();
-        let bytes = match field.bytes().await {
-            Ok(bytes) => bytes,
-            Err(e) => return super::page_error(lang, StatusCode::BAD_REQUEST, &e.body_text()),
-        };
-        let text = || String::from_utf8_lossy(&bytes).trim().to_owned();
-        match name.as_str() {
-            "csrf" => csrf = text(),
-            "url" => url = text(),
-            "biz_type" => biz_type = text(),
-            "image" => upload = bytes.to_vec(),
-            _ => {}
-        }
-    }
-    if let Err(refused) = visitor.check_change(&csrf) {
-        return refused.page(lang);
-    }
+    let parts = match multipart_change(&visitor, lang, form).await {
+        Ok(parts) => parts,
+        Err(answer) => return answer,
+    };
+    let field = |name: &str| parts.iter().find(|p| p.name == name);
+    let text = |name: &str| field(name).map(Part::text).unwrap_or_default();
+    let (url, biz_type) = (text("url"), text("biz_type"));
+    let upload = field("image").map(|p| p.bytes.clone()).unwrap_or_default();
     use base64::Engine;
     let mut params = if upload.is_empty() {
         json!({"FileUrl": url})
@@ -113,7 +97,7 @@ pub(super) async fn submit(
         sub_label: text("SubLabel"),
         score: answer["Score"].as_i64().unwrap_or(0),
         reason: text("Reason"),
-        picture: Picture::of(&request_id, &answer),
+        picture: Picture::of(&request_id, &answer, &extra),
         explanation: extra["Explanation"].as_array().into_iter().flatten().map(|e| e.to_string()).collect(),
         answer: serde_json::to_string_pretty(&answer).unwrap_or_default(),
         request_id,
