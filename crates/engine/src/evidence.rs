@@ -58,6 +58,17 @@ pub struct TextLine {
     pub quad: [[f64; 2]; 4],
 }
 
+/// A face found in a frame, in pixels of the original image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Face {
+    /// The frame's index in the file, counted from 0.
+    pub frame: u32,
+    /// The detector's confidence, 0-1.
+    pub score: f32,
+    /// Left, top, width, height.
+    pub bbox: [u32; 4],
+}
+
 /// A rectangle of the image in its original pixels.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

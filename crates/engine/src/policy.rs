@@ -101,6 +101,9 @@ pub struct Policy {
     /// Which ads are looked for (QR codes, links, phone numbers, contact handles).
     #[serde(default)]
     pub ads: AdSettings,
+    /// Detect faces and list them (scene `Face`) even when nothing else needs them.
+    #[serde(default)]
+    pub faces: bool,
 }
 
 fn yes() -> bool {
@@ -145,6 +148,7 @@ impl Default for Policy {
             ocr: true,
             keyword_libs: None,
             ads: AdSettings::default(),
+            faces: false,
         }
     }
 }

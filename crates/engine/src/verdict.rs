@@ -18,7 +18,7 @@
 
 use crate::ads::{self, AdHit, AdKind};
 use crate::decision::{decide, points, worst, Decision, Finding, Label, Suggestion};
-use crate::evidence::{body_part_category, BodyPart, Evidence, Place, TextLine};
+use crate::evidence::{body_part_category, BodyPart, Evidence, Face, Place, TextLine};
 use crate::keywords;
 use crate::library::{deciding_match, LibAction, LibraryMatch, MATCH_DISTANCE};
 use crate::policy::{Explanation, LabelJudgement, Policy};
@@ -54,6 +54,8 @@ pub struct Observations {
     pub codes: Option<Vec<FoundCode>>,
     /// The samples matched, when at least one library applies.
     pub library: Option<Vec<LibraryMatch>>,
+    /// The faces found, the largest first, when the policy needs them.
+    pub faces: Option<Vec<Face>>,
 }
 
 /// At most this many views of an image are examined again turned (each costs two more runs of
@@ -114,9 +116,12 @@ pub struct FoundObject {
     pub score: u8,
     /// Left, top, width, height in the original image's pixels.
     pub bbox: [f64; 4],
+    /// Which object of the image it is (a face's index among the faces found); empty when
+    /// objects are not told apart.
+    pub object_id: String,
 }
 
-/// An object scene (`ObjectResults`): body parts, QR codes, barcodes.
+/// An object scene (`ObjectResults`): body parts, QR codes, barcodes, faces.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectScene {
     pub scene: Scene,
@@ -373,6 +378,9 @@ pub fn compose(policy: &Policy, seen: Observations) -> Verdict {
     if let Some(codes) = &seen.codes {
         objects.extend(code_scenes(codes, policy, observe_only));
     }
+    if let Some(faces) = &seen.faces {
+        objects.push(face_scene(faces));
+    }
     Verdict {
         answer,
         observed,
@@ -495,6 +503,7 @@ fn body_parts(parts: &[BodyPart], labels: &[LabelJudgement], observe_only: bool)
             value: String::new(),
             score: points(p.score),
             bbox: p.bbox.map(f64::from),
+            object_id: String::new(),
         })
         .collect();
     let decision = decided.map_or_else(nothing, Decision::from);
@@ -526,12 +535,31 @@ fn code_scenes(codes: &[FoundCode], policy: &Policy, observe_only: bool) -> Vec<
                         value: c.value.clone(),
                         score: 100,
                         bbox: [x0.round(), y0.round(), (x1 - x0).round(), (y1 - y0).round()],
+                        object_id: String::new(),
                     }
                 })
                 .collect();
             ObjectScene { scene: Scene { name, decision: shown(decision, observe_only) }, objects }
         })
         .collect()
+}
+
+/// The `Face` scene: every face found, so that a reviewer sees them; it passes (finding a face
+/// is no finding). `ObjectId` is the face's index, the largest face 0.
+fn face_scene(faces: &[Face]) -> ObjectScene {
+    let objects = faces
+        .iter()
+        .enumerate()
+        .map(|(i, f)| FoundObject {
+            name: "Face".into(),
+            sub_label: String::new(),
+            value: String::new(),
+            score: points(f.score),
+            bbox: f.bbox.map(f64::from),
+            object_id: i.to_string(),
+        })
+        .collect();
+    ObjectScene { scene: Scene { name: "Face", decision: nothing() }, objects }
 }
 
 /// The `Similar` scene.
@@ -854,6 +882,24 @@ mod tests {
         e.nudenet = Some(vec![BodyPart { class: "FACE_FEMALE".into(), score: 0.8, bbox: [1, 2, 3, 4] }]);
         let v = compose(&Policy::default(), seen(vec![e]));
         assert_eq!(brief(&v.objects[0].scene.decision), (Suggestion::Pass, Label::Normal));
+    }
+
+    #[test]
+    fn faces_found_are_listed_and_decide_nothing() {
+        let faces = vec![
+            Face { frame: 0, score: 0.93, bbox: [40, 50, 120, 120] },
+            Face { frame: 0, score: 0.61, bbox: [300, 60, 30, 30] },
+        ];
+        let v = compose(&Policy::default(), Observations { faces: Some(faces), ..seen(vec![calm()]) });
+        assert_eq!(brief(&v.answer), (Suggestion::Pass, Label::Normal));
+        let scene = v.objects.iter().find(|o| o.scene.name == "Face").expect("the Face scene");
+        assert_eq!(brief(&scene.scene.decision), (Suggestion::Pass, Label::Normal));
+        let shown: Vec<(&str, u8, [f64; 4])> =
+            scene.objects.iter().map(|o| (o.object_id.as_str(), o.score, o.bbox)).collect();
+        assert_eq!(shown, [("0", 93, [40.0, 50.0, 120.0, 120.0]), ("1", 61, [300.0, 60.0, 30.0, 30.0])]);
+        // Nothing looked: no scene claims it did.
+        let v = compose(&Policy::default(), seen(vec![calm()]));
+        assert!(v.objects.iter().all(|o| o.scene.name != "Face"));
     }
 
     #[test]

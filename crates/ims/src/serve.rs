@@ -52,7 +52,7 @@ pub fn app_state(settings: &Settings, store: Arc<dyn Store>, metrics: MetricsRen
         .map_err(anyhow::Error::msg)
         .context("cannot build the URL fetcher")?;
     let analyzer = Analyzer::runtime(&settings.inference)
-        .and_then(|runtime| Analyzer::load(&runtime, &settings.inference))
+        .and_then(|runtime| Analyzer::load(&runtime, &settings.inference, &settings.faces))
         .context(
             "cannot load the models (scripts/fetch.py installs them; inference.artifacts_dir says where they are)",
         )?;
@@ -74,6 +74,7 @@ pub fn app_state(settings: &Settings, store: Arc<dyn Store>, metrics: MetricsRen
         matcher,
         analyzer: Arc::new(analyzer),
         history_settings: Arc::new(settings.history.clone()),
+        face_settings: Arc::new(settings.faces.clone()),
         task_settings: Arc::new(settings.tasks.clone()),
         task_queued: Arc::new(tokio::sync::Notify::new()),
         fetcher: Arc::new(fetcher),

@@ -5,7 +5,7 @@
 use engine::billing::BillingSettings;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
-use inference::analyzer::InferenceSettings;
+use inference::analyzer::{FaceSettings, InferenceSettings};
 use media::fetch::FetchSettings;
 use serde::{Deserialize, Serialize};
 use server::console::ConsoleSettings;
@@ -24,6 +24,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub fetch: FetchSettings,
     pub inference: InferenceSettings,
+    pub faces: FaceSettings,
     pub history: HistorySettings,
     pub tasks: TaskSettings,
     pub console: ConsoleSettings,
@@ -41,6 +42,7 @@ impl Default for Settings {
             server: ServerSettings::default(),
             fetch: FetchSettings::default(),
             inference: InferenceSettings::default(),
+            faces: FaceSettings::default(),
             history: HistorySettings::default(),
             tasks: TaskSettings::default(),
             console: ConsoleSettings::default(),
@@ -118,10 +120,20 @@ impl Default for BootstrapSettings {
     }
 }
 
-/// The sections an `IMS_*` variable may set; other `IMS_*` variables are not configuration.
-const ENV_KEYS: &[&str] = &["data_dir", "master_key"];
-const ENV_SECTIONS: &[&str] =
-    &["storage__", "server__", "fetch__", "inference__", "history__", "tasks__", "billing__", "log__", "bootstrap__"];
+/// The keys an `IMS_*` variable may set (`data_dir`, `server__listen`): the settings' own, taken
+/// from their defaults so that a new section is settable at once; other `IMS_*` variables
+/// (`IMS_TEST_PYTHON`, `IMS_CACHE_DIR`) are not configuration.
+fn settable_from_environment(key: &str) -> bool {
+    static TOP_LEVEL: std::sync::OnceLock<serde_json::Map<String, serde_json::Value>> = std::sync::OnceLock::new();
+    let top_level = TOP_LEVEL.get_or_init(|| match serde_json::to_value(Settings::default()) {
+        Ok(serde_json::Value::Object(fields)) => fields,
+        _ => serde_json::Map::new(),
+    });
+    match key.split_once("__") {
+        Some((section, _)) => top_level.get(section).is_some_and(serde_json::Value::is_object),
+        None => top_level.get(key).is_some_and(|v| !v.is_object()),
+    }
+}
 
 impl Settings {
     /// Defaults, then the file (if any), then the environment, then `overrides` (the flags).
@@ -137,10 +149,7 @@ impl Settings {
             figment = figment.merge(Toml::file_exact(file));
         }
         let env = Env::prefixed("IMS_")
-            .filter(|key| {
-                let key = key.as_str().to_ascii_lowercase();
-                ENV_KEYS.contains(&key.as_str()) || ENV_SECTIONS.iter().any(|s| key.starts_with(s))
-            })
+            .filter(|key| settable_from_environment(&key.as_str().to_ascii_lowercase()))
             .split("__");
         figment.merge(env).merge(overrides).extract().map_err(Box::new)
     }
@@ -172,6 +181,18 @@ mod tests {
         assert_eq!(s.server.sync_per_second, 7);
         assert_eq!(s.server.async_per_second, 9, "flags win over the file");
         assert_eq!(s.server.listen.port(), 8080, "defaults fill the rest");
+    }
+
+    #[test]
+    fn every_section_and_top_level_key_is_settable_from_the_environment() {
+        for key in
+            ["data_dir", "master_key", "server__listen", "console__enabled", "faces__max_per_image", "log__level"]
+        {
+            assert!(settable_from_environment(key), "{key}");
+        }
+        for key in ["test_python", "cache_dir", "server", "nowhere__listen"] {
+            assert!(!settable_from_environment(key), "{key}");
+        }
     }
 
     #[test]

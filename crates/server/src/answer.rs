@@ -197,7 +197,7 @@ fn object_result(o: &ObjectScene) -> ObjectResult {
                     rotate: 0.0,
                 },
                 sub_label: found.sub_label.clone(),
-                object_id: String::new(),
+                object_id: found.object_id.clone(),
             })
             .collect(),
     }

@@ -166,6 +166,7 @@ pub struct AppState {
     /// The models (a fake in unit tests).
     pub analyzer: Arc<dyn Backend>,
     pub history_settings: Arc<HistorySettings>,
+    pub face_settings: Arc<inference::analyzer::FaceSettings>,
     pub task_settings: Arc<TaskSettings>,
     /// Wakes the task workers when a task is queued.
     pub task_queued: Arc<tokio::sync::Notify>,

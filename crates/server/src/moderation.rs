@@ -15,7 +15,7 @@ use crate::{billing, AppState};
 use bytes::Bytes;
 use engine::accounts::{Account, AccountId};
 use engine::billing::Service;
-use engine::evidence::{Evidence, Place, Region, TextLine};
+use engine::evidence::{Evidence, Face, Place, Region, TextLine};
 use engine::history::{Origin, Record};
 use engine::library::{Hash256, LibraryMatch, MIN_QUALITY};
 use engine::policy::{self, Policy};
@@ -223,20 +223,53 @@ async fn observe(
     decoded: &Arc<Decoded>,
     deadline: Option<Instant>,
 ) -> Result<(Observations, Looks), ApiError> {
-    let (evidence, looks, lines, codes) = tokio::join!(
+    let (evidence, looks, lines, codes, faces) = tokio::join!(
         timed("models", analyse(state, decoded, deadline)),
         timed("hashes", look(state, decoded)),
         timed("text", read_text(state, decoded, policy.ocr, deadline)),
-        timed("codes", find_codes(decoded, policy.ads.qr_code))
+        timed("codes", find_codes(decoded, policy.ads.qr_code)),
+        timed("faces", find_faces(state, decoded, policy.faces, deadline))
     );
-    let (mut evidence, looks, lines, codes) = (evidence?, looks?, lines?, codes?);
+    let (mut evidence, looks, lines, codes, faces) = (evidence?, looks?, lines?, codes?, faces?);
     timed("turns", examine_turned(state, policy, decoded, &mut evidence, deadline)).await?;
     let text = match lines {
         Some(lines) => Some(timed("keywords", match_keywords(state, owner, policy, lines)).await?),
         None => None,
     };
     let library = timed("libraries", match_libraries(state, owner, policy, &looks.hashes)).await?;
-    Ok((Observations { views: evidence, text, codes, library }, looks))
+    Ok((Observations { views: evidence, text, codes, library, faces }, looks))
+}
+
+/// The faces of every frame when the policy needs them and a detector is loaded (`None`
+/// otherwise: nothing looked), the frames in parallel; the largest `faces.max_per_image` of
+/// them, the largest first.
+async fn find_faces(
+    state: &AppState,
+    decoded: &Arc<Decoded>,
+    wanted: bool,
+    deadline: Option<Instant>,
+) -> Result<Option<Vec<Face>>, ApiError> {
+    if !wanted {
+        return Ok(None);
+    }
+    let scale = frame_scale(decoded);
+    // A transparent frame is also seen on a dark backdrop: its faces are looked for once.
+    let frames: Vec<usize> = (0..decoded.frames.len()).filter(|&i| !decoded.frames[i].dark_backdrop).collect();
+    let jobs = frames.iter().map(|&i| {
+        let (analyzer, decoded) = (state.analyzer.clone(), decoded.clone());
+        move || analyzer.faces(&decoded.frames[i].image, scale, deadline)
+    });
+    let mut faces: Option<Vec<Face>> = None;
+    for (i, found) in frames.iter().zip(in_parallel("faces", jobs).await?) {
+        let Some(found) = found.api()? else { continue };
+        let index = decoded.frames[*i].index;
+        faces.get_or_insert_with(Vec::new).extend(found.into_iter().map(|f| Face { frame: index, ..f }));
+    }
+    if let Some(faces) = &mut faces {
+        faces.sort_by_key(|f| std::cmp::Reverse(u64::from(f.bbox[2]) * u64::from(f.bbox[3])));
+        faces.truncate(state.face_settings.max_per_image);
+    }
+    Ok(faces)
 }
 
 /// The text of every frame when the policy reads text and a text reader is loaded (`None`
@@ -661,6 +694,33 @@ mod tests {
             moderate(&state, &account, "req-5", unknown, Origin::Sync, soon()).await.unwrap_err().code,
             Code::ResourceNotFound
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn faces_are_looked_for_when_the_policy_asks_and_the_largest_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let face = |side| Face { frame: 0, score: 0.9, bbox: [0, 0, side, side] };
+        let models = FakeModels { faces: Some(vec![face(10), face(30), face(20)]), ..FakeModels::scoring(0.01) };
+        let (mut state, account) = state(dir.path(), models);
+        state.face_settings = Arc::new(inference::analyzer::FaceSettings { max_per_image: 2, detector: true });
+        let plain = moderate(
+            &state,
+            &account,
+            "f1",
+            request(serde_json::json!({"FileContent": picture()})),
+            Origin::Sync,
+            soon(),
+        )
+        .await
+        .unwrap();
+        assert!(plain.object_results.iter().all(|o| o.scene != "Face"), "the default policy does not look");
+        let policy = Policy { faces: true, ..Policy::named("with_faces").unwrap() };
+        state.policies.create_policy(account.owner(), &policy).unwrap();
+        let asked = request(serde_json::json!({"FileContent": picture(), "BizType": "with_faces"}));
+        let r = moderate(&state, &account, "f2", asked, Origin::Sync, soon()).await.unwrap();
+        let scene = r.object_results.iter().find(|o| o.scene == "Face").expect("the Face scene");
+        let widths: Vec<f64> = scene.details.iter().map(|d| d.location.width).collect();
+        assert_eq!(widths, [30.0, 20.0], "faces.max_per_image, the largest first");
     }
 
     #[test]

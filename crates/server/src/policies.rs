@@ -39,6 +39,7 @@ struct BizConfigInput {
     ocr: Option<bool>,
     keyword_libs: Option<Vec<String>>,
     ads: Option<AdSettings>,
+    faces: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +99,9 @@ impl BizConfigInput {
         }
         if let Some(ocr) = self.ocr {
             policy.ocr = ocr;
+        }
+        if let Some(faces) = self.faces {
+            policy.faces = faces;
         }
         if let Some(ads) = self.ads {
             if ads.suggestion == engine::decision::Suggestion::Pass {

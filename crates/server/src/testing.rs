@@ -5,7 +5,7 @@
 use crate::{AppState, HistorySettings, ServerSettings, TaskSettings};
 use engine::accounts::{Account, AccountRepository};
 use engine::billing::{Billing, BillingRepository, BillingSettings};
-use engine::evidence::{Evidence, NsfwjsScores, TextLine, XyranScores};
+use engine::evidence::{Evidence, Face, NsfwjsScores, TextLine, XyranScores};
 use engine::keywords::KeywordMatcher;
 use engine::library::Matcher;
 use engine::ratelimit::RateLimiter;
@@ -21,6 +21,8 @@ pub struct FakeModels {
     pub evidence: Result<Evidence, InferenceError>,
     /// `None`: no text reader loaded.
     pub text: Option<Vec<TextLine>>,
+    /// `None`: no face detector loaded.
+    pub faces: Option<Vec<Face>>,
     /// How long each run takes. Runs take turns, as on a busy model, and a run whose deadline
     /// has passed when its turn comes is dropped, as the real queues drop it.
     pub delay: Duration,
@@ -52,6 +54,7 @@ impl FakeModels {
                 nudenet: None,
             }),
             text: Some(Vec::new()),
+            faces: Some(Vec::new()),
             delay: Duration::ZERO,
             turn: Mutex::new(()),
         }
@@ -78,6 +81,16 @@ impl Backend for FakeModels {
     ) -> Result<Option<Vec<TextLine>>, InferenceError> {
         self.work(deadline)?;
         Ok(self.text.clone())
+    }
+
+    fn faces(
+        &self,
+        _frame: &RgbImage,
+        _scale: f64,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Vec<Face>>, InferenceError> {
+        self.work(deadline)?;
+        Ok(self.faces.clone())
     }
 
     fn models(&self) -> Vec<&'static str> {
@@ -115,6 +128,7 @@ pub fn state_with(dir: &std::path::Path, models: FakeModels, settings: ServerSet
         matcher: Arc::new(Matcher::new()),
         analyzer: Arc::new(models),
         history_settings: Arc::new(HistorySettings::default()),
+        face_settings: Arc::default(),
         task_settings: Arc::new(TaskSettings::default()),
         task_queued: Arc::new(tokio::sync::Notify::new()),
         health: Arc::new(|| Ok(())),

@@ -8,6 +8,7 @@ mod browser;
 mod cluster;
 mod console;
 mod envelope;
+mod faces;
 mod fetch;
 mod harness;
 mod history;

