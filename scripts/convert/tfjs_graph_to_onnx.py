@@ -41,7 +41,8 @@ def load_weights(models_dir, manifest):
                 offset += count * 2
             elif q and q["dtype"] == "uint8":
                 raw = np.frombuffer(blob, dtype=np.uint8, count=count, offset=offset)
-                value = raw.astype(np.float32) * np.float32(q["scale"]) + np.float32(q["min"])
+                # In double precision, rounded once, as TensorFlow.js computes it in JavaScript.
+                value = (raw.astype(np.float64) * q["scale"] + q["min"]).astype(np.float32)
                 offset += count
             elif q:
                 sys.exit(f"{w['name']}: unsupported quantization {q}")

@@ -67,6 +67,10 @@ pub struct Face {
     pub score: f32,
     /// Left, top, width, height.
     pub bbox: [u32; 4],
+    /// Who it is, as the face embedder sees it, when a face library was to be matched: never
+    /// stored (biometric data), so the history keeps the matches, not this.
+    #[serde(skip)]
+    pub descriptor: Option<Vec<f32>>,
 }
 
 /// A rectangle of the image in its original pixels.

@@ -27,6 +27,7 @@ pub mod billing;
 pub mod console;
 pub mod decision;
 pub mod evidence;
+pub mod faces;
 pub mod history;
 pub mod keywords;
 pub mod library;

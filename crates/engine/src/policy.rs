@@ -104,6 +104,9 @@ pub struct Policy {
     /// Detect faces and list them (scene `Face`) even when nothing else needs them.
     #[serde(default)]
     pub faces: bool,
+    /// The face libraries applied; `None` applies every face library of the account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub face_libs: Option<Vec<String>>,
 }
 
 fn yes() -> bool {
@@ -149,6 +152,7 @@ impl Default for Policy {
             keyword_libs: None,
             ads: AdSettings::default(),
             faces: false,
+            face_libs: None,
         }
     }
 }

@@ -19,6 +19,7 @@
 use crate::ads::{self, AdHit, AdKind};
 use crate::decision::{decide, points, worst, Decision, Finding, Label, Suggestion};
 use crate::evidence::{body_part_category, BodyPart, Evidence, Face, Place, TextLine};
+use crate::faces::{FaceAction, FaceLookup, FaceMatch};
 use crate::keywords;
 use crate::library::{deciding_match, LibAction, LibraryMatch, MATCH_DISTANCE};
 use crate::policy::{Explanation, LabelJudgement, Policy};
@@ -56,6 +57,9 @@ pub struct Observations {
     pub library: Option<Vec<LibraryMatch>>,
     /// The faces found, the largest first, when the policy needs them.
     pub faces: Option<Vec<Face>>,
+    /// The face libraries' matches, when at least one applies.
+    #[serde(default)]
+    pub face_lookup: Option<FaceLookup>,
 }
 
 /// At most this many views of an image are examined again turned (each costs two more runs of
@@ -171,6 +175,19 @@ pub enum Reasoning {
     },
     #[serde(rename_all = "PascalCase")]
     Library { library: String, lib_name: String, action: LibAction, image_id: String, distance: u32, max_distance: u32 },
+    /// A face recognised as a face library's person.
+    #[serde(rename_all = "PascalCase")]
+    Face {
+        library: String,
+        lib_name: String,
+        action: FaceAction,
+        person_id: String,
+        name: String,
+        /// The face's index (`ObjectId`).
+        face: usize,
+        distance: f32,
+        max_distance: f32,
+    },
 }
 
 /// One model's score for a label on the reported view, as `Extra.Scores` shows it.
@@ -307,8 +324,24 @@ pub fn compose(policy: &Policy, seen: Observations) -> Verdict {
         text: None,
     }));
     let text_decision = decide(&text_findings);
+
+    // The faces recognised: each face's closest match decides for it.
+    let deciding_faces: Vec<&FaceMatch> = seen.face_lookup.iter().flat_map(FaceLookup::deciding).collect();
+    let face_findings: Vec<Finding> = deciding_faces.iter().filter_map(|m| m.finding()).collect();
+    explanation.extend(deciding_faces.iter().map(|m| Reasoning::Face {
+        library: m.library.lib_id.clone(),
+        lib_name: m.library.lib_name.clone(),
+        action: m.library.action,
+        person_id: m.person_id.clone(),
+        name: m.name.clone(),
+        face: m.face,
+        distance: m.distance,
+        max_distance: m.library.max_distance,
+    }));
+    let face_decision = decide(&face_findings);
     let (_, model_decision) =
-        worst([(0, frame_decision.clone()), (1, text_decision.clone())]).expect("two verdicts to choose from");
+        worst([(0, frame_decision.clone()), (1, text_decision.clone()), (2, face_decision.clone())])
+            .expect("three verdicts to choose from");
 
     // 3. A library match overrides the models.
     let libraries_applied = seen.library.is_some();
@@ -345,8 +378,10 @@ pub fn compose(policy: &Policy, seen: Observations) -> Verdict {
         )
     } else if frame_decision == model_decision {
         model_reason(&labels, &frame_decision)
-    } else {
+    } else if text_decision == model_decision {
         text_reason(&explanation, &text_decision)
+    } else {
+        face_reason(&deciding_faces, &face_decision)
     };
 
     // 4. Observe-only: the verdict is kept, the answer passes.
@@ -359,6 +394,7 @@ pub fn compose(policy: &Policy, seen: Observations) -> Verdict {
         labels.iter().filter(|j| j.finding.suggestion != Suggestion::Pass).map(|j| j.finding.label).collect();
     flagged.extend(matches.iter().filter(|m| m.library.action == LibAction::Block).map(|m| m.library.label));
     flagged.extend(text_findings.iter().filter(|f| f.suggestion != Suggestion::Pass).map(|f| f.label));
+    flagged.extend(face_findings.iter().map(|f| f.label));
     let mut seen_labels = Vec::new();
     flagged.retain(|l| {
         let new = !seen_labels.contains(l);
@@ -373,10 +409,15 @@ pub fn compose(policy: &Policy, seen: Observations) -> Verdict {
     hits.extend(
         seen.codes.iter().flatten().map(|c| format!("{}:{}", if c.qr { "QrCode" } else { "Barcode" }, c.value)),
     );
+    hits.extend(deciding_faces.iter().filter(|m| m.finding().is_some()).map(|m| format!("face:{}", m.name)));
 
     let mut objects: Vec<ObjectScene> = parts.map(|p| body_parts(&p, &labels, observe_only)).into_iter().collect();
     if let Some(codes) = &seen.codes {
         objects.extend(code_scenes(codes, policy, observe_only));
+    }
+    if let Some(lookup) = &seen.face_lookup {
+        let faces = seen.faces.as_deref().unwrap_or_default();
+        objects.extend(face_library_scenes(lookup, &deciding_faces, faces, observe_only));
     }
     if let Some(faces) = &seen.faces {
         objects.push(face_scene(faces));
@@ -540,6 +581,55 @@ fn code_scenes(codes: &[FoundCode], policy: &Policy, observe_only: bool) -> Vec<
                 })
                 .collect();
             ObjectScene { scene: Scene { name, decision: shown(decision, observe_only) }, objects }
+        })
+        .collect()
+}
+
+/// "polity: block face library `leaders` recognises `Name` (face 0, distance 0.41 of at most 0.60)".
+fn face_reason(deciding: &[&FaceMatch], decision: &Decision) -> String {
+    let found = deciding
+        .iter()
+        .find(|m| m.finding().is_some_and(|f| f.label == decision.label && f.suggestion == decision.suggestion));
+    let Some(m) = found else { return String::new() };
+    format!(
+        "{}: {} face library `{}` recognises `{}` (face {}, distance {:.2} of at most {:.2})",
+        m.library.label.as_str().to_lowercase(),
+        m.library.action.as_str().to_lowercase(),
+        m.library.lib_name,
+        m.name,
+        m.face,
+        m.distance,
+        m.library.max_distance
+    )
+}
+
+/// `PolityFace` (libraries labelled Polity) and `FaceLib` (the others), each listed where such a
+/// library applied: every face's deciding match in them (the person's name, the library's label
+/// as `SubLabel` and name as `Value`, the face's box and index), the scene's verdict theirs.
+fn face_library_scenes(
+    lookup: &FaceLookup,
+    deciding: &[&FaceMatch],
+    faces: &[Face],
+    observe_only: bool,
+) -> Vec<ObjectScene> {
+    [("PolityFace", lookup.polity), ("FaceLib", lookup.other)]
+        .into_iter()
+        .filter(|(_, applied)| *applied)
+        .map(|(name, _)| {
+            let mine: Vec<&&FaceMatch> = deciding.iter().filter(|m| m.library.scene() == name).collect();
+            let findings: Vec<Finding> = mine.iter().filter_map(|m| m.finding()).collect();
+            let objects = mine
+                .iter()
+                .map(|m| FoundObject {
+                    name: m.name.clone(),
+                    sub_label: m.library.label.as_str().into(),
+                    value: m.library.lib_name.clone(),
+                    score: m.score(),
+                    bbox: faces.get(m.face).map_or([0.0; 4], |f| f.bbox.map(f64::from)),
+                    object_id: m.face.to_string(),
+                })
+                .collect();
+            ObjectScene { scene: Scene { name, decision: shown(decide(&findings), observe_only) }, objects }
         })
         .collect()
 }
@@ -887,8 +977,8 @@ mod tests {
     #[test]
     fn faces_found_are_listed_and_decide_nothing() {
         let faces = vec![
-            Face { frame: 0, score: 0.93, bbox: [40, 50, 120, 120] },
-            Face { frame: 0, score: 0.61, bbox: [300, 60, 30, 30] },
+            Face { frame: 0, score: 0.93, bbox: [40, 50, 120, 120], descriptor: None },
+            Face { frame: 0, score: 0.61, bbox: [300, 60, 30, 30], descriptor: None },
         ];
         let v = compose(&Policy::default(), Observations { faces: Some(faces), ..seen(vec![calm()]) });
         assert_eq!(brief(&v.answer), (Suggestion::Pass, Label::Normal));
@@ -900,6 +990,73 @@ mod tests {
         // Nothing looked: no scene claims it did.
         let v = compose(&Policy::default(), seen(vec![calm()]));
         assert!(v.objects.iter().all(|o| o.scene.name != "Face"));
+    }
+
+    #[test]
+    fn recognised_faces_block_review_or_are_allowed() {
+        use crate::faces::{FaceAction, FaceLibrary, FaceLookup, FaceMatch};
+        let library = |id: &str, label, action| FaceLibrary {
+            lib_id: id.into(),
+            owner: AccountId(1),
+            lib_name: id.into(),
+            label,
+            action,
+            max_distance: 0.6,
+            created_at: 0,
+        };
+        let matched = |face, lib: &FaceLibrary, name: &str, distance| FaceMatch {
+            face,
+            library: lib.clone(),
+            person_id: format!("id-{name}"),
+            name: name.into(),
+            distance,
+        };
+        let (leaders, staff) =
+            (library("leaders", Label::Polity, FaceAction::Block), library("staff", Label::Custom, FaceAction::Allow));
+        let faces = vec![
+            Face { frame: 0, score: 0.9, bbox: [10, 10, 100, 100], descriptor: None },
+            Face { frame: 0, score: 0.8, bbox: [200, 10, 80, 80], descriptor: None },
+        ];
+        let lookup = FaceLookup {
+            polity: true,
+            other: true,
+            matches: vec![matched(1, &leaders, "B", 0.3), matched(0, &leaders, "A", 0.5), matched(0, &staff, "A", 0.2)],
+        };
+        let observed = Observations { faces: Some(faces.clone()), face_lookup: Some(lookup), ..seen(vec![calm()]) };
+        let v = compose(&Policy::default(), observed);
+        assert_eq!((brief(&v.answer), v.answer.sub_label.as_str()), ((Suggestion::Block, Label::Polity), "B"));
+        assert_eq!(
+            v.reason,
+            "polity: block face library `leaders` recognises `B` (face 1, distance 0.30 of at most 0.60)"
+        );
+        let scene = |name: &str| v.objects.iter().find(|o| o.scene.name == name).unwrap();
+        let polity = scene("PolityFace");
+        assert_eq!(brief(&polity.scene.decision), (Suggestion::Block, Label::Polity));
+        let shown: Vec<(&str, &str, [f64; 4])> =
+            polity.objects.iter().map(|o| (o.name.as_str(), o.object_id.as_str(), o.bbox)).collect();
+        assert_eq!(shown, [("B", "1", [200.0, 10.0, 80.0, 80.0])], "A is allowed: the staff match is closer");
+        let custom = scene("FaceLib");
+        assert_eq!(
+            (custom.objects[0].name.as_str(), brief(&custom.scene.decision)),
+            ("A", (Suggestion::Pass, Label::Normal))
+        );
+        assert!(v.hits.contains(&"face:B".to_string()) && v.flagged.contains(&Label::Polity));
+        assert_eq!(scene("Face").objects.len(), 2);
+
+        // A review library's person: Review, unless the models block.
+        let watch = library("watch", Label::Custom, FaceAction::Review);
+        let lookup = FaceLookup { polity: false, other: true, matches: vec![matched(0, &watch, "C", 0.4)] };
+        let v = compose(
+            &Policy::default(),
+            Observations { faces: Some(faces.clone()), face_lookup: Some(lookup.clone()), ..seen(vec![calm()]) },
+        );
+        assert_eq!(brief(&v.answer), (Suggestion::Review, Label::Custom));
+        assert!(v.objects.iter().all(|o| o.scene.name != "PolityFace"), "no Polity library applied");
+        let v = compose(
+            &Policy::default(),
+            Observations { faces: Some(faces), face_lookup: Some(lookup), ..seen(vec![explicit()]) },
+        );
+        assert_eq!(brief(&v.answer), (Suggestion::Block, Label::Porn));
     }
 
     #[test]

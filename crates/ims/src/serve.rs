@@ -5,6 +5,7 @@ use anyhow::Context;
 use engine::accounts::KeyStatus;
 use engine::billing::BillingRepository;
 use engine::decision::{Label, Suggestion};
+use engine::faces::FaceMatcher;
 use engine::history::retention_cutoff;
 use engine::keywords::{built_in_words, KeywordLibrary, KeywordMatcher, BUILT_IN};
 use engine::library::Matcher;
@@ -60,6 +61,9 @@ pub fn app_state(settings: &Settings, store: Arc<dyn Store>, metrics: MetricsRen
     let matcher = Arc::new(Matcher::new());
     matcher.refresh(store.as_ref()).context("cannot load the image libraries")?;
     tracing::info!(hashes = matcher.len(), "image libraries loaded");
+    let face_matcher = Arc::new(FaceMatcher::new());
+    face_matcher.refresh(store.as_ref()).context("cannot load the face libraries")?;
+    tracing::info!(people = face_matcher.len(), "face libraries loaded");
     Ok(AppState {
         settings: Arc::new(settings.server.clone()),
         accounts: store.clone(),
@@ -75,6 +79,8 @@ pub fn app_state(settings: &Settings, store: Arc<dyn Store>, metrics: MetricsRen
         analyzer: Arc::new(analyzer),
         history_settings: Arc::new(settings.history.clone()),
         face_settings: Arc::new(settings.faces.clone()),
+        faces: store.clone(),
+        face_matcher,
         task_settings: Arc::new(settings.tasks.clone()),
         task_queued: Arc::new(tokio::sync::Notify::new()),
         fetcher: Arc::new(fetcher),

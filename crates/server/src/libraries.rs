@@ -117,10 +117,15 @@ pub fn sample_hashes(image: &image::RgbImage) -> Vec<Hash256> {
     media::pdq::sample_hashes(image, MIN_QUALITY).iter().map(|p| Hash256::from_bytes(&p.bits)).collect()
 }
 
-/// Reads, decodes and hashes one sample image, as `ImageModeration` reads an image.
-async fn hash_sample(state: &AppState, index: usize, input: SampleInput) -> Result<(String, Vec<Hash256>), ApiError> {
-    let content = input.file_content.unwrap_or_default();
-    let url = input.file_url.unwrap_or_default();
+/// Reads and decodes `Images[index]` of a library call (exactly one of its FileContent and
+/// FileUrl), as `ImageModeration` reads an image.
+pub async fn read_sample(
+    state: &AppState,
+    index: usize,
+    content: Option<String>,
+    url: Option<String>,
+) -> Result<media::Decoded, ApiError> {
+    let (content, url) = (content.unwrap_or_default(), url.unwrap_or_default());
     let (bytes, source) = match (content.is_empty(), url.is_empty()) {
         (false, true) => {
             (media::decode_base64(&content).map_err(|e| ImageError(e, Source::Content).api_error())?, Source::Content)
@@ -128,7 +133,12 @@ async fn hash_sample(state: &AppState, index: usize, input: SampleInput) -> Resu
         (true, false) => (state.fetcher.fetch(&url).await.api()?, Source::Url),
         _ => return Err(invalid(format!("Images[{index}] needs exactly one of FileContent and FileUrl"))),
     };
-    let decoded = moderation::decode(state, bytes.into(), media::Sampling::default(), source).await?;
+    moderation::decode(state, bytes.into(), media::Sampling::default(), source).await
+}
+
+/// Reads, decodes and hashes one sample image.
+async fn hash_sample(state: &AppState, index: usize, input: SampleInput) -> Result<(String, Vec<Hash256>), ApiError> {
+    let decoded = read_sample(state, index, input.file_content, input.file_url).await?;
     let hashes = tokio::task::spawn_blocking(move || sample_hashes(&decoded.frames[0].image))
         .await
         .map_err(|_| ApiError::new(Code::InternalError))?;

@@ -223,12 +223,13 @@ async fn observe(
     decoded: &Arc<Decoded>,
     deadline: Option<Instant>,
 ) -> Result<(Observations, Looks), ApiError> {
+    let face_libraries = face_libraries_apply(state, owner, policy).await?;
     let (evidence, looks, lines, codes, faces) = tokio::join!(
         timed("models", analyse(state, decoded, deadline)),
         timed("hashes", look(state, decoded)),
         timed("text", read_text(state, decoded, policy.ocr, deadline)),
         timed("codes", find_codes(decoded, policy.ads.qr_code)),
-        timed("faces", find_faces(state, decoded, policy.faces, deadline))
+        timed("faces", find_faces(state, decoded, policy.faces || face_libraries, face_libraries, deadline))
     );
     let (mut evidence, looks, lines, codes, faces) = (evidence?, looks?, lines?, codes?, faces?);
     timed("turns", examine_turned(state, policy, decoded, &mut evidence, deadline)).await?;
@@ -237,16 +238,52 @@ async fn observe(
         None => None,
     };
     let library = timed("libraries", match_libraries(state, owner, policy, &looks.hashes)).await?;
-    Ok((Observations { views: evidence, text, codes, library, faces }, looks))
+    let face_lookup = match face_libraries {
+        true => Some(match_faces(state, owner, policy, faces.as_deref())?),
+        false => None,
+    };
+    Ok((Observations { views: evidence, text, codes, library, faces, face_lookup }, looks))
+}
+
+/// Whether a face library of the owner applies under the policy (the index refreshed first).
+/// Libraries that cannot be read fail the request: a block list must not silently stop applying.
+async fn face_libraries_apply(state: &AppState, owner: AccountId, policy: &Policy) -> Result<bool, ApiError> {
+    let (matcher, repository, only) = (state.face_matcher.clone(), state.faces.clone(), policy.face_libs.clone());
+    tokio::task::spawn_blocking(move || {
+        matcher.refresh(repository.as_ref()).map_err(|e| check_failed("face_libraries", &e))?;
+        Ok(matcher.applies(owner, only.as_deref()))
+    })
+    .await
+    .map_err(|e| check_failed("face_libraries", &e))?
+}
+
+/// The face libraries' matches of the faces found. Without a detector or an embedder the
+/// request fails rather than pass a face a block list holds.
+fn match_faces(
+    state: &AppState,
+    owner: AccountId,
+    policy: &Policy,
+    faces: Option<&[Face]>,
+) -> Result<engine::faces::FaceLookup, ApiError> {
+    let (Some(faces), Some(model)) = (faces, state.analyzer.face_model()) else {
+        return Err(check_failed(
+            "face_libraries",
+            &"no face detector or embedder is loaded (faces.detector, faces.embedder)",
+        ));
+    };
+    let descriptors: Vec<Option<&[f32]>> = faces.iter().map(|f| f.descriptor.as_deref()).collect();
+    // None: the libraries were deleted since the request began; none applies now.
+    Ok(state.face_matcher.lookup(owner, policy.face_libs.as_deref(), model, &descriptors).unwrap_or_default())
 }
 
 /// The faces of every frame when the policy needs them and a detector is loaded (`None`
-/// otherwise: nothing looked), the frames in parallel; the largest `faces.max_per_image` of
-/// them, the largest first.
+/// otherwise: nothing looked), the frames in parallel, described when a face library is to
+/// be matched; the largest `faces.max_per_image` of them, the largest first.
 async fn find_faces(
     state: &AppState,
     decoded: &Arc<Decoded>,
     wanted: bool,
+    describe: bool,
     deadline: Option<Instant>,
 ) -> Result<Option<Vec<Face>>, ApiError> {
     if !wanted {
@@ -257,7 +294,7 @@ async fn find_faces(
     let frames: Vec<usize> = (0..decoded.frames.len()).filter(|&i| !decoded.frames[i].dark_backdrop).collect();
     let jobs = frames.iter().map(|&i| {
         let (analyzer, decoded) = (state.analyzer.clone(), decoded.clone());
-        move || analyzer.faces(&decoded.frames[i].image, scale, deadline)
+        move || analyzer.faces(&decoded.frames[i].image, scale, describe, deadline)
     });
     let mut faces: Option<Vec<Face>> = None;
     for (i, found) in frames.iter().zip(in_parallel("faces", jobs).await?) {
@@ -699,10 +736,10 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn faces_are_looked_for_when_the_policy_asks_and_the_largest_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let face = |side| Face { frame: 0, score: 0.9, bbox: [0, 0, side, side] };
+        let face = |side| Face { frame: 0, score: 0.9, bbox: [0, 0, side, side], descriptor: None };
         let models = FakeModels { faces: Some(vec![face(10), face(30), face(20)]), ..FakeModels::scoring(0.01) };
         let (mut state, account) = state(dir.path(), models);
-        state.face_settings = Arc::new(inference::analyzer::FaceSettings { max_per_image: 2, detector: true });
+        state.face_settings = Arc::new(inference::analyzer::FaceSettings { max_per_image: 2, ..Default::default() });
         let plain = moderate(
             &state,
             &account,

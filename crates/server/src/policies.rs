@@ -40,6 +40,7 @@ struct BizConfigInput {
     keyword_libs: Option<Vec<String>>,
     ads: Option<AdSettings>,
     faces: Option<bool>,
+    face_libs: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,6 +98,9 @@ impl BizConfigInput {
         if let Some(libs) = self.keyword_libs {
             policy.keyword_libs = if libs == ["*"] { None } else { Some(libs) };
         }
+        if let Some(libs) = self.face_libs {
+            policy.face_libs = if libs == ["*"] { None } else { Some(libs) };
+        }
         if let Some(ocr) = self.ocr {
             policy.ocr = ocr;
         }
@@ -119,6 +123,9 @@ async fn check_libraries(state: &AppState, owner: AccountId, policy: &Policy) ->
     let ids = policy.image_libs.clone().unwrap_or_default();
     let libraries = state.libraries.clone();
     actions::blocking(move || ids.iter().try_for_each(|id| libraries.library(owner, id).map(drop))).await?;
+    let ids = policy.face_libs.clone().unwrap_or_default();
+    let faces = state.faces.clone();
+    actions::blocking(move || ids.iter().try_for_each(|id| faces.face_library(owner, id).map(drop))).await?;
     let ids = policy.keyword_libs.clone().unwrap_or_default();
     let keywords = state.keywords.clone();
     let built_in: Vec<String> = state.keyword_matcher.built_in().iter().map(|(l, _)| l.lib_id.clone()).collect();

@@ -87,10 +87,15 @@ impl Backend for FakeModels {
         &self,
         _frame: &RgbImage,
         _scale: f64,
+        _describe: bool,
         deadline: Option<Instant>,
     ) -> Result<Option<Vec<Face>>, InferenceError> {
         self.work(deadline)?;
         Ok(self.faces.clone())
+    }
+
+    fn face_model(&self) -> Option<&'static str> {
+        Some("fake")
     }
 
     fn models(&self) -> Vec<&'static str> {
@@ -129,6 +134,8 @@ pub fn state_with(dir: &std::path::Path, models: FakeModels, settings: ServerSet
         analyzer: Arc::new(models),
         history_settings: Arc::new(HistorySettings::default()),
         face_settings: Arc::default(),
+        faces: store.clone(),
+        face_matcher: Arc::new(engine::faces::FaceMatcher::new()),
         task_settings: Arc::new(TaskSettings::default()),
         task_queued: Arc::new(tokio::sync::Notify::new()),
         health: Arc::new(|| Ok(())),

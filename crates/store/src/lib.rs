@@ -26,6 +26,7 @@ pub use sqlite::SqliteStore;
 use engine::accounts::AccountRepository;
 use engine::billing::BillingRepository;
 use engine::console::ConsoleRepository;
+use engine::faces::FaceRepository;
 use engine::history::HistoryRepository;
 use engine::keywords::KeywordRepository;
 use engine::library::LibraryRepository;
@@ -45,6 +46,7 @@ pub trait Store:
     + TaskRepository
     + BillingRepository
     + ConsoleRepository
+    + FaceRepository
 {
     /// Whether the database answers now (`/healthz`, `/readyz`).
     fn ping(&self) -> Result<(), StoreError>;

@@ -37,7 +37,8 @@ pub fn record(owner: AccountId, id: &str, at: i64, suggestion: Suggestion, label
             text: Some(vec![]),
             codes: None,
             library: None,
-            faces: Some(vec![engine::evidence::Face { frame: 0, score: 0.9, bbox: [1, 2, 30, 40] }]),
+            faces: Some(vec![engine::evidence::Face { frame: 0, score: 0.9, bbox: [1, 2, 30, 40], descriptor: None }]),
+            face_lookup: None,
         }),
         correction: None,
     }

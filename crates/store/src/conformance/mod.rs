@@ -4,6 +4,7 @@
 
 pub mod billing;
 pub mod console;
+pub mod faces;
 pub mod history;
 pub mod keywords;
 pub mod libraries;

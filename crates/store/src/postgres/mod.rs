@@ -12,6 +12,7 @@
 
 mod billing;
 mod console;
+mod faces;
 mod history;
 mod keywords;
 mod libraries;
@@ -42,7 +43,12 @@ pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 const POOL_SIZE: u32 = 16;
 
 /// Each entry moves the schema one version up; never edit one that has shipped.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema-2.sql"), include_str!("schema-3.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("schema-2.sql"),
+    include_str!("schema-3.sql"),
+    include_str!("schema-4.sql"),
+];
 
 /// Advisory locks, as (class, key) pairs, in ims's own database.
 pub(crate) mod lock {
@@ -85,6 +91,7 @@ storage_fault! {
     PolicyError => PolicyError::Store,
     engine::billing::BillingError => engine::billing::BillingError::Storage,
     engine::console::ConsoleError => engine::console::ConsoleError::Storage,
+    engine::faces::FaceError => engine::faces::FaceError::Storage,
     engine::history::HistoryError => engine::history::HistoryError::Storage,
     engine::keywords::KeywordError => engine::keywords::KeywordError::Storage,
     engine::library::LibraryError => engine::library::LibraryError::Storage,

@@ -7,6 +7,7 @@
 
 mod billing;
 mod console;
+mod faces;
 mod history;
 mod keywords;
 mod libraries;
@@ -299,6 +300,50 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX results_by_time ON results(created_at);
     CREATE INDEX results_by_user ON results(owner_id, user_id, created_at) WHERE user_id <> '';
     CREATE INDEX results_by_device ON results(owner_id, device_id, created_at) WHERE device_id <> '';
+"#,
+    r#"
+    -- Face libraries (issue 19). Descriptors and centroids are sealed like the API secrets.
+    CREATE TABLE face_libs (
+        lib_id TEXT PRIMARY KEY,
+        owner_id INTEGER NOT NULL REFERENCES accounts(id),
+        name TEXT NOT NULL,
+        label TEXT NOT NULL,
+        action TEXT NOT NULL CHECK (action IN ('Block', 'Review', 'Allow')),
+        max_distance REAL NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (owner_id, name)
+    );
+    CREATE TABLE face_people (
+        key INTEGER PRIMARY KEY AUTOINCREMENT,
+        person_id TEXT NOT NULL UNIQUE,
+        lib_id TEXT NOT NULL REFERENCES face_libs(lib_id),
+        name TEXT NOT NULL,
+        model TEXT NOT NULL,
+        centroid BLOB NOT NULL,
+        version INTEGER NOT NULL,
+        UNIQUE (lib_id, name)
+    );
+    CREATE INDEX face_people_by_version ON face_people(version);
+    CREATE TABLE face_samples (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sample_id TEXT NOT NULL UNIQUE,
+        person_key INTEGER NOT NULL REFERENCES face_people(key),
+        model TEXT NOT NULL,
+        descriptor BLOB NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX face_samples_by_person ON face_samples(person_key, seq);
+    -- Indexes in memory follow removed people by this log, changed ones by their version.
+    CREATE TABLE face_removals (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        person_key INTEGER NOT NULL
+    );
+    CREATE TRIGGER face_person_removed AFTER DELETE ON face_people
+    BEGIN
+        INSERT INTO face_removals (person_key) VALUES (old.key);
+    END;
+    CREATE TABLE face_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
+    INSERT INTO face_version VALUES (1, 0);
 "#,
 ];
 
