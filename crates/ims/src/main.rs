@@ -4,6 +4,7 @@ mod admin;
 mod billing;
 mod cert;
 mod console;
+mod faces;
 mod inputs;
 mod keywords;
 mod library;
@@ -51,6 +52,9 @@ enum Command {
     /// Image libraries (allow and block lists matched by perceptual hash) and their samples.
     #[command(subcommand)]
     Library(library::LibraryCommand),
+    /// Face libraries (people to block, review or allow) and their photos' descriptors.
+    #[command(subcommand)]
+    Facelib(faces::FaceCommand),
     /// Keyword libraries (words matched in the text of images) and their words.
     #[command(subcommand)]
     Keywords(keywords::KeywordsCommand),
@@ -100,6 +104,7 @@ fn main() -> anyhow::Result<()> {
             library::run(open_store(&settings)?.as_ref(), &fetcher, command)
         }
         Command::Keywords(command) => keywords::run(open_store(&settings)?.as_ref(), command),
+        Command::Facelib(command) => faces::run(&settings, open_store(&settings)?.as_ref(), command),
         Command::Console(command) => console::run(open_store(&settings)?.as_ref(), command),
         Command::Moderate(args) => moderate::run(settings, args),
         Command::Cert(command) => cert::run(&settings.data_dir, command),

@@ -14,7 +14,7 @@ mod shared;
 
 use base64::Engine;
 use inference::blazeface::{self, Square};
-use inference::{Model, ModelOptions, Runtime};
+use inference::{dlib, Model, ModelOptions, Runtime};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -32,16 +32,19 @@ fn data() -> Option<PathBuf> {
     Some(data)
 }
 
+/// A model of the artifacts, on the one runtime a process may have.
+fn load(file: &str, item_shape: &[usize]) -> Model {
+    static RUNTIME: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
+    let artifacts = inference::cache_dir().join("artifacts");
+    let runtime = RUNTIME
+        .get_or_init(|| Runtime::load(&artifacts.join("lib/libonnxruntime.so.1.31.1")).expect("run scripts/fetch.py"));
+    let options = ModelOptions { sessions: 1, threads: 2, max_batch: 16, queue_capacity: 64, memory_arena: false };
+    Model::load(runtime, &artifacts.join("models").join(file), item_shape, options).unwrap()
+}
+
 fn detector() -> &'static Model {
     static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
-    MODEL.get_or_init(|| {
-        let artifacts = inference::cache_dir().join("artifacts");
-        let runtime = Runtime::load(&artifacts.join("lib/libonnxruntime.so.1.31.1")).expect("run scripts/fetch.py");
-        // The runtime must outlive the model: leaked once for the whole test binary.
-        let runtime: &'static Runtime = Box::leak(Box::new(runtime));
-        let options = ModelOptions { sessions: 1, threads: 2, max_batch: 16, queue_capacity: 64, memory_arena: false };
-        Model::load(runtime, &artifacts.join("models/face-detection-full.onnx"), &blazeface::INPUT, options).unwrap()
-    })
+    MODEL.get_or_init(|| load("face-detection-full.onnx", &blazeface::INPUT))
 }
 
 /// The first frame of an image as the server decodes it, and the scale from the original's
@@ -193,7 +196,9 @@ fn no_face_is_found_where_there_is_none() {
     println!("LFW 25x25 face crops with a face found: {} of 100", count("face"));
 }
 
-/// The published model's outputs, computed by tests/reference/faces/run.js.
+/// The published model's outputs, computed by tests/reference/faces/run.js: a graph model of
+/// the package scripts/fetch.py downloaded (unpacked here), or face-api's own network
+/// (`faceapi:<net>`, from its npm package there).
 fn reference_outputs(model: &str, output: &str, inputs: &[Vec<f32>], shape: &[usize]) -> Vec<Vec<f32>> {
     let reference = workspace().join("tests/reference/faces");
     assert!(
@@ -207,10 +212,18 @@ fn reference_outputs(model: &str, output: &str, inputs: &[Vec<f32>], shape: &[us
         .find(|p| p.extension().is_some_and(|e| e == "tgz"))
         .expect("the package's tarball");
     let unpacked = tempfile::tempdir().unwrap();
-    let members = [format!("package/models/{model}.json"), format!("package/models/{model}.bin")];
-    let status =
-        Command::new("tar").arg("-xzf").arg(&tarball).arg("-C").arg(unpacked.path()).args(&members).status().unwrap();
-    assert!(status.success(), "tar could not unpack {members:?}");
+    if !model.starts_with("faceapi:") {
+        let members = [format!("package/models/{model}.json"), format!("package/models/{model}.bin")];
+        let status = Command::new("tar")
+            .arg("-xzf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(unpacked.path())
+            .args(&members)
+            .status()
+            .unwrap();
+        assert!(status.success(), "tar could not unpack {members:?}");
+    }
     let encode = |values: &[f32]| {
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -275,4 +288,94 @@ fn the_converted_detector_matches_the_published_model() {
     );
     assert!(worst <= 1e-3, "largest difference {worst}");
     assert!(worst_score <= 1e-5, "largest score difference {worst_score}");
+}
+
+fn embedder() -> &'static Model {
+    static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+    MODEL.get_or_init(|| load("face-descriptor-dlib.onnx", &dlib::INPUT))
+}
+
+/// The labelled faces of ../shared/data/faces: (person, photo, which face: the largest, or the
+/// leftmost / rightmost of a two-person photo).
+const PEOPLE: &[(&str, &str, &str)] = &[
+    ("alex_lacamoire", "examples/knn_examples/train/alex_lacamoire/img1.jpg", "largest"),
+    ("alex_lacamoire", "examples/knn_examples/test/alex_lacamoire1.jpg", "largest"),
+    ("alex_lacamoire", "examples/alex-lacamoire.png", "largest"),
+    ("biden", "examples/knn_examples/train/biden/biden.jpg", "largest"),
+    ("biden", "examples/knn_examples/train/biden/biden2.jpg", "largest"),
+    ("kit_harington", "examples/knn_examples/train/kit_harington/john1.jpeg", "largest"),
+    ("kit_harington", "examples/knn_examples/train/kit_harington/john2.jpeg", "largest"),
+    ("kit_harington", "examples/knn_examples/test/johnsnow_test1.jpg", "largest"),
+    ("kit_harington", "examples/knn_examples/test/kit_with_rose.jpg", "right"),
+    ("rose_leslie", "examples/knn_examples/train/rose_leslie/img1.jpg", "largest"),
+    ("rose_leslie", "examples/knn_examples/train/rose_leslie/img2.jpg", "largest"),
+    ("rose_leslie", "examples/knn_examples/test/kit_with_rose.jpg", "left"),
+    ("obama", "examples/knn_examples/train/obama/obama.jpg", "largest"),
+    ("obama", "examples/knn_examples/train/obama/obama2.jpg", "largest"),
+    ("obama", "examples/knn_examples/test/obama1.jpg", "largest"),
+    ("obama", "tests/test_images/obama3.jpg", "largest"),
+    ("obama", "examples/obama-720p.jpg", "largest"),
+    ("obama", "examples/obama_small.jpg", "largest"),
+    ("lin_manuel_miranda", "examples/lin-manuel-miranda.png", "largest"),
+];
+
+/// The chip the embedder is given for each labelled face, with its person.
+fn labelled_chips(data: &Path) -> Vec<(&'static str, Vec<f32>)> {
+    PEOPLE
+        .iter()
+        .map(|(person, path, which)| {
+            let (image, _) = frame(&data.join("faces/face_recognition").join(path));
+            let faces = blazeface::detect(detector(), &image, None).unwrap();
+            let face = match *which {
+                "left" => faces.iter().take(2).min_by(|a, b| a.bbox[0].total_cmp(&b.bbox[0])),
+                "right" => faces.iter().take(2).max_by(|a, b| a.bbox[0].total_cmp(&b.bbox[0])),
+                _ => faces.first(),
+            };
+            (*person, dlib::preprocess(&image, face.unwrap_or_else(|| panic!("no face in {path}"))))
+        })
+        .collect()
+}
+
+#[test]
+fn the_converted_embedder_matches_face_api() {
+    let Some(data) = data() else { return };
+    let chips: Vec<Vec<f32>> = labelled_chips(&data).into_iter().take(6).map(|(_, chip)| chip).collect();
+    let mut shape = vec![1];
+    shape.extend(dlib::INPUT);
+    let expected = reference_outputs("faceapi:faceRecognitionNet", "", &chips, &shape);
+    let mut worst = 0f32;
+    for (chip, reference) in chips.into_iter().zip(&expected) {
+        let ours = embedder().run(chip).unwrap();
+        assert_eq!(ours.len(), dlib::LEN);
+        worst = worst.max(ours.iter().zip(reference).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max));
+    }
+    println!("face embedder: {} faces, largest difference {worst:.2e} (descriptor values about +-0.4)", expected.len());
+    assert!(worst <= 1e-4, "largest difference {worst}");
+}
+
+/// Every pair of labelled faces: photos of one person within dlib's 0.6, of two people beyond.
+#[test]
+fn descriptors_tell_people_apart() {
+    let Some(data) = data() else { return };
+    let described: Vec<(&str, Vec<f32>)> =
+        labelled_chips(&data).into_iter().map(|(person, chip)| (person, embedder().run(chip).unwrap())).collect();
+    let (mut same, mut different) = (Vec::new(), Vec::new());
+    for (i, (a, da)) in described.iter().enumerate() {
+        for (b, db) in &described[i + 1..] {
+            let distance = dlib::distance(da, db);
+            if a == b {
+                same.push(distance)
+            } else {
+                different.push(distance)
+            }
+        }
+    }
+    let stats = |v: &mut Vec<f32>| {
+        v.sort_by(f32::total_cmp);
+        (v[0], v[v.len() / 2], v[v.len() - 1], v.len())
+    };
+    let (s, d) = (stats(&mut same), stats(&mut different));
+    println!("same person: {} pairs, min {:.3} median {:.3} max {:.3}", s.3, s.0, s.1, s.2);
+    println!("different people: {} pairs, min {:.3} median {:.3} max {:.3}", d.3, d.0, d.1, d.2);
+    assert!(s.2 < 0.6 && d.0 > 0.6, "same up to {:.3}, different from {:.3}", s.2, d.0);
 }

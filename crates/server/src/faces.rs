@@ -8,6 +8,7 @@ use crate::actions::{self, fields, parse, Context};
 use crate::error::{check_failed, ErrorCode, OrApiError};
 use crate::libraries::{parse_name, read_sample};
 use engine::decision::Label;
+use engine::evidence::Face;
 use engine::faces::{FaceAction, FaceError, FaceLibrary, FaceRepository, FaceSample};
 use protocol::{ApiError, Code};
 use serde::Deserialize;
@@ -142,28 +143,32 @@ async fn describe_photo(
         .map_err(|e| check_failed("faces", &e))?
         .api()?
         .unwrap_or_default();
-    let face = match faces.len() {
+    the_face(faces, largest_face, &format!("Images[{index}]"))
+}
+
+/// The descriptor of a photo's one face (its largest when `largest_face`; faces come largest
+/// first), or why the photo is refused. `photo` names it in messages.
+pub fn the_face(faces: Vec<Face>, largest_face: bool, photo: &str) -> Result<Vec<f32>, ApiError> {
+    let count = faces.len();
+    match count {
         0 => {
             return Err(ApiError::with_message(
                 Code::InvalidParameterValueNoFaceFound,
-                format!("No face was found in Images[{index}]."),
-                format!("Images[{index}] 中未检测到人脸。"),
+                format!("No face was found in {photo}."),
+                format!("{photo} 中未检测到人脸。"),
             ))
         }
-        1 => &faces[0],
-        n if largest_face => {
-            tracing::debug!(faces = n, "the largest face of the photo is enrolled");
-            &faces[0]
-        }
+        1 => {}
+        n if largest_face => tracing::debug!(faces = n, "the largest face of the photo is enrolled"),
         n => {
             return Err(ApiError::with_message(
                 Code::InvalidParameterValueMultipleFaces,
-                format!("Images[{index}] shows {n} faces: send a photo of the person alone, or set LargestFace."),
-                format!("Images[{index}] 中有 {n} 张人脸：请提交仅含此人的照片，或设置 LargestFace。"),
+                format!("{photo} shows {n} faces: send a photo of the person alone, or set LargestFace."),
+                format!("{photo} 中有 {n} 张人脸：请提交仅含此人的照片，或设置 LargestFace。"),
             ))
         }
-    };
-    face.descriptor.clone().ok_or_else(|| ApiError::new(Code::InternalError))
+    }
+    faces.into_iter().next().and_then(|f| f.descriptor).ok_or_else(|| ApiError::new(Code::InternalError))
 }
 
 /// Every photo is read and described before any is stored: a call adds all of its photos or

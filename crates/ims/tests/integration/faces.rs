@@ -5,10 +5,13 @@
 use crate::harness::{b64, python, single, workspace_root, Server};
 use serde_json::{json, Value};
 
+fn two_people_path() -> std::path::PathBuf {
+    workspace_root().join("../shared/data/faces/face_recognition/examples/two_people.jpg")
+}
+
 /// The two-person photo of ../shared/data/faces; `None` without ../shared.
 fn two_people() -> Option<String> {
-    let path = workspace_root().join("../shared/data/faces/face_recognition/examples/two_people.jpg");
-    std::fs::read(path).ok().map(|b| b64(&b))
+    std::fs::read(two_people_path()).ok().map(|b| b64(&b))
 }
 
 fn moderate(server: &Server, params: Value) -> Value {
@@ -221,4 +224,39 @@ fn people_enrolled_through_the_sdk_are_recognised() {
     assert_eq!(response["Suggestion"], "Pass", "{response}");
     server.call("DeleteFaceLib", json!({"LibId": cast})).unwrap();
     assert_eq!(server.call("DescribeFaceLibs", json!({})).unwrap()["TotalCount"], 2);
+
+    // The CLI enrols from a folder; the running server recognises the person at once.
+    let account = server.cli_json(&["account", "list"])[0]["id"].as_i64().unwrap().to_string();
+    let cli = |args: &[&str]| server.cli(args).unwrap_or_else(|e| panic!("ims {args:?}: {e}"));
+    let watch = cli(&[
+        "facelib",
+        "create",
+        "--account",
+        &account,
+        "--name",
+        "watch",
+        "--label",
+        "Custom",
+        "--action",
+        "review",
+    ]);
+    let watch = watch.trim();
+    let folder = train.join("rose_leslie");
+    let added = cli(&["facelib", "add", "--account", &account, watch, "--name", "Rose", folder.to_str().unwrap()]);
+    assert!(added.contains("2 photos of Rose"), "{added}");
+    assert!(server
+        .cli(&["facelib", "add", "--account", &account, watch, "--name", "Both", two_people_path().to_str().unwrap()])
+        .unwrap_err()
+        .contains("InvalidParameterValue.MultipleFaces"));
+    assert!(cli(&["facelib", "list", "--account", &account]).contains("watch"));
+    server.call("CreateBizConfig", json!({"BizType": "watch_only", "FaceLibs": [watch]})).unwrap();
+    let response = moderate(
+        &server,
+        json!({"FileContent": photo("knn_examples/test/kit_with_rose.jpg"), "BizType": "watch_only"}),
+    );
+    assert_eq!(
+        (response["Suggestion"].as_str(), response["SubLabel"].as_str()),
+        (Some("Review"), Some("Rose")),
+        "{response}"
+    );
 }
