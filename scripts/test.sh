@@ -14,8 +14,9 @@ export IMS_CACHE_DIR="${IMS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ims}"
 
 scripts/system-deps.sh
 echo "== fetching runtime and models into $IMS_CACHE_DIR"
-# NudeNet (AGPL, opt-in for the server) is fetched for the tests, which check it too.
-python3 scripts/fetch.py --with nudenet
+# NudeNet (AGPL) and FaceRes (licence not established), opt-in for the server, are fetched for
+# the tests, which check them too.
+python3 scripts/fetch.py --with nudenet,faceres
 
 # A virtualenv per requirements file, reinstalled only when the file changes.
 venv_for() {

@@ -10,7 +10,8 @@ transposes, which ONNX Runtime's optimiser cancels between neighbours. The opera
 are those of the face models (an unknown one stops the conversion, never guesses): Pad,
 _FusedConv2D / Conv2D, FusedDepthwiseConv2dNative / DepthwiseConv2dNative (fused BiasAdd,
 Relu, Relu6), AddV2 / Add, Relu, Relu6, DepthToSpace, ResizeBilinear, Shape, StridedSlice, Pack,
-Reshape, ConcatV2, Identity. Weights stored as float16 or uint8 (value = q * scale + min) are
+Reshape, ConcatV2, Identity; Mul, Minimum, Maximum (ReLU6 spelt out), Mean, _FusedMatMul
+(BiasAdd, Relu), Sigmoid, Softmax. Weights stored as float16 or uint8 (value = q * scale + min) are
 widened to float32; int32 constants become int64, as ONNX's shape operators want. The output
 is deterministic: the same package gives the same bytes.
 """
@@ -180,8 +181,31 @@ class Converter:
             return self.node("Pad", [self.value(inputs[0]), pads], [name], mode="constant")
         if op in ("AddV2", "Add"):
             return self.node("Add", [self.value(i) for i in inputs], [name])
-        if op == "Relu":
-            return self.node("Relu", [self.value(inputs[0])], [name])
+        if op in ("Mul", "Minimum", "Maximum"):
+            onnx_op = {"Mul": "Mul", "Minimum": "Min", "Maximum": "Max"}[op]
+            return self.node(onnx_op, [self.value(i) for i in inputs], [name])
+        if op in ("Relu", "Sigmoid"):
+            return self.node(op, [self.value(inputs[0])], [name])
+        if op == "Softmax":
+            return self.node("Softmax", [self.value(inputs[0])], [name], axis=-1)
+        if op == "Mean":
+            axes = [int(a) for a in np.atleast_1d(self.constant(inputs[1]))]
+            return self.node("ReduceMean", [self.value(inputs[0])], [name], axes=axes,
+                             keepdims=1 if attr(n, "keep_dims", False) else 0)
+        if op == "_FusedMatMul":
+            assert not attr(n, "transpose_a", False) and not attr(n, "transpose_b", False), name
+            kernel = self.const(f"{name}::W", self.constant(inputs[1]).astype(np.float32))
+            out = self.node("MatMul", [self.value(inputs[0]), kernel], [f"{name}::matmul"])
+            fused = attr(n, "fused_ops", [])
+            if fused[:1] == ["BiasAdd"]:
+                bias = self.const(f"{name}::B", self.constant(inputs[2]).astype(np.float32))
+                out = self.node("Add", [out, bias], [f"{name}::biased"])
+                fused = fused[1:]
+            if fused == ["Relu"]:
+                out = self.node("Relu", [out], [f"{name}::relu"])
+            elif fused:
+                sys.exit(f"{name}: unsupported fused ops {attr(n, 'fused_ops')}")
+            return self.node("Identity", [out], [name])
         if op == "Relu6":
             lo = self.const(f"{name}::min", np.array(0, dtype=np.float32))
             hi = self.const(f"{name}::max", np.array(6, dtype=np.float32))

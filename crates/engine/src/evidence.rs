@@ -71,6 +71,9 @@ pub struct Face {
     /// stored (biometric data), so the history keeps the matches, not this.
     #[serde(skip)]
     pub descriptor: Option<Vec<f32>>,
+    /// The estimated age in years, when the policy asked (the opt-in age model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age: Option<f32>,
 }
 
 /// A rectangle of the image in its original pixels.

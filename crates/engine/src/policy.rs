@@ -107,6 +107,13 @@ pub struct Policy {
     /// The face libraries applied; `None` applies every face library of the account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub face_libs: Option<Vec<String>>,
+    /// With the `Teenager` scene: a face estimated younger than this sends the image to review.
+    #[serde(default = "minor_age")]
+    pub minor_age: u8,
+}
+
+fn minor_age() -> u8 {
+    18
 }
 
 fn yes() -> bool {
@@ -153,6 +160,7 @@ impl Default for Policy {
             ads: AdSettings::default(),
             faces: false,
             face_libs: None,
+            minor_age: minor_age(),
         }
     }
 }
@@ -190,6 +198,11 @@ pub struct LabelJudgement {
 }
 
 impl Policy {
+    /// Whether the `Teenager` scene is on: faces are looked for and their age estimated.
+    pub fn teenager(&self) -> bool {
+        self.scenes.contains(&Label::Teenager)
+    }
+
     /// A new policy named `biz_type` with the default's settings.
     pub fn named(biz_type: &str) -> Result<Policy, PolicyError> {
         if biz_type.is_empty() || !valid_biz_type(biz_type) {
@@ -213,9 +226,12 @@ impl Policy {
             return Err(PolicyError::Invalid("Votes must be 1, 2 or 3".into()));
         }
         for scene in &self.scenes {
-            if !MODEL_LABELS.contains(scene) {
+            if !MODEL_LABELS.contains(scene) && *scene != Label::Teenager {
                 return Err(PolicyError::Invalid(format!("no model scores the scene {}", scene.as_str())));
             }
+        }
+        if !(1..=30).contains(&self.minor_age) {
+            return Err(PolicyError::Invalid("MinorAge must be 1 to 30".into()));
         }
         for (i, t) in self.thresholds.iter().enumerate() {
             if !MODEL_LABELS.contains(&t.label) || !MODELS.contains(&t.model.as_str()) {

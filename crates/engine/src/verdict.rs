@@ -175,6 +175,17 @@ pub enum Reasoning {
     },
     #[serde(rename_all = "PascalCase")]
     Library { library: String, lib_name: String, action: LibAction, image_id: String, distance: u32, max_distance: u32 },
+    /// A face estimated younger than the policy's `MinorAge` (the `Teenager` scene).
+    #[serde(rename_all = "PascalCase")]
+    Minor {
+        /// The face's index (`ObjectId`).
+        face: usize,
+        age: f32,
+        minor_age: u8,
+        /// `Porn` or `Sexy` when the image's labels reached Review or Block for it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        evidence: Option<Label>,
+    },
     /// A face recognised as a face library's person.
     #[serde(rename_all = "PascalCase")]
     Face {
@@ -338,6 +349,14 @@ pub fn compose(policy: &Policy, seen: Observations) -> Verdict {
         distance: m.distance,
         max_distance: m.library.max_distance,
     }));
+    // A likely minor: a person looks; with sexual evidence, more than looks.
+    let minor =
+        policy.teenager().then(|| likely_minor(policy, seen.faces.as_deref().unwrap_or_default(), &labels)).flatten();
+    let mut face_findings = face_findings;
+    if let Some((reasoning, finding)) = &minor {
+        explanation.push(reasoning.clone());
+        face_findings.push(finding.clone());
+    }
     let face_decision = decide(&face_findings);
     let (_, model_decision) =
         worst([(0, frame_decision.clone()), (1, text_decision.clone()), (2, face_decision.clone())])
@@ -380,6 +399,11 @@ pub fn compose(policy: &Policy, seen: Observations) -> Verdict {
         model_reason(&labels, &frame_decision)
     } else if text_decision == model_decision {
         text_reason(&explanation, &text_decision)
+    } else if let Some((Reasoning::Minor { face, age, minor_age, evidence }, _)) =
+        minor.as_ref().filter(|(_, f)| f.suggestion == face_decision.suggestion && f.label == face_decision.label)
+    {
+        let with = evidence.map_or(String::new(), |e| format!(", with {} evidence", e.as_str().to_lowercase()));
+        format!("teenager: face {face} estimated {age:.0} years old (under {minor_age}){with}: a person should look")
     } else {
         face_reason(&deciding_faces, &face_decision)
     };
@@ -422,11 +446,25 @@ pub fn compose(policy: &Policy, seen: Observations) -> Verdict {
     if let Some(faces) = &seen.faces {
         objects.push(face_scene(faces));
     }
+    let mut label_scenes: Vec<LabelScene> = labels.iter().map(|j| label_scene(j, observe_only)).collect();
+    if policy.teenager() && seen.faces.is_some() {
+        let decision = minor.as_ref().map_or_else(nothing, |(_, f)| f.clone().into());
+        let details = match &minor {
+            Some((Reasoning::Minor { age, .. }, f)) => {
+                vec![Category { name: f.sub_label.clone(), score: (100.0 - age).round().clamp(0.0, 100.0) as u8 }]
+            }
+            _ => Vec::new(),
+        };
+        label_scenes.push(LabelScene {
+            scene: Scene { name: Label::Teenager.as_str(), decision: shown(decision, observe_only) },
+            details,
+        });
+    }
     Verdict {
         answer,
         observed,
         place,
-        labels: labels.iter().map(|j| label_scene(j, observe_only)).collect(),
+        labels: label_scenes,
         objects,
         text: lines.map(|lines| TextScene {
             scene: Scene { name: "OCR", decision: shown(decide_lines(&lines), observe_only) },
@@ -585,6 +623,44 @@ fn code_scenes(codes: &[FoundCode], policy: &Policy, observe_only: bool) -> Vec<
         .collect()
 }
 
+/// The youngest face estimated under the policy's `MinorAge`, and what it makes of the image:
+/// Review, or Block when the image's labels reached Review or Block for Porn (an estimate runs
+/// years young: swimwear, Sexy, stays Review).
+fn likely_minor(policy: &Policy, faces: &[Face], labels: &[LabelJudgement]) -> Option<(Reasoning, Finding)> {
+    let (face, age) = faces
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| Some((i, f.age?)))
+        .filter(|(_, age)| *age < f32::from(policy.minor_age))
+        .min_by(|a, b| a.1.total_cmp(&b.1))?;
+    let flagged =
+        |label: Label| labels.iter().any(|j| j.finding.label == label && j.finding.suggestion != Suggestion::Pass);
+    let evidence = [Label::Porn, Label::Sexy].into_iter().find(|l| flagged(*l));
+    let (suggestion, sub_label) = match evidence {
+        Some(Label::Porn) => (Suggestion::Block, "MinorSexualContent"),
+        Some(_) => (Suggestion::Review, "MinorSuggestive"),
+        None => (Suggestion::Review, "EstimatedMinor"),
+    };
+    let score = (100.0 - age).round().clamp(0.0, 100.0) as u8;
+    Some((
+        Reasoning::Minor { face, age, minor_age: policy.minor_age, evidence },
+        Finding { label: Label::Teenager, sub_label: sub_label.into(), score, suggestion },
+    ))
+}
+
+/// An estimated age as a band a person reads (`Face` scene's `SubLabel`).
+fn age_band(age: f32) -> &'static str {
+    match age {
+        a if a < 13.0 => "Age0-12",
+        a if a < 18.0 => "Age13-17",
+        a if a < 25.0 => "Age18-24",
+        a if a < 35.0 => "Age25-34",
+        a if a < 50.0 => "Age35-49",
+        a if a < 65.0 => "Age50-64",
+        _ => "Age65+",
+    }
+}
+
 /// "polity: block face library `leaders` recognises `Name` (face 0, distance 0.41 of at most 0.60)".
 fn face_reason(deciding: &[&FaceMatch], decision: &Decision) -> String {
     let found = deciding
@@ -642,8 +718,8 @@ fn face_scene(faces: &[Face]) -> ObjectScene {
         .enumerate()
         .map(|(i, f)| FoundObject {
             name: "Face".into(),
-            sub_label: String::new(),
-            value: String::new(),
+            sub_label: f.age.map_or("", age_band).into(),
+            value: f.age.map_or(String::new(), |a| format!("{a:.0}")),
             score: points(f.score),
             bbox: f.bbox.map(f64::from),
             object_id: i.to_string(),
@@ -977,8 +1053,8 @@ mod tests {
     #[test]
     fn faces_found_are_listed_and_decide_nothing() {
         let faces = vec![
-            Face { frame: 0, score: 0.93, bbox: [40, 50, 120, 120], descriptor: None },
-            Face { frame: 0, score: 0.61, bbox: [300, 60, 30, 30], descriptor: None },
+            Face { frame: 0, score: 0.93, bbox: [40, 50, 120, 120], descriptor: None, age: None },
+            Face { frame: 0, score: 0.61, bbox: [300, 60, 30, 30], descriptor: None, age: None },
         ];
         let v = compose(&Policy::default(), Observations { faces: Some(faces), ..seen(vec![calm()]) });
         assert_eq!(brief(&v.answer), (Suggestion::Pass, Label::Normal));
@@ -1014,8 +1090,8 @@ mod tests {
         let (leaders, staff) =
             (library("leaders", Label::Polity, FaceAction::Block), library("staff", Label::Custom, FaceAction::Allow));
         let faces = vec![
-            Face { frame: 0, score: 0.9, bbox: [10, 10, 100, 100], descriptor: None },
-            Face { frame: 0, score: 0.8, bbox: [200, 10, 80, 80], descriptor: None },
+            Face { frame: 0, score: 0.9, bbox: [10, 10, 100, 100], descriptor: None, age: None },
+            Face { frame: 0, score: 0.8, bbox: [200, 10, 80, 80], descriptor: None, age: None },
         ];
         let lookup = FaceLookup {
             polity: true,
@@ -1057,6 +1133,65 @@ mod tests {
             Observations { faces: Some(faces), face_lookup: Some(lookup), ..seen(vec![explicit()]) },
         );
         assert_eq!(brief(&v.answer), (Suggestion::Block, Label::Porn));
+    }
+
+    #[test]
+    fn a_likely_minor_is_reviewed_and_blocked_only_with_porn() {
+        let faces = |ages: &[f32]| {
+            ages.iter()
+                .map(|&a| Face { frame: 0, score: 0.9, bbox: [0, 0, 50, 50], descriptor: None, age: Some(a) })
+                .collect::<Vec<_>>()
+        };
+        let policy =
+            Policy { scenes: vec![Label::Porn, Label::Sexy, Label::Terror, Label::Teenager], ..Policy::default() };
+        let look = |evidence: Evidence, ages: &[f32]| {
+            compose(&policy, Observations { faces: Some(faces(ages)), ..seen(vec![evidence]) })
+        };
+        let teenager =
+            |v: &Verdict| v.labels.iter().find(|l| l.scene.name == "Teenager").map(|l| brief(&l.scene.decision));
+
+        let adults = look(calm(), &[34.0, 22.0]);
+        assert_eq!(
+            (brief(&adults.answer), teenager(&adults)),
+            ((Suggestion::Pass, Label::Normal), Some((Suggestion::Pass, Label::Normal)))
+        );
+        let child = look(calm(), &[34.0, 9.4]);
+        assert_eq!(brief(&child.answer), (Suggestion::Review, Label::Teenager));
+        assert_eq!(child.answer.sub_label, "EstimatedMinor");
+        assert_eq!(child.reason, "teenager: face 1 estimated 9 years old (under 18): a person should look");
+        // Porn evidence makes it Block, even where the models alone would only review.
+        let porn_review = frame(0.6, 0.5, 0.3);
+        assert_eq!(
+            brief(&compose(&Policy::default(), seen(vec![porn_review.clone()])).answer),
+            (Suggestion::Review, Label::Porn)
+        );
+        let blocked = look(porn_review, &[15.0]);
+        assert_eq!(
+            (brief(&blocked.answer), blocked.answer.sub_label.as_str()),
+            ((Suggestion::Block, Label::Teenager), "MinorSexualContent")
+        );
+        // Sexy evidence (swimwear) stays Review.
+        let sexy = Evidence {
+            nsfwjs: Some(NsfwjsScores { drawing: 0.0, hentai: 0.0, neutral: 0.1, porn: 0.0, sexy: 0.9 }),
+            ..calm()
+        };
+        let swimwear = look(sexy, &[15.0]);
+        assert_eq!(brief(&swimwear.answer).0, Suggestion::Review);
+        assert_eq!(teenager(&swimwear), Some((Suggestion::Review, Label::Teenager)));
+        // Over the policy's MinorAge, or without the scene, nothing.
+        let older = Policy { minor_age: 14, ..policy.clone() };
+        assert_eq!(
+            brief(&compose(&older, Observations { faces: Some(faces(&[15.0])), ..seen(vec![calm()]) }).answer).0,
+            Suggestion::Pass
+        );
+        let plain = compose(&Policy::default(), Observations { faces: Some(faces(&[9.0])), ..seen(vec![calm()]) });
+        assert_eq!((brief(&plain.answer).0, teenager(&plain)), (Suggestion::Pass, None));
+        let face = plain.objects.iter().find(|o| o.scene.name == "Face").unwrap();
+        assert_eq!(
+            (face.objects[0].sub_label.as_str(), face.objects[0].value.as_str()),
+            ("Age0-12", "9"),
+            "the age band shown"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use clap::Subcommand;
 use engine::accounts::AccountId;
 use engine::decision::Label;
 use engine::faces::{FaceAction, FaceLibrary, FaceRepository};
-use inference::analyzer::{Analyzer, Backend};
+use inference::analyzer::{Analyzer, Backend, FaceNeeds};
 use media::fetch::Fetcher;
 
 #[derive(Subcommand)]
@@ -137,7 +137,8 @@ pub fn run(settings: &Settings, store: &dyn FaceRepository, command: FaceCommand
                 let bytes = runtime.block_on(input.read(&fetcher))?;
                 let decoded = media::decode(&bytes, media::Sampling::default())
                     .with_context(|| format!("{}: not an image ims reads", input.short_name()))?;
-                let faces = analyzer.faces(&decoded.frames[0].image, 1.0, true, None)?.unwrap_or_default();
+                let needs = FaceNeeds { describe: true, age: false };
+                let faces = analyzer.faces(&decoded.frames[0].image, 1.0, needs, None)?.unwrap_or_default();
                 let descriptor = server::faces::the_face(faces, largest_face, &input.short_name())
                     .map_err(|e| anyhow::anyhow!("{}: {}", e.code.as_str(), e.message(protocol::Lang::En)))?;
                 descriptors.push(descriptor);

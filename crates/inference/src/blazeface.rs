@@ -94,17 +94,23 @@ impl Square {
 
 /// The model's input for one square of the image: 192 x 192 x 3 floats.
 pub fn preprocess(image: &RgbImage, square: Square) -> Vec<f32> {
-    let scale = SIZE as f32 / square.side;
+    square_pixels(image, square, SIZE).iter().map(|&v| f32::from(v) / 127.5 - 1.0).collect()
+}
+
+/// A square of the image scaled to `size` x `size` (RGB), black where it reaches beyond the
+/// image.
+pub fn square_pixels(image: &RgbImage, square: Square, size: u32) -> Vec<u8> {
+    let scale = size as f32 / square.side;
     let (width, height) = image.dimensions();
     // The part of the image inside the square, scaled, pasted where it falls in the input.
     let (x0, y0) = (square.x.max(0.0).floor() as u32, square.y.max(0.0).floor() as u32);
     let x1 = ((square.x + square.side).ceil().max(0.0) as u32).min(width);
     let y1 = ((square.y + square.side).ceil().max(0.0) as u32).min(height);
-    let mut input = RgbImage::new(SIZE, SIZE);
+    let mut input = RgbImage::new(size, size);
     if x1 > x0 && y1 > y0 {
         let crop = imageops::crop_imm(image, x0, y0, x1 - x0, y1 - y0).to_image();
-        let w = (((x1 - x0) as f32 * scale).round() as u32).clamp(1, SIZE);
-        let h = (((y1 - y0) as f32 * scale).round() as u32).clamp(1, SIZE);
+        let w = (((x1 - x0) as f32 * scale).round() as u32).clamp(1, size);
+        let h = (((y1 - y0) as f32 * scale).round() as u32).clamp(1, size);
         // Reduced by averaging the pixels each output pixel covers (fast, and no aliasing);
         // enlarged (a small face's square) bilinearly.
         let resized = if w < x1 - x0 {
@@ -115,7 +121,7 @@ pub fn preprocess(image: &RgbImage, square: Square) -> Vec<f32> {
         let at = |v: f32| v.round() as i64;
         imageops::replace(&mut input, &resized, at((x0 as f32 - square.x) * scale), at((y0 as f32 - square.y) * scale));
     }
-    input.as_raw().iter().map(|&v| f32::from(v) / 127.5 - 1.0).collect()
+    input.into_raw()
 }
 
 /// The faces of one output row (score at least [`MIN_SCORE`], not yet suppressed), in image

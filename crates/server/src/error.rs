@@ -46,6 +46,15 @@ pub fn check_failed(check: &'static str, cause: &dyn std::fmt::Display) -> ApiEr
     )
 }
 
+/// A policy with the `Teenager` scene on a server without the opt-in age model.
+pub fn no_age_model() -> ApiError {
+    ApiError::with_message(
+        Code::UnsupportedOperation,
+        "The Teenager scene needs the opt-in age model: fetch it (scripts/fetch.py --with faceres) and set faces.age_model = true.",
+        "Teenager 场景需要可选的年龄模型：请先获取（scripts/fetch.py --with faceres）并设置 faces.age_model = true。",
+    )
+}
+
 /// The database failed (unreachable, slower than its statement timeout, out of room):
 /// `ServiceUnavailable`, which says to retry; the details stay in the log.
 pub fn storage_failure(what: &str, reason: &dyn std::fmt::Display) -> ApiError {

@@ -138,7 +138,8 @@ async fn describe_photo(
 ) -> Result<Vec<f32>, ApiError> {
     let decoded = read_sample(&context.state, index, photo.file_content, photo.file_url).await?;
     let analyzer = context.state.analyzer.clone();
-    let faces = tokio::task::spawn_blocking(move || analyzer.faces(&decoded.frames[0].image, 1.0, true, None))
+    let needs = inference::analyzer::FaceNeeds { describe: true, age: false };
+    let faces = tokio::task::spawn_blocking(move || analyzer.faces(&decoded.frames[0].image, 1.0, needs, None))
         .await
         .map_err(|e| check_failed("faces", &e))?
         .api()?

@@ -20,6 +20,7 @@ use engine::history::{Origin, Record};
 use engine::library::{Hash256, LibraryMatch, MIN_QUALITY};
 use engine::policy::{self, Policy};
 use engine::verdict::{self, FoundCode, Observations, ReadLine, Verdict};
+use inference::analyzer::FaceNeeds;
 use media::views::{self, View, Window};
 use media::{Decoded, Sampling};
 use protocol::wire::{ContentType, ImageModerationRequest, ImageModerationResponse};
@@ -224,12 +225,16 @@ async fn observe(
     deadline: Option<Instant>,
 ) -> Result<(Observations, Looks), ApiError> {
     let face_libraries = face_libraries_apply(state, owner, policy).await?;
+    if policy.teenager() && !state.analyzer.estimates_age() {
+        return Err(crate::error::no_age_model());
+    }
+    let needs = FaceNeeds { describe: face_libraries, age: policy.teenager() };
     let (evidence, looks, lines, codes, faces) = tokio::join!(
         timed("models", analyse(state, decoded, deadline)),
         timed("hashes", look(state, decoded)),
         timed("text", read_text(state, decoded, policy.ocr, deadline)),
         timed("codes", find_codes(decoded, policy.ads.qr_code)),
-        timed("faces", find_faces(state, decoded, policy.faces || face_libraries, face_libraries, deadline))
+        timed("faces", find_faces(state, decoded, policy.faces || face_libraries || needs.age, needs, deadline))
     );
     let (mut evidence, looks, lines, codes, faces) = (evidence?, looks?, lines?, codes?, faces?);
     timed("turns", examine_turned(state, policy, decoded, &mut evidence, deadline)).await?;
@@ -277,13 +282,13 @@ fn match_faces(
 }
 
 /// The faces of every frame when the policy needs them and a detector is loaded (`None`
-/// otherwise: nothing looked), the frames in parallel, described when a face library is to
-/// be matched; the largest `faces.max_per_image` of them, the largest first.
+/// otherwise: nothing looked), the frames in parallel, with what `needs` asks (descriptors
+/// for face libraries, ages for the Teenager scene); the largest `faces.max_per_image` of them, the largest first.
 async fn find_faces(
     state: &AppState,
     decoded: &Arc<Decoded>,
     wanted: bool,
-    describe: bool,
+    needs: FaceNeeds,
     deadline: Option<Instant>,
 ) -> Result<Option<Vec<Face>>, ApiError> {
     if !wanted {
@@ -294,7 +299,7 @@ async fn find_faces(
     let frames: Vec<usize> = (0..decoded.frames.len()).filter(|&i| !decoded.frames[i].dark_backdrop).collect();
     let jobs = frames.iter().map(|&i| {
         let (analyzer, decoded) = (state.analyzer.clone(), decoded.clone());
-        move || analyzer.faces(&decoded.frames[i].image, scale, describe, deadline)
+        move || analyzer.faces(&decoded.frames[i].image, scale, needs, deadline)
     });
     let mut faces: Option<Vec<Face>> = None;
     for (i, found) in frames.iter().zip(in_parallel("faces", jobs).await?) {
@@ -736,7 +741,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn faces_are_looked_for_when_the_policy_asks_and_the_largest_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let face = |side| Face { frame: 0, score: 0.9, bbox: [0, 0, side, side], descriptor: None };
+        let face = |side| Face { frame: 0, score: 0.9, bbox: [0, 0, side, side], descriptor: None, age: None };
         let models = FakeModels { faces: Some(vec![face(10), face(30), face(20)]), ..FakeModels::scoring(0.01) };
         let (mut state, account) = state(dir.path(), models);
         state.face_settings = Arc::new(inference::analyzer::FaceSettings { max_per_image: 2, ..Default::default() });

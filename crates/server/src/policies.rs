@@ -41,6 +41,7 @@ struct BizConfigInput {
     ads: Option<AdSettings>,
     faces: Option<bool>,
     face_libs: Option<Vec<String>>,
+    minor_age: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +99,9 @@ impl BizConfigInput {
         if let Some(libs) = self.keyword_libs {
             policy.keyword_libs = if libs == ["*"] { None } else { Some(libs) };
         }
+        if let Some(age) = self.minor_age {
+            policy.minor_age = u8::try_from(age).map_err(|_| invalid("MinorAge must be 1 to 30".into()))?;
+        }
         if let Some(libs) = self.face_libs {
             policy.face_libs = if libs == ["*"] { None } else { Some(libs) };
         }
@@ -118,8 +122,11 @@ impl BizConfigInput {
     }
 }
 
-/// Every library a policy links must be one of the account's.
+/// Every library a policy links must be one of the account's; a scene must have its models.
 async fn check_libraries(state: &AppState, owner: AccountId, policy: &Policy) -> Result<(), ApiError> {
+    if policy.teenager() && !state.analyzer.estimates_age() {
+        return Err(crate::error::no_age_model());
+    }
     let ids = policy.image_libs.clone().unwrap_or_default();
     let libraries = state.libraries.clone();
     actions::blocking(move || ids.iter().try_for_each(|id| libraries.library(owner, id).map(drop))).await?;

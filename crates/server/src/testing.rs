@@ -87,11 +87,15 @@ impl Backend for FakeModels {
         &self,
         _frame: &RgbImage,
         _scale: f64,
-        _describe: bool,
+        _needs: inference::analyzer::FaceNeeds,
         deadline: Option<Instant>,
     ) -> Result<Option<Vec<Face>>, InferenceError> {
         self.work(deadline)?;
         Ok(self.faces.clone())
+    }
+
+    fn estimates_age(&self) -> bool {
+        true
     }
 
     fn face_model(&self) -> Option<&'static str> {
