@@ -101,7 +101,8 @@ pub async fn list(context: Context, _params: Value) -> Result<Map<String, Value>
         .map(|(l, counts)| {
             json!({
                 "LibId": l.lib_id, "LibName": l.lib_name, "Label": l.label.as_str(), "Action": l.action.as_str(),
-                "MaxDistance": l.max_distance, "PersonCount": counts.people, "SampleCount": counts.photos,
+                // As given (0.6, not the 0.6000000238 of its f32 widened).
+                "MaxDistance": (f64::from(l.max_distance) * 1e4).round() / 1e4, "PersonCount": counts.people, "SampleCount": counts.photos,
                 "CreatedAt": l.created_at,
             })
         })
