@@ -163,6 +163,20 @@ pub struct FaceSample {
     pub created_at: i64,
 }
 
+impl FaceSample {
+    /// A new photo of the person, with a fresh id, made now: what a store then keeps.
+    pub fn new(person_id: &str, lib_id: &str, name: &str, model: &str) -> FaceSample {
+        FaceSample {
+            sample_id: crate::stamp::new_id(),
+            person_id: person_id.into(),
+            lib_id: lib_id.into(),
+            name: name.into(),
+            model: model.into(),
+            created_at: crate::stamp::now(),
+        }
+    }
+}
+
 /// A library's size.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FaceCounts {

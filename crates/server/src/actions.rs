@@ -334,6 +334,20 @@ pub async fn blocking<T: Send + 'static, E: ErrorCode + Send + 'static>(
     tokio::task::spawn_blocking(work).await.map_err(|_| ApiError::new(Code::InternalError))?.api()
 }
 
+/// [`blocking`] work on one of the state's repositories (the `Arc` is cloned into the work).
+pub async fn on<R, T, E>(
+    repository: &std::sync::Arc<R>,
+    work: impl FnOnce(&R) -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError>
+where
+    R: ?Sized + Send + Sync + 'static,
+    T: Send + 'static,
+    E: ErrorCode + Send + 'static,
+{
+    let repository = repository.clone();
+    blocking(move || work(repository.as_ref())).await
+}
+
 /// A page of a library's entries: `LibId`, `Offset` (from 0) and `Limit`.
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]

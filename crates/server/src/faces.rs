@@ -9,11 +9,10 @@ use crate::error::{check_failed, ErrorCode, OrApiError};
 use crate::libraries::{parse_name, read_sample};
 use engine::decision::Label;
 use engine::evidence::Face;
-use engine::faces::{FaceAction, FaceError, FaceLibrary, FaceRepository, FaceSample};
+use engine::faces::{FaceAction, FaceError, FaceLibrary, FaceSample};
 use protocol::{ApiError, Code};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use std::sync::Arc;
 
 /// Most photos one `CreateFaceSamples` call adds.
 pub const MAX_PHOTOS_PER_CALL: usize = 20;
@@ -73,14 +72,6 @@ fn invalid(reason: impl Into<String>) -> ApiError {
     FaceError::Invalid(reason.into()).api_error()
 }
 
-async fn with_repository<T: Send + 'static>(
-    context: &Context,
-    work: impl FnOnce(&dyn FaceRepository) -> Result<T, FaceError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let repository: Arc<dyn FaceRepository> = context.state.faces.clone();
-    actions::blocking(move || work(repository.as_ref())).await
-}
-
 pub async fn create(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
     let input: CreateInput = parse(params)?;
     let label: Label = parse_name(&input.label, "label")?;
@@ -88,14 +79,14 @@ pub async fn create(context: Context, params: Value) -> Result<Map<String, Value
     let library = FaceLibrary::new(context.account.owner(), &input.lib_name, label, action, input.max_distance)
         .map_err(|e| e.api_error())?;
     let lib_id = library.lib_id.clone();
-    with_repository(&context, move |r| r.create_face_library(&library)).await?;
+    actions::on(&context.state.faces, move |r| r.create_face_library(&library)).await?;
     tracing::info!(account = %context.account.id, %lib_id, "face library created");
     Ok(fields(json!({ "LibId": lib_id })))
 }
 
 pub async fn list(context: Context, _params: Value) -> Result<Map<String, Value>, ApiError> {
     let owner = context.account.owner();
-    let libraries = with_repository(&context, move |r| r.face_libraries(owner)).await?;
+    let libraries = actions::on(&context.state.faces, move |r| r.face_libraries(owner)).await?;
     let shown: Vec<Value> = libraries
         .iter()
         .map(|(l, counts)| {
@@ -114,7 +105,7 @@ pub async fn delete(context: Context, params: Value) -> Result<Map<String, Value
     let LibIdInput { lib_id } = parse(params)?;
     let owner = context.account.owner();
     let id = lib_id.clone();
-    with_repository(&context, move |r| r.delete_face_library(owner, &id)).await?;
+    actions::on(&context.state.faces, move |r| r.delete_face_library(owner, &id)).await?;
     tracing::info!(account = %context.account.id, %lib_id, "face library deleted, with its people's descriptors");
     Ok(Map::new())
 }
@@ -184,13 +175,13 @@ pub async fn add_samples(context: Context, params: Value) -> Result<Map<String, 
     let model = embedder(&context)?;
     let owner = context.account.owner();
     let id = lib_id.clone();
-    with_repository(&context, move |r| r.face_library(owner, &id)).await?;
+    actions::on(&context.state.faces, move |r| r.face_library(owner, &id)).await?;
     let mut descriptors = Vec::with_capacity(images.len());
     for (index, photo) in images.into_iter().enumerate() {
         descriptors.push(describe_photo(&context, index, photo, largest_face).await?);
     }
     let (person_id, samples) =
-        with_repository(&context, move |r| r.enrol(owner, &lib_id, &name, model, &descriptors)).await?;
+        actions::on(&context.state.faces, move |r| r.enrol(owner, &lib_id, &name, model, &descriptors)).await?;
     tracing::info!(account = %context.account.id, %person_id, added = samples.len(), "face photos enrolled");
     let shown: Vec<Value> = samples.iter().map(|s| sample_json(s, model)).collect();
     Ok(fields(json!({ "PersonId": person_id, "Samples": shown })))
@@ -210,7 +201,7 @@ pub async fn samples(context: Context, params: Value) -> Result<Map<String, Valu
     let (offset, limit) = page.bounds(20, MAX_PAGE as i64).map_err(invalid)?;
     let owner = context.account.owner();
     let model = context.state.analyzer.face_model().unwrap_or_default();
-    let (entries, total) = with_repository(&context, move |r| {
+    let (entries, total) = actions::on(&context.state.faces, move |r| {
         r.face_samples(owner, &page.lib_id, person_id.as_deref().filter(|p| !p.is_empty()), offset, limit)
     })
     .await?;
@@ -225,7 +216,7 @@ pub async fn delete_samples(context: Context, params: Value) -> Result<Map<Strin
         return Err(invalid(format!("SampleIds and PersonIds must hold 1 to {MAX_PAGE} ids together")));
     }
     let owner = context.account.owner();
-    with_repository(&context, move |r| {
+    actions::on(&context.state.faces, move |r| {
         sample_ids.iter().try_for_each(|id| r.delete_face_sample(owner, id))?;
         person_ids.iter().try_for_each(|id| r.delete_person(owner, id))
     })

@@ -8,11 +8,10 @@ use crate::error::{ErrorCode, ImageError, OrApiError, Source};
 use crate::moderation;
 use crate::AppState;
 use engine::decision::Label;
-use engine::library::{Hash256, LibAction, LibraryError, LibraryRepository, Sample, MIN_QUALITY};
+use engine::library::{Hash256, LibAction, LibraryError, Sample, MIN_QUALITY};
 use protocol::{ApiError, Code};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use std::sync::Arc;
 
 /// Most images one `CreateImageSamples` call adds.
 pub const MAX_SAMPLES_PER_CALL: usize = 20;
@@ -64,27 +63,20 @@ pub fn parse_name<T: serde::de::DeserializeOwned>(name: &str, what: &str) -> Res
     serde_json::from_value(Value::String(name.into())).map_err(|_| invalid(format!("unknown {what} `{name}`")))
 }
 
-async fn with_repository<T: Send + 'static>(
-    context: &Context,
-    work: impl FnOnce(&dyn LibraryRepository) -> Result<T, LibraryError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let repository: Arc<dyn LibraryRepository> = context.state.libraries.clone();
-    actions::blocking(move || work(repository.as_ref())).await
-}
-
 pub async fn create(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
     let input: CreateInput = parse(params)?;
     let label: Label = parse_name(&input.label, "label")?;
     let action: LibAction = parse_name(&input.action, "action (Allow or Block)")?;
     let owner = context.account.owner();
-    let library = with_repository(&context, move |r| r.create_library(owner, &input.lib_name, label, action)).await?;
+    let library =
+        actions::on(&context.state.libraries, move |r| r.create_library(owner, &input.lib_name, label, action)).await?;
     tracing::info!(account = %context.account.id, lib_id = %library.lib_id, "image library created");
     Ok(fields(json!({ "LibId": library.lib_id })))
 }
 
 pub async fn list(context: Context, _params: Value) -> Result<Map<String, Value>, ApiError> {
     let owner = context.account.owner();
-    let libraries = with_repository(&context, move |r| {
+    let libraries = actions::on(&context.state.libraries, move |r| {
         r.libraries(owner)?
             .into_iter()
             .map(|l| Ok((r.samples(owner, &l.lib_id, 0, 0)?.1, l)))
@@ -107,7 +99,7 @@ pub async fn delete(context: Context, params: Value) -> Result<Map<String, Value
     let LibIdInput { lib_id } = parse(params)?;
     let owner = context.account.owner();
     let id = lib_id.clone();
-    with_repository(&context, move |r| r.delete_library(owner, &id)).await?;
+    actions::on(&context.state.libraries, move |r| r.delete_library(owner, &id)).await?;
     tracing::info!(account = %context.account.id, %lib_id, "image library deleted");
     Ok(Map::new())
 }
@@ -162,12 +154,12 @@ pub async fn add_samples(context: Context, params: Value) -> Result<Map<String, 
     }
     let owner = context.account.owner();
     let id = lib_id.clone();
-    with_repository(&context, move |r| r.library(owner, &id)).await?;
+    actions::on(&context.state.libraries, move |r| r.library(owner, &id)).await?;
     let mut hashed = Vec::with_capacity(images.len());
     for (index, image) in images.into_iter().enumerate() {
         hashed.push(hash_sample(&context.state, index, image).await?);
     }
-    let samples = with_repository(&context, move |r| {
+    let samples = actions::on(&context.state.libraries, move |r| {
         hashed.iter().map(|(name, hashes)| r.add_sample(owner, &lib_id, name, hashes)).collect::<Result<Vec<_>, _>>()
     })
     .await?;
@@ -179,7 +171,8 @@ pub async fn samples(context: Context, params: Value) -> Result<Map<String, Valu
     let page: LibraryPage = parse(params)?;
     let (offset, limit) = page.bounds(20, MAX_PAGE as i64).map_err(invalid)?;
     let owner = context.account.owner();
-    let (entries, total) = with_repository(&context, move |r| r.samples(owner, &page.lib_id, offset, limit)).await?;
+    let (entries, total) =
+        actions::on(&context.state.libraries, move |r| r.samples(owner, &page.lib_id, offset, limit)).await?;
     Ok(fields(json!({ "Samples": entries.iter().map(sample_json).collect::<Vec<_>>(), "TotalCount": total })))
 }
 
@@ -190,7 +183,8 @@ pub async fn delete_samples(context: Context, params: Value) -> Result<Map<Strin
     }
     let owner = context.account.owner();
     let count = image_ids.len();
-    with_repository(&context, move |r| image_ids.iter().try_for_each(|id| r.delete_sample(owner, id))).await?;
+    actions::on(&context.state.libraries, move |r| image_ids.iter().try_for_each(|id| r.delete_sample(owner, id)))
+        .await?;
     tracing::info!(account = %context.account.id, removed = count, "library samples removed");
     Ok(Map::new())
 }

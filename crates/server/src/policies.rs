@@ -10,11 +10,10 @@ use engine::accounts::{Account, AccountId};
 use engine::ads::AdSettings;
 use engine::decision::Label;
 use engine::keywords::KeywordError;
-use engine::policy::{self, Policy, PolicyError, PolicyRepository, Threshold, DEFAULT_BIZ_TYPE};
+use engine::policy::{self, Policy, PolicyError, Threshold, DEFAULT_BIZ_TYPE};
 use protocol::ApiError;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use std::sync::Arc;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -147,15 +146,6 @@ async fn check_libraries(state: &AppState, owner: AccountId, policy: &Policy) ->
     .await
 }
 
-/// Runs a repository call on the blocking pool (SQLite is synchronous).
-async fn blocking<T: Send + 'static>(
-    state: &AppState,
-    work: impl FnOnce(&dyn PolicyRepository) -> Result<T, PolicyError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let repository: Arc<dyn PolicyRepository> = state.policies.clone();
-    actions::blocking(move || work(repository.as_ref())).await
-}
-
 fn one(policy: &Policy) -> Map<String, Value> {
     fields(json!({ "BizConfig": policy }))
 }
@@ -167,7 +157,7 @@ pub async fn create(context: Context, params: Value) -> Result<Map<String, Value
     let owner = context.account.owner();
     check_libraries(&context.state, owner, &policy).await?;
     let stored = policy.clone();
-    blocking(&context.state, move |r| r.create_policy(owner, &stored)).await?;
+    actions::on(&context.state.policies, move |r| r.create_policy(owner, &stored)).await?;
     tracing::info!(account = %context.account.id, biz_type = %policy.biz_type, "policy created");
     Ok(one(&policy))
 }
@@ -186,7 +176,7 @@ fn input_name(biz_type: &str) -> Result<String, ApiError> {
 pub async fn modify(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
     let policy = modified(&context.state, &context.account, params).await?;
     let (owner, stored) = (context.account.owner(), policy.clone());
-    blocking(&context.state, move |r| r.update_policy(owner, &stored)).await?;
+    actions::on(&context.state.policies, move |r| r.update_policy(owner, &stored)).await?;
     tracing::info!(account = %context.account.id, biz_type = %policy.biz_type, "policy modified");
     Ok(one(&policy))
 }
@@ -197,7 +187,8 @@ pub async fn modified(state: &AppState, account: &Account, params: Value) -> Res
     let input: BizConfigInput = parse(params)?;
     let owner = account.owner();
     let name = input_name(&input.biz_type)?;
-    let current = blocking(state, move |r| r.policy(owner, &name)?.ok_or(PolicyError::NotFound(name))).await?;
+    let current =
+        actions::on(&state.policies, move |r| r.policy(owner, &name)?.ok_or(PolicyError::NotFound(name))).await?;
     let policy = input.apply(current)?;
     check_libraries(state, owner, &policy).await?;
     Ok(policy)
@@ -206,13 +197,13 @@ pub async fn modified(state: &AppState, account: &Account, params: Value) -> Res
 pub async fn describe(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
     let BizTypeInput { biz_type } = parse(params)?;
     let owner = context.account.owner();
-    let policy = blocking(&context.state, move |r| policy::resolve(r, owner, &biz_type)).await?;
+    let policy = actions::on(&context.state.policies, move |r| policy::resolve(r, owner, &biz_type)).await?;
     Ok(one(&policy))
 }
 
 pub async fn list(context: Context, _params: Value) -> Result<Map<String, Value>, ApiError> {
     let owner = context.account.owner();
-    let policies = blocking(&context.state, move |r| r.policies(owner)).await?;
+    let policies = actions::on(&context.state.policies, move |r| r.policies(owner)).await?;
     Ok(fields(json!({ "BizConfigs": policies, "TotalCount": policies.len() })))
 }
 
@@ -220,7 +211,7 @@ pub async fn delete(context: Context, params: Value) -> Result<Map<String, Value
     let BizTypeInput { biz_type } = parse(params)?;
     let owner = context.account.owner();
     let name = input_name(&biz_type)?;
-    blocking(&context.state, move |r| r.delete_policy(owner, &name)).await?;
+    actions::on(&context.state.policies, move |r| r.delete_policy(owner, &name)).await?;
     tracing::info!(account = %context.account.id, %biz_type, "policy deleted");
     Ok(Map::new())
 }

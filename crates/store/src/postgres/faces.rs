@@ -205,21 +205,14 @@ impl FaceRepository for PostgresStore {
         tx.execute("UPDATE face_people SET model = $2 WHERE key = $1", &[&key, &model]).db::<FaceError>()?;
         let mut samples = Vec::with_capacity(descriptors.len());
         for descriptor in descriptors {
-            let (sample_id, created_at) = (engine::stamp::new_id(), engine::stamp::now());
-            let sealed = self.sealer.seal(&pack_descriptor(descriptor), sample_id.as_bytes());
+            let sample = FaceSample::new(&person_id, lib_id, name, model);
+            let sealed = self.sealer.seal(&pack_descriptor(descriptor), sample.sample_id.as_bytes());
             tx.execute(
                 "INSERT INTO face_samples (sample_id, person_key, model, descriptor, created_at) VALUES ($1, $2, $3, $4, $5)",
-                &[&sample_id, &key, &model, &sealed, &created_at],
+                &[&sample.sample_id, &key, &model, &sealed, &sample.created_at],
             )
             .db::<FaceError>()?;
-            samples.push(FaceSample {
-                sample_id,
-                person_id: person_id.clone(),
-                lib_id: lib_id.into(),
-                name: name.into(),
-                model: model.into(),
-                created_at,
-            });
+            samples.push(sample);
         }
         self.recompute(&mut tx, key, &person_id, version)?;
         tx.commit().db::<FaceError>()?;
