@@ -8,12 +8,12 @@ python3 - "$tmp" "$root/crates/protocol/api" <<'PY'
 import glob, sys, zipfile
 wheel = zipfile.ZipFile(glob.glob(sys.argv[1] + "/tccli-*.whl")[0])
 bad = 0
-for version in ("v20201229", "v20200713"):
+for service, version in (("ims", "v20201229"), ("ims", "v20200713"), ("tiia", "v20190529")):
     for name in ("api.json", "examples.json"):
-        ours = open(f"{sys.argv[2]}/ims/{version}/{name}", "rb").read()
-        theirs = wheel.read(f"tccli/services/ims/{version}/{name}")
+        ours = open(f"{sys.argv[2]}/{service}/{version}/{name}", "rb").read()
+        theirs = wheel.read(f"tccli/services/{service}/{version}/{name}")
         status = "ok" if ours == theirs else "DIFFERS"
         bad += ours != theirs
-        print(f"{version}/{name}: {status}")
+        print(f"{service}/{version}/{name}: {status}")
 sys.exit(1 if bad else 0)
 PY

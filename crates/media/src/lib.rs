@@ -22,6 +22,7 @@ pub mod jpeg;
 mod native;
 pub mod pdq;
 pub mod provenance;
+pub mod quality;
 mod svg;
 pub mod views;
 mod webp;

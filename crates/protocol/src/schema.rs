@@ -42,22 +42,34 @@ pub struct MemberDef {
     pub required: Option<bool>,
 }
 
-/// The API versions this server speaks.
+/// The API versions this server speaks: ims's two and the image-analysis service's (`tiia`).
+/// The versions of the two services differ, so the version alone says which a call is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Version {
     V20201229,
     V20200713,
+    /// `tiia`, image analysis.
+    V20190529,
 }
 
 impl Version {
-    /// Newest first.
-    pub const ALL: [Version; 2] = [Version::V20201229, Version::V20200713];
+    /// ims's newest first, then tiia's.
+    pub const ALL: [Version; 3] = [Version::V20201229, Version::V20200713, Version::V20190529];
 
     /// As `X-TC-Version` spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             Version::V20201229 => "2020-12-29",
             Version::V20200713 => "2020-07-13",
+            Version::V20190529 => "2019-05-29",
+        }
+    }
+
+    /// The cloud service whose version it is: `ims` or `tiia`.
+    pub fn service(self) -> &'static str {
+        match self {
+            Version::V20201229 | Version::V20200713 => "ims",
+            Version::V20190529 => "tiia",
         }
     }
 
@@ -74,13 +86,18 @@ impl Version {
 fn definition(version: Version) -> &'static ApiDefinition {
     static V20201229: OnceLock<ApiDefinition> = OnceLock::new();
     static V20200713: OnceLock<ApiDefinition> = OnceLock::new();
+    static V20190529: OnceLock<ApiDefinition> = OnceLock::new();
     let (cell, text) = match version {
         Version::V20201229 => (&V20201229, include_str!("../api/ims/v20201229/api.json")),
         Version::V20200713 => (&V20200713, include_str!("../api/ims/v20200713/api.json")),
+        Version::V20190529 => (&V20190529, include_str!("../api/tiia/v20190529/api.json")),
     };
     cell.get_or_init(|| {
         let mut definition: ApiDefinition = serde_json::from_str(text).expect("vendored api.json is valid");
-        // ims's own management actions (policies...) exist in every version.
+        if version.service() != "ims" {
+            return definition;
+        }
+        // ims's own management actions (policies...) exist in every ims version.
         let extensions: ApiDefinition =
             serde_json::from_str(include_str!("../api/ims/extensions.json")).expect("extensions.json is valid");
         definition.actions.extend(extensions.actions);
@@ -312,9 +329,12 @@ mod tests {
     }
 
     #[test]
-    fn both_versions_load() {
+    fn every_version_loads_with_its_own_actions() {
         for v in Version::ALL {
-            assert!(v.definition().action("ImageModeration").is_some());
+            let ims = v.service() == "ims";
+            assert_eq!(v.definition().action("ImageModeration").is_some(), ims, "{v:?}");
+            assert_eq!(v.definition().action("CreateBizConfig").is_some(), ims, "ims's own actions: ims only");
+            assert_eq!(v.definition().action("AssessQuality").is_some(), !ims, "{v:?}");
             assert_eq!(Version::parse(v.as_str()), Some(v));
         }
         assert_eq!(Version::parse("2019-01-01"), None);

@@ -476,6 +476,7 @@ mod tests {
                         let r: v20200713::ImageModerationResponse = serde_json::from_value(response).unwrap();
                         assert!(!r.suggestion.is_empty());
                     }
+                    Version::V20190529 => unreachable!("tiia has no ImageModeration"),
                 }
             }
         }

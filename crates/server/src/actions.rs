@@ -3,7 +3,8 @@
 use crate::call::{self, Call, Params};
 use crate::error::{ErrorCode, OrApiError};
 use crate::{
-    auth, billing, envelope, error, faces, history, keywords, libraries, moderation, policies, tasks, AppState,
+    analysis, auth, billing, envelope, error, faces, history, keywords, libraries, moderation, policies, tasks,
+    AppState,
 };
 use axum::extract::Request;
 use axum::response::Response;
@@ -56,6 +57,7 @@ pub enum Action {
     RefundPackage,
     DescribeUsage,
     DescribeBills,
+    AssessQuality,
 }
 
 use Operation::{Read, Write};
@@ -99,6 +101,8 @@ const TABLE: &[(Action, &str, Operation)] = &[
     (Action::RefundPackage, "RefundPackage", Write),
     (Action::DescribeUsage, "DescribeUsage", Read),
     (Action::DescribeBills, "DescribeBills", Read),
+    // tiia, image analysis: billed per call, as moderation is.
+    (Action::AssessQuality, "AssessQuality", Write),
 ];
 
 impl Action {
@@ -120,7 +124,7 @@ impl Action {
 
     /// Whether the action moderates images, which only an account in service may do.
     pub fn billed(self) -> bool {
-        matches!(self, Action::ImageModeration | Action::CreateImageModerationAsyncTask)
+        matches!(self, Action::ImageModeration | Action::CreateImageModerationAsyncTask | Action::AssessQuality)
     }
 
     pub fn rate_class(self) -> RateClass {
@@ -306,6 +310,7 @@ pub async fn perform(
         Action::RefundPackage => billing::refund(context, params).await,
         Action::DescribeUsage => billing::usage(context, params).await,
         Action::DescribeBills => billing::bills(context, params).await,
+        Action::AssessQuality => analysis::assess_quality(context, params).await,
     }
 }
 

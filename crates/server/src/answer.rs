@@ -18,7 +18,8 @@ use serde_json::{json, Map, Value};
 pub fn render(version: Version, response: ImageModerationResponse) -> Map<String, Value> {
     match version {
         Version::V20200713 => fields(v20200713::ImageModerationResponse::from(response)),
-        Version::V20201229 => fields(response),
+        // tiia defines no ImageModeration: only ims's versions reach here.
+        Version::V20201229 | Version::V20190529 => fields(response),
     }
 }
 

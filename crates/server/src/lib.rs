@@ -7,6 +7,7 @@
 //! error envelope; [`error`] is the one table from domain errors to API codes.
 
 pub mod actions;
+pub mod analysis;
 pub mod answer;
 pub mod auth;
 pub mod billing;

@@ -4,8 +4,8 @@ Reads one job as JSON on stdin, prints {"results": [...]} on stdout, one entry p
 {"ok": <response>} or {"error": {"code", "message", "request_id"}}, with "sent" and
 "answered" (monotonic seconds).
 
-Job fields: endpoint (host:port), secret_id, secret_key, version ("2020-12-29" or
-"2020-07-13"), action (default ImageModeration; actions the SDK has no model for, such as
+Job fields: endpoint (host:port), secret_id, secret_key, service ("ims", the default, or
+"tiia"), version ("2020-12-29" or "2020-07-13"; tiia's "2019-05-29"), action (default ImageModeration; actions the SDK has no model for, such as
 ims's policy actions, go through its generic `call_json`), method (POST or GET), sign
 (TC3-HMAC-SHA256, HmacSHA1 or HmacSHA256), language (optional), params (the request),
 time_offset (seconds added to the SDK's clock, to test expired signatures), count and
@@ -40,8 +40,8 @@ class _ShiftedClock:
 
 
 def make_client(job):
-    version = job["version"].replace("-", "")
-    module = importlib.import_module(f"tencentcloud.ims.v{version}.ims_client")
+    version, service = job["version"].replace("-", ""), job.get("service", "ims")
+    module = importlib.import_module(f"tencentcloud.{service}.v{version}.{service}_client")
     http = HttpProfile(
         protocol=job.get("protocol"),
         endpoint=job["endpoint"],
@@ -53,12 +53,12 @@ def make_client(job):
     if job.get("language"):
         profile.language = job["language"]
     cred = credential.Credential(job["secret_id"], job["secret_key"])
-    return module.ImsClient(cred, "ap-guangzhou", profile)
+    return getattr(module, f"{service.capitalize()}Client")(cred, "ap-guangzhou", profile)
 
 
 def call(job, barrier):
-    version = job["version"].replace("-", "")
-    models = importlib.import_module(f"tencentcloud.ims.v{version}.models")
+    version, service = job["version"].replace("-", ""), job.get("service", "ims")
+    models = importlib.import_module(f"tencentcloud.{service}.v{version}.models")
     action = job.get("action", "ImageModeration")
     client = make_client(job)
     typed = hasattr(models, f"{action}Request")

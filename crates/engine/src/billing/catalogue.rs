@@ -16,6 +16,8 @@ named_enum! {
         Image = "IMAGE",
         /// AI-generated image detection (`Type=IMAGE_AIGC`): pay-as-you-go only.
         Aigc = "AIGC",
+        /// Image analysis (`tiia`): quality assessment (`AssessQuality`), per call.
+        Quality = "QUALITY",
     }
 }
 

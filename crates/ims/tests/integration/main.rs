@@ -2,6 +2,7 @@
 //! with the real Tencent Cloud SDKs (installed by `scripts/test.sh`), raw requests and the CLI.
 
 mod accounts;
+mod analysis;
 mod batch;
 mod billing;
 mod browser;
