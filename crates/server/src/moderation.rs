@@ -283,7 +283,8 @@ fn match_faces(
 
 /// The faces of every frame when the policy needs them and a detector is loaded (`None`
 /// otherwise: nothing looked), the frames in parallel, with what `needs` asks (descriptors
-/// for face libraries, ages for the Teenager scene); the largest `faces.max_per_image` of them, the largest first.
+/// for face libraries, ages for the Teenager scene); the largest `faces.max_per_image` of
+/// them, the largest first.
 async fn find_faces(
     state: &AppState,
     decoded: &Arc<Decoded>,
