@@ -58,6 +58,7 @@ pub enum Action {
     DescribeUsage,
     DescribeBills,
     AssessQuality,
+    CropImage,
 }
 
 use Operation::{Read, Write};
@@ -103,6 +104,7 @@ const TABLE: &[(Action, &str, Operation)] = &[
     (Action::DescribeBills, "DescribeBills", Read),
     // tiia, image analysis: billed per call, as moderation is.
     (Action::AssessQuality, "AssessQuality", Write),
+    (Action::CropImage, "CropImage", Write),
 ];
 
 impl Action {
@@ -124,7 +126,13 @@ impl Action {
 
     /// Whether the action moderates images, which only an account in service may do.
     pub fn billed(self) -> bool {
-        matches!(self, Action::ImageModeration | Action::CreateImageModerationAsyncTask | Action::AssessQuality)
+        matches!(
+            self,
+            Action::ImageModeration
+                | Action::CreateImageModerationAsyncTask
+                | Action::AssessQuality
+                | Action::CropImage
+        )
     }
 
     pub fn rate_class(self) -> RateClass {
@@ -311,6 +319,7 @@ pub async fn perform(
         Action::DescribeUsage => billing::usage(context, params).await,
         Action::DescribeBills => billing::bills(context, params).await,
         Action::AssessQuality => analysis::assess_quality(context, params).await,
+        Action::CropImage => analysis::crop_image(context, params).await,
     }
 }
 

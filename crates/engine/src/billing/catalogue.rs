@@ -18,6 +18,8 @@ named_enum! {
         Aigc = "AIGC",
         /// Image analysis (`tiia`): quality assessment (`AssessQuality`), per call.
         Quality = "QUALITY",
+        /// Image analysis: smart cropping (`CropImage`), per call.
+        Crop = "CROP",
     }
 }
 

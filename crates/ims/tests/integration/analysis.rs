@@ -104,3 +104,61 @@ fn image_quality_is_assessed_through_the_tiia_sdk() {
     ims["action"] = json!("AssessQuality");
     assert_eq!(single(python(&ims)).unwrap_err().0, "InvalidAction");
 }
+
+fn face_photo(path: &str) -> Option<String> {
+    std::fs::read(crate::harness::workspace_root().join("../shared/data/faces/face_recognition/examples").join(path))
+        .ok()
+        .map(|b| b64(&b))
+}
+
+/// `CropImage` through the tiia SDK: the crop has the asked ratio, lies in the image, keeps the
+/// face of a portrait (boxes in crates/inference/tests/face-boxes.csv) and one whole face of a
+/// two-person photo; `Width` and `Height` bounded by the image, on both sides; metered as CROP.
+#[test]
+fn crops_keep_the_faces() {
+    let Some(portrait) = face_photo("obama.jpg") else {
+        crate::shared::absent("this test needs the face photos");
+        return;
+    };
+    let server = Server::start();
+    let crop = |params: Value| tiia(&server, "CropImage", params);
+    // obama.jpg is 910 x 1137, his face at (358, 130), 280 pixels: a wide crop must keep it.
+    let wide = crop(json!({"ImageBase64": portrait, "Width": 2, "Height": 1})).unwrap();
+    let (x, y, w, h) = (
+        wide["X"].as_i64().unwrap(),
+        wide["Y"].as_i64().unwrap(),
+        wide["Width"].as_i64().unwrap(),
+        wide["Height"].as_i64().unwrap(),
+    );
+    assert_eq!(
+        (x, w, h, wide["OriginalWidth"].as_i64(), wide["OriginalHeight"].as_i64()),
+        (0, 910, 455, Some(910), Some(1137)),
+        "{wide}"
+    );
+    assert!(y <= 130 && y + h >= 410, "the face is in the crop: {wide}");
+    assert_eq!(wide["CropResult"], 0);
+
+    // two_people.jpg (1126 x 661), faces at x 785 (176 wide) and 244 (166): a square keeps one whole.
+    let two = face_photo("two_people.jpg").unwrap();
+    let square = crop(json!({"ImageBase64": two, "Width": 1, "Height": 1})).unwrap();
+    let (x, w) = (square["X"].as_i64().unwrap(), square["Width"].as_i64().unwrap());
+    assert_eq!((w, square["Height"].as_i64()), (661, Some(661)));
+    assert!((x <= 244 && x + w >= 410) || (x <= 785 && x + w >= 961), "a whole face: {square}");
+
+    // Width and Height: above 0, at most the image's.
+    assert!(crop(json!({"ImageBase64": portrait, "Width": 910, "Height": 1137})).is_ok());
+    for (width, height) in [(911, 1137), (910, 1138), (0, 1), (1, -1)] {
+        let refused = crop(json!({"ImageBase64": portrait, "Width": width, "Height": height})).unwrap_err();
+        assert_eq!(refused.0, "InvalidParameterValue.InvalidParameter", "{width} x {height}: {refused:?}");
+    }
+    let account = server.cli_json(&["account", "list"])[0]["id"].as_i64().unwrap();
+    let usage = server.cli_json(&["billing", "usage", &account.to_string()]);
+    let crops: u64 = usage
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["service"] == "CROP")
+        .map(|r| ["trial", "package", "payg"].iter().map(|k| r["count"][k].as_u64().unwrap()).sum::<u64>())
+        .sum();
+    assert_eq!(crops, 3, "{usage}");
+}
