@@ -14,6 +14,19 @@ fn tiia(server: &Server, action: &str, params: Value) -> Result<Value, (String, 
     single(python(&job))
 }
 
+/// Calls of the first account metered this month as `service`, as `ims billing usage` reads them.
+fn metered_as(server: &Server, service: &str) -> u64 {
+    let account = server.cli_json(&["account", "list"])[0]["id"].as_i64().unwrap();
+    let usage = server.cli_json(&["billing", "usage", &account.to_string()]);
+    usage
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["service"] == service)
+        .map(|r| ["trial", "package", "payg"].iter().map(|k| r["count"][k].as_u64().unwrap()).sum::<u64>())
+        .sum()
+}
+
 fn jpeg(image: &image::RgbImage) -> Vec<u8> {
     let mut out = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(image).unwrap();
@@ -88,16 +101,7 @@ fn image_quality_is_assessed_through_the_tiia_sdk() {
     assert_eq!(none.0, "InvalidParameterValue.InvalidContent", "{none:?}");
 
     // Metered as its own service: every answered call above, none of the refused ones.
-    let account = server.cli_json(&["account", "list"])[0]["id"].as_i64().unwrap();
-    let usage = server.cli_json(&["billing", "usage", &account.to_string()]);
-    let quality: u64 = usage
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["service"] == "QUALITY")
-        .map(|r| ["trial", "package", "payg"].iter().map(|k| r["count"][k].as_u64().unwrap()).sum::<u64>())
-        .sum();
-    assert_eq!(quality, 11, "{usage}");
+    assert_eq!(metered_as(&server, "QUALITY"), 11);
 
     // tiia's actions are not ims's, nor the other way round.
     let mut ims = server.job(json!({"ImageBase64": b64(&jpeg(&detailed(200, 200)))}));
@@ -151,14 +155,5 @@ fn crops_keep_the_faces() {
         let refused = crop(json!({"ImageBase64": portrait, "Width": width, "Height": height})).unwrap_err();
         assert_eq!(refused.0, "InvalidParameterValue.InvalidParameter", "{width} x {height}: {refused:?}");
     }
-    let account = server.cli_json(&["account", "list"])[0]["id"].as_i64().unwrap();
-    let usage = server.cli_json(&["billing", "usage", &account.to_string()]);
-    let crops: u64 = usage
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["service"] == "CROP")
-        .map(|r| ["trial", "package", "payg"].iter().map(|k| r["count"][k].as_u64().unwrap()).sum::<u64>())
-        .sum();
-    assert_eq!(crops, 3, "{usage}");
+    assert_eq!(metered_as(&server, "CROP"), 3);
 }
