@@ -15,11 +15,9 @@
 //! whole image would have shown at 24 model pixels or more was not missed there: measured, the
 //! tiles' larger finds were blurry backgrounds), must not be cut by the tile's inner edge, and
 //! must be confirmed by the model again on a square twice its size around it (an elbow was not).
-//! So must a face of the whole image scoring under 0.75: the logo and the flower of the safe
-//! images scored 0.64 and 0.52 there, and nothing on the second look; every real face of the
-//! test photos was seen again (0.66 or more).
-//! Measured on the 32 faces of ../shared/data/faces (docs/benchmarks.md): the whole image alone
-//! finds 31 at full size and 28 with the photos shrunk 3 times; with the tiles, 32 and 30.
+//! So must a face of the whole image scoring under 0.75: without that second look, a logo and a
+//! flower of the safe images were taken for faces. tests/faces.rs measures the result on the
+//! 32 faces of ../shared/data/faces and on images without faces (docs/benchmarks.md).
 
 use crate::{InferenceError, Model};
 use image::{imageops, RgbImage};
