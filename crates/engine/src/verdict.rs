@@ -338,7 +338,7 @@ pub fn compose(policy: &Policy, seen: Observations) -> Verdict {
 
     // The faces recognised: each face's closest match decides for it.
     let deciding_faces: Vec<&FaceMatch> = seen.face_lookup.iter().flat_map(FaceLookup::deciding).collect();
-    let face_findings: Vec<Finding> = deciding_faces.iter().filter_map(|m| m.finding()).collect();
+    let mut face_findings: Vec<Finding> = deciding_faces.iter().filter_map(|m| m.finding()).collect();
     explanation.extend(deciding_faces.iter().map(|m| Reasoning::Face {
         library: m.library.lib_id.clone(),
         lib_name: m.library.lib_name.clone(),
@@ -352,7 +352,6 @@ pub fn compose(policy: &Policy, seen: Observations) -> Verdict {
     // A likely minor: a person looks; with sexual evidence, more than looks.
     let minor =
         policy.teenager().then(|| likely_minor(policy, seen.faces.as_deref().unwrap_or_default(), &labels)).flatten();
-    let mut face_findings = face_findings;
     if let Some((reasoning, finding)) = &minor {
         explanation.push(reasoning.clone());
         face_findings.push(finding.clone());
