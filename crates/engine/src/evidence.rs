@@ -76,6 +76,19 @@ pub struct Face {
     pub age: Option<f32>,
 }
 
+/// An object found in a frame by the object detector, in pixels of the original image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Object {
+    /// The frame's index in the file, counted from 0.
+    pub frame: u32,
+    /// The detector's class (`objects::CLASSES`).
+    pub class: u8,
+    /// The detector's confidence, 0-1.
+    pub score: f32,
+    /// Left, top, width, height.
+    pub bbox: [u32; 4],
+}
+
 /// A rectangle of the image in its original pixels.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -10,6 +10,7 @@
 //! - [`verdict`]: the one composition rule: frames, text, codes and library matches under a
 //!   policy become the answer, its scenes and its explanation;
 //! - [`library`]: image libraries and matching by perceptual hash;
+//! - [`objects`]: the object detector's classes, their names and categories, tags and vehicles;
 //! - [`keywords`]: keyword libraries and matching that sees through evasions;
 //! - [`ads`]: links, phone numbers, contact handles and QR codes as ads;
 //! - [`console`]: the console's sessions, passwords and sign-in throttle;
@@ -31,6 +32,7 @@ pub mod faces;
 pub mod history;
 pub mod keywords;
 pub mod library;
+pub mod objects;
 pub mod policy;
 pub mod ratelimit;
 pub mod stamp;

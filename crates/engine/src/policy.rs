@@ -110,6 +110,10 @@ pub struct Policy {
     /// With the `Teenager` scene: a face estimated younger than this sends the image to review.
     #[serde(default = "minor_age")]
     pub minor_age: u8,
+    /// Detect objects (80 COCO classes) and answer them as `RecognitionResults`; they decide
+    /// nothing.
+    #[serde(default)]
+    pub objects: bool,
 }
 
 fn minor_age() -> u8 {
@@ -161,6 +165,7 @@ impl Default for Policy {
             faces: false,
             face_libs: None,
             minor_age: minor_age(),
+            objects: false,
         }
     }
 }

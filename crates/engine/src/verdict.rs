@@ -18,10 +18,11 @@
 
 use crate::ads::{self, AdHit, AdKind};
 use crate::decision::{decide, points, worst, Decision, Finding, Label, Suggestion};
-use crate::evidence::{body_part_category, BodyPart, Evidence, Face, Place, TextLine};
+use crate::evidence::{body_part_category, BodyPart, Evidence, Face, Object, Place, TextLine};
 use crate::faces::{FaceAction, FaceLookup, FaceMatch};
 use crate::keywords;
 use crate::library::{deciding_match, LibAction, LibraryMatch, MATCH_DISTANCE};
+use crate::objects::ObjectClass;
 use crate::policy::{Explanation, LabelJudgement, Policy};
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +61,9 @@ pub struct Observations {
     /// The face libraries' matches, when at least one applies.
     #[serde(default)]
     pub face_lookup: Option<FaceLookup>,
+    /// The objects found, the most confident first, when the policy asks for them.
+    #[serde(default)]
+    pub objects: Option<Vec<Object>>,
 }
 
 /// At most this many views of an image are examined again turned (each costs two more runs of
@@ -130,6 +134,16 @@ pub struct FoundObject {
 pub struct ObjectScene {
     pub scene: Scene,
     pub objects: Vec<FoundObject>,
+}
+
+/// An object recognised (`RecognitionResults[].Tags`): its Chinese name (the cloud's language
+/// for tags), the detector's score, where it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recognised {
+    pub name: &'static str,
+    pub score: u8,
+    /// Left, top, width, height in the original image's pixels.
+    pub bbox: [u32; 4],
 }
 
 /// A line of text as answered: what it hit and the verdict those hits make.
@@ -231,6 +245,8 @@ pub struct Verdict {
     pub place: Option<Place>,
     pub labels: Vec<LabelScene>,
     pub objects: Vec<ObjectScene>,
+    /// The objects recognised, when the policy asks for them: they decide nothing.
+    pub recognised: Vec<Recognised>,
     pub text: Option<TextScene>,
     pub library: Option<LibraryScene>,
     pub explanation: Vec<Reasoning>,
@@ -465,6 +481,10 @@ pub fn compose(policy: &Policy, seen: Observations) -> Verdict {
         place,
         labels: label_scenes,
         objects,
+        recognised: match policy.objects {
+            true => seen.objects.iter().flatten().filter_map(recognised).collect(),
+            false => Vec::new(),
+        },
         text: lines.map(|lines| TextScene {
             scene: Scene { name: "OCR", decision: shown(decide_lines(&lines), observe_only) },
             lines,
@@ -727,6 +747,10 @@ fn face_scene(faces: &[Face]) -> ObjectScene {
     ObjectScene { scene: Scene { name: "Face", decision: nothing() }, objects }
 }
 
+fn recognised(object: &Object) -> Option<Recognised> {
+    Some(Recognised { name: ObjectClass::of(object.class)?.zh, score: points(object.score), bbox: object.bbox })
+}
+
 /// The `Similar` scene.
 fn library_scene(matches: Vec<LibraryMatch>, deciding: Option<&LibraryMatch>, observe_only: bool) -> LibraryScene {
     let decision = deciding.map_or_else(nothing, library_decision);
@@ -774,6 +798,7 @@ pub fn provenance(policy: &Policy, evidence: &[(String, String)]) -> Verdict {
             details,
         }],
         objects: Vec::new(),
+        recognised: Vec::new(),
         text: None,
         library: None,
         explanation: Vec::new(),

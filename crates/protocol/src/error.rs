@@ -197,6 +197,10 @@ codes! {
     FailedOperation = "FailedOperation",
         "The operation failed.",
         "操作失败。";
+    // tiia's, for RecognizeCar: no vehicle in the image.
+    FailedOperationNoObjectDetected = "FailedOperation.NoObjectDetected",
+        "No object of the kind asked for was found.",
+        "未检测到目标。";
     FailedOperationTimeout = "FailedOperation.Timeout",
         "The request did not finish within the server's time limit.",
         "请求未能在服务端时限内完成。";

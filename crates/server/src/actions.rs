@@ -59,6 +59,8 @@ pub enum Action {
     DescribeBills,
     AssessQuality,
     CropImage,
+    DetectLabel,
+    RecognizeCar,
 }
 
 use Operation::{Read, Write};
@@ -105,6 +107,8 @@ const TABLE: &[(Action, &str, Operation)] = &[
     // tiia, image analysis: billed per call, as moderation is.
     (Action::AssessQuality, "AssessQuality", Write),
     (Action::CropImage, "CropImage", Write),
+    (Action::DetectLabel, "DetectLabel", Write),
+    (Action::RecognizeCar, "RecognizeCar", Write),
 ];
 
 impl Action {
@@ -132,6 +136,8 @@ impl Action {
                 | Action::CreateImageModerationAsyncTask
                 | Action::AssessQuality
                 | Action::CropImage
+                | Action::DetectLabel
+                | Action::RecognizeCar
         )
     }
 
@@ -320,6 +326,8 @@ pub async fn perform(
         Action::DescribeBills => billing::bills(context, params).await,
         Action::AssessQuality => analysis::assess_quality(context, params).await,
         Action::CropImage => analysis::crop_image(context, params).await,
+        Action::DetectLabel => analysis::detect_label(context, params).await,
+        Action::RecognizeCar => analysis::recognize_car(context, params).await,
     }
 }
 

@@ -1,13 +1,15 @@
 //! The image-analysis service (`tiia`, version 2019-05-29) on the same server as ims: the same
 //! accounts, keys, rate limits and billing, so a customer of both moves both by changing one
 //! endpoint. The version says which service a call is for (`protocol::schema::Version`).
-//! `AssessQuality` and `CropImage` are served; the other actions come in the next steps
-//! (issue 20).
+//! `AssessQuality`, `CropImage`, `DetectLabel` and `RecognizeCar` are served; image search
+//! comes in the next step (issue 20).
 
 use crate::actions::{fields, parse, Context};
 use crate::error::{ErrorCode, ImageError, OrApiError, Source};
 use crate::{billing, moderation};
 use engine::billing::Service;
+use engine::evidence::Object;
+use engine::objects::{self, VehicleType};
 use protocol::{ApiError, Code};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -61,6 +63,110 @@ struct CropInput {
     image: ImageInput,
 }
 
+/// The objects of the image's first frame (the object detector), the most confident first,
+/// with the frame itself and its scale to the original's pixels.
+async fn find_objects(context: &Context, decoded: media::Decoded) -> Result<(Vec<Object>, media::Decoded), ApiError> {
+    let analyzer = context.state.analyzer.clone();
+    if !analyzer.detects_objects() {
+        return Err(crate::error::no_object_detector());
+    }
+    tokio::task::spawn_blocking(move || {
+        let frame = &decoded.frames[0].image;
+        let objects = analyzer.objects(frame, moderation::frame_scale(&decoded), None)?.unwrap_or_default();
+        Ok::<_, inference::InferenceError>((objects, decoded))
+    })
+    .await
+    .map_err(|_| ApiError::new(Code::InternalError))?
+    .api()
+}
+
+/// `DetectLabel`'s scenes and the lists each fills.
+const LABEL_SCENES: [(&str, &str); 4] =
+    [("WEB", "Labels"), ("CAMERA", "CameraLabels"), ("ALBUM", "AlbumLabels"), ("NEWS", "NewsLabels")];
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct LabelInput {
+    scenes: Option<Vec<String>>,
+    #[serde(flatten)]
+    image: ImageInput,
+}
+
+/// `DetectLabel`: the objects found (80 COCO classes), each class once with its best score, in
+/// each list of the scenes asked for (`WEB` when none is): one detector serves them all, and it
+/// tells objects, not scenes (no "night" or "city"). `NewsLabels` carry no categories, as the
+/// cloud's news model's do not; a list not asked for is null.
+pub async fn detect_label(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
+    let LabelInput { scenes, image } = parse(params)?;
+    let scenes = scenes.filter(|s| !s.is_empty()).unwrap_or_else(|| vec!["WEB".into()]);
+    if let Some(unknown) = scenes.iter().find(|s| !LABEL_SCENES.iter().any(|(name, _)| name == s)) {
+        return Err(invalid(
+            format!("Scenes holds `{unknown}`; the scenes are WEB, CAMERA, ALBUM and NEWS."),
+            format!("Scenes 含有 `{unknown}`；可选场景为 WEB、CAMERA、ALBUM、NEWS。"),
+        ));
+    }
+    let (found, _) = find_objects(&context, image.read(&context).await?).await?;
+    let tags = objects::tags(&found);
+    billing::meter(&context.state, &context.account, &context.request_id, Service::Label).await?;
+    let mut answer = Map::new();
+    for (scene, list) in LABEL_SCENES {
+        let labels = scenes.iter().any(|s| s == scene).then(|| {
+            let categorised = scene != "NEWS";
+            tags.iter()
+                .map(|t| {
+                    json!({
+                        "Name": t.class.zh,
+                        "Confidence": (t.score * 100.0).round() as i64,
+                        "FirstCategory": if categorised { t.class.first.zh } else { "" },
+                        "SecondCategory": if categorised { t.class.second.zh } else { "" },
+                    })
+                })
+                .collect::<Vec<_>>()
+        });
+        answer.insert(list.into(), json!(labels));
+    }
+    Ok(answer)
+}
+
+/// A box's four corners as tiia gives them: bottom-left, top-left, top-right, bottom-right.
+fn corners([x, y, w, h]: [u32; 4]) -> Value {
+    json!([{"X": x, "Y": y + h}, {"X": x, "Y": y}, {"X": x + w, "Y": y}, {"X": x + w, "Y": y + h}])
+}
+
+/// `RecognizeCar`: every car, bus, truck and motorcycle found, the most confident first, with
+/// its box, type and colour; `CarCoords` is the largest one's box. No model here tells brands,
+/// series or years: `Brand` and `Serial` are empty, `Year` 0, and `Confidence` is the
+/// detector's confidence in the type. None found: `FailedOperation.NoObjectDetected`, as the
+/// cloud answers.
+pub async fn recognize_car(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
+    let (found, decoded) = find_objects(&context, parse::<ImageInput>(params)?.read(&context).await?).await?;
+    let vehicles: Vec<(&Object, VehicleType)> =
+        found.iter().filter_map(|o| Some((o, VehicleType::of(o.class)?))).collect();
+    let Some(largest) = vehicles.iter().max_by_key(|(o, _)| u64::from(o.bbox[2]) * u64::from(o.bbox[3])) else {
+        return Err(ApiError::new(Code::FailedOperationNoObjectDetected));
+    };
+    let frame = &decoded.frames[0].image;
+    // Boxes are in the original's pixels; the colour is read in the frame's.
+    let to_frame = 1.0 / moderation::frame_scale(&decoded);
+    let tags: Vec<Value> = vehicles
+        .iter()
+        .map(|(o, kind)| {
+            let colour = media::colour::of_box(frame, o.bbox.map(|v| (f64::from(v) * to_frame) as u32));
+            json!({
+                "Serial": "", "Brand": "", "Year": 0,
+                "Type": kind.zh(),
+                "Color": colour.map_or("", |c| c.colour.zh()),
+                "Confidence": (o.score * 100.0).round() as i64,
+                "CarLocation": corners(o.bbox),
+                "PlateContent": null, "PlateConfidence": null, "TypeConfidence": null, "ColorConfidence": null,
+                "Orientation": null, "OrientationConfidence": null,
+            })
+        })
+        .collect();
+    billing::meter(&context.state, &context.account, &context.request_id, Service::Car).await?;
+    Ok(fields(json!({"CarCoords": corners(largest.0.bbox), "CarTags": tags})))
+}
+
 fn invalid(en: String, zh: String) -> ApiError {
     ApiError::with_message(Code::InvalidParameterValueInvalidParameter, en, zh)
 }
@@ -84,8 +190,8 @@ pub async fn crop_image(context: Context, params: Value) -> Result<Map<String, V
     let analyzer = context.state.analyzer.clone();
     let crop = tokio::task::spawn_blocking(move || {
         let frame = &decoded.frames[0].image;
-        let scale = original_w.max(original_h) as f64 / f64::from(frame.width().max(frame.height()).max(1));
-        let faces = analyzer.faces(frame, scale, Default::default(), None)?.unwrap_or_default();
+        let faces =
+            analyzer.faces(frame, moderation::frame_scale(&decoded), Default::default(), None)?.unwrap_or_default();
         let boxes: Vec<[f32; 4]> = faces.iter().map(|f| f.bbox.map(|v| v as f32)).collect();
         Ok::<_, inference::InferenceError>(media::crop::best_crop(
             frame,

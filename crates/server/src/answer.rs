@@ -5,12 +5,13 @@
 use crate::actions::fields;
 use engine::decision::{points, Decision, Label};
 use engine::policy::Policy;
-use engine::verdict::{self, LabelScene, LibraryScene, ObjectScene, Scene, TextScene, Verdict};
+use engine::verdict::{self, LabelScene, LibraryScene, ObjectScene, Recognised, Scene, TextScene, Verdict};
 use media::Decoded;
 use protocol::schema::Version;
 use protocol::wire::{
     v20200713, ImageModerationRequest, ImageModerationResponse, LabelDetailItem, LabelResult, LibDetail, LibResult,
-    Location, ObjectDetail, ObjectResult, OcrHitInfo, OcrResult, OcrTextDetail, Positions,
+    Location, ObjectDetail, ObjectResult, OcrHitInfo, OcrResult, OcrTextDetail, Positions, RecognitionResult,
+    RecognitionTag,
 };
 use serde_json::{json, Map, Value};
 
@@ -122,11 +123,27 @@ fn answer(
         biz_type: policy.biz_type.clone(),
         extra: extra.to_string(),
         file_md5,
-        // Nothing here recognises named entities, and images are not stored for the caller.
-        recognition_results: Vec::new(),
+        recognition_results: recognition_results(&verdict.recognised),
         store_url: String::new(),
         reason: verdict.reason.clone(),
     }
+}
+
+/// The objects recognised (a policy's `Objects`), under the one label the cloud documents for
+/// `RecognitionResults`, `Scene`; nothing when none was asked for or found.
+fn recognition_results(recognised: &[Recognised]) -> Vec<RecognitionResult> {
+    if recognised.is_empty() {
+        return Vec::new();
+    }
+    let tags = recognised
+        .iter()
+        .map(|r| RecognitionTag {
+            name: r.name.into(),
+            score: i64::from(r.score),
+            location: upright(r.bbox.map(f64::from)),
+        })
+        .collect();
+    vec![RecognitionResult { label: "Scene".into(), tags }]
 }
 
 /// A scene's own fields, shared by every kind of scene result.
@@ -190,18 +207,17 @@ fn object_result(o: &ObjectScene) -> ObjectResult {
                 name: found.name.clone(),
                 value: found.value.clone(),
                 score: u64::from(found.score),
-                location: Location {
-                    x: found.bbox[0],
-                    y: found.bbox[1],
-                    width: found.bbox[2],
-                    height: found.bbox[3],
-                    rotate: 0.0,
-                },
+                location: upright(found.bbox),
                 sub_label: found.sub_label.clone(),
                 object_id: found.object_id.clone(),
             })
             .collect(),
     }
+}
+
+/// A box (left, top, width, height), not turned.
+fn upright([x, y, width, height]: [f64; 4]) -> Location {
+    Location { x, y, width, height, rotate: 0.0 }
 }
 
 /// The axis-aligned box around a line's corners, and the angle of its top edge in degrees.

@@ -55,6 +55,16 @@ pub fn no_age_model() -> ApiError {
     )
 }
 
+/// A policy with `Objects`, or a tiia call that finds objects, on a server without the object
+/// detector.
+pub fn no_object_detector() -> ApiError {
+    ApiError::with_message(
+        Code::UnsupportedOperation,
+        "Finding objects needs the object detector: set inference.objects = true.",
+        "识别物体需要物体检测模型：请设置 inference.objects = true。",
+    )
+}
+
 /// The database failed (unreachable, slower than its statement timeout, out of room):
 /// `ServiceUnavailable`, which says to retry; the details stay in the log.
 pub fn storage_failure(what: &str, reason: &dyn std::fmt::Display) -> ApiError {

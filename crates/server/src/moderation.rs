@@ -15,12 +15,14 @@ use crate::{billing, AppState};
 use bytes::Bytes;
 use engine::accounts::{Account, AccountId};
 use engine::billing::Service;
-use engine::evidence::{Evidence, Face, Place, Region, TextLine};
+use engine::evidence::{Evidence, Face, Object, Place, Region, TextLine};
 use engine::history::{Origin, Record};
 use engine::library::{Hash256, LibraryMatch, MIN_QUALITY};
 use engine::policy::{self, Policy};
 use engine::verdict::{self, FoundCode, Observations, ReadLine, Verdict};
-use inference::analyzer::FaceNeeds;
+use image::RgbImage;
+use inference::analyzer::{Backend, FaceNeeds};
+use inference::InferenceError;
 use media::views::{self, View, Window};
 use media::{Decoded, Sampling};
 use protocol::wire::{ContentType, ImageModerationRequest, ImageModerationResponse};
@@ -229,14 +231,18 @@ async fn observe(
         return Err(crate::error::no_age_model());
     }
     let needs = FaceNeeds { describe: face_libraries, age: policy.teenager() };
-    let (evidence, looks, lines, codes, faces) = tokio::join!(
+    if policy.objects && !state.analyzer.detects_objects() {
+        return Err(crate::error::no_object_detector());
+    }
+    let (evidence, looks, lines, codes, faces, objects) = tokio::join!(
         timed("models", analyse(state, decoded, deadline)),
         timed("hashes", look(state, decoded)),
         timed("text", read_text(state, decoded, policy.ocr, deadline)),
         timed("codes", find_codes(decoded, policy.ads.qr_code)),
-        timed("faces", find_faces(state, decoded, policy.faces || face_libraries || needs.age, needs, deadline))
+        timed("faces", find_faces(state, decoded, policy.faces || face_libraries || needs.age, needs, deadline)),
+        timed("objects", find_objects(state, decoded, policy.objects, deadline))
     );
-    let (mut evidence, looks, lines, codes, faces) = (evidence?, looks?, lines?, codes?, faces?);
+    let (mut evidence, looks, lines, codes, faces, objects) = (evidence?, looks?, lines?, codes?, faces?, objects?);
     timed("turns", examine_turned(state, policy, decoded, &mut evidence, deadline)).await?;
     let text = match lines {
         Some(lines) => Some(timed("keywords", match_keywords(state, owner, policy, lines)).await?),
@@ -247,7 +253,7 @@ async fn observe(
         true => Some(match_faces(state, owner, policy, faces.as_deref())?),
         false => None,
     };
-    Ok((Observations { views: evidence, text, codes, library, faces, face_lookup }, looks))
+    Ok((Observations { views: evidence, text, codes, library, faces, face_lookup, objects }, looks))
 }
 
 /// Whether a face library of the owner applies under the policy (the index refreshed first).
@@ -282,9 +288,8 @@ fn match_faces(
 }
 
 /// The faces of every frame when the policy needs them and a detector is loaded (`None`
-/// otherwise: nothing looked), the frames in parallel, with what `needs` asks (descriptors
-/// for face libraries, ages for the Teenager scene); the largest `faces.max_per_image` of
-/// them, the largest first.
+/// otherwise: nothing looked), with what `needs` asks (descriptors for face libraries, ages for
+/// the Teenager scene); the largest `faces.max_per_image` of them, the largest first.
 async fn find_faces(
     state: &AppState,
     decoded: &Arc<Decoded>,
@@ -295,24 +300,59 @@ async fn find_faces(
     if !wanted {
         return Ok(None);
     }
-    let scale = frame_scale(decoded);
-    // A transparent frame is also seen on a dark backdrop: its faces are looked for once.
-    let frames: Vec<usize> = (0..decoded.frames.len()).filter(|&i| !decoded.frames[i].dark_backdrop).collect();
-    let jobs = frames.iter().map(|&i| {
-        let (analyzer, decoded) = (state.analyzer.clone(), decoded.clone());
-        move || analyzer.faces(&decoded.frames[i].image, scale, needs, deadline)
-    });
-    let mut faces: Option<Vec<Face>> = None;
-    for (i, found) in frames.iter().zip(in_parallel("faces", jobs).await?) {
-        let Some(found) = found.api()? else { continue };
-        let index = decoded.frames[*i].index;
-        faces.get_or_insert_with(Vec::new).extend(found.into_iter().map(|f| Face { frame: index, ..f }));
-    }
+    let found = in_frames(state, decoded, "faces", move |a, frame, scale| a.faces(frame, scale, needs, deadline));
+    let mut faces: Option<Vec<Face>> =
+        found.await?.map(|found| found.into_iter().map(|(frame, face)| Face { frame, ..face }).collect());
     if let Some(faces) = &mut faces {
         faces.sort_by_key(|f| std::cmp::Reverse(u64::from(f.bbox[2]) * u64::from(f.bbox[3])));
         faces.truncate(state.face_settings.max_per_image);
     }
     Ok(faces)
+}
+
+/// The objects of every frame when the policy asks for them and a detector is loaded (`None`
+/// otherwise), the most confident first.
+async fn find_objects(
+    state: &AppState,
+    decoded: &Arc<Decoded>,
+    wanted: bool,
+    deadline: Option<Instant>,
+) -> Result<Option<Vec<Object>>, ApiError> {
+    if !wanted {
+        return Ok(None);
+    }
+    let found = in_frames(state, decoded, "objects", move |a, frame, scale| a.objects(frame, scale, deadline));
+    let mut objects: Option<Vec<Object>> =
+        found.await?.map(|found| found.into_iter().map(|(frame, object)| Object { frame, ..object }).collect());
+    if let Some(objects) = &mut objects {
+        objects.sort_by(|a, b| b.score.total_cmp(&a.score));
+    }
+    Ok(objects)
+}
+
+/// What `detect` finds in each frame, with the frame's index, the frames in parallel (a
+/// transparent frame, also seen on a dark backdrop, is looked at once); `None` when `detect`
+/// says its model is not loaded.
+async fn in_frames<T: Send + 'static>(
+    state: &AppState,
+    decoded: &Arc<Decoded>,
+    check: &'static str,
+    detect: impl Fn(&dyn Backend, &RgbImage, f64) -> Result<Option<Vec<T>>, InferenceError> + Send + Sync + 'static,
+) -> Result<Option<Vec<(u32, T)>>, ApiError> {
+    let scale = frame_scale(decoded);
+    let frames: Vec<usize> = (0..decoded.frames.len()).filter(|&i| !decoded.frames[i].dark_backdrop).collect();
+    let detect = Arc::new(detect);
+    let jobs = frames.iter().map(|&i| {
+        let (analyzer, decoded, detect) = (state.analyzer.clone(), decoded.clone(), detect.clone());
+        move || detect(analyzer.as_ref(), &decoded.frames[i].image, scale)
+    });
+    let mut found: Option<Vec<(u32, T)>> = None;
+    for (i, result) in frames.iter().zip(in_parallel(check, jobs).await?) {
+        let Some(items) = result.api()? else { continue };
+        let index = decoded.frames[*i].index;
+        found.get_or_insert_with(Vec::new).extend(items.into_iter().map(|item| (index, item)));
+    }
+    Ok(found)
 }
 
 /// The text of every frame when the policy reads text and a text reader is loaded (`None`
@@ -513,7 +553,7 @@ async fn match_libraries(
 
 /// Frames are reduced for decoding; boxes are reported in the original's pixels (the longer
 /// sides compared, as EXIF orientation may have swapped width and height).
-fn frame_scale(decoded: &Decoded) -> f64 {
+pub(crate) fn frame_scale(decoded: &Decoded) -> f64 {
     let first = &decoded.frames[0].image;
     decoded.probe.width.max(decoded.probe.height) as f64 / f64::from(first.width().max(first.height()).max(1))
 }

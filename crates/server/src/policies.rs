@@ -39,6 +39,7 @@ struct BizConfigInput {
     keyword_libs: Option<Vec<String>>,
     ads: Option<AdSettings>,
     faces: Option<bool>,
+    objects: Option<bool>,
     face_libs: Option<Vec<String>>,
     minor_age: Option<i64>,
 }
@@ -110,6 +111,9 @@ impl BizConfigInput {
         if let Some(faces) = self.faces {
             policy.faces = faces;
         }
+        if let Some(objects) = self.objects {
+            policy.objects = objects;
+        }
         if let Some(ads) = self.ads {
             if ads.suggestion == engine::decision::Suggestion::Pass {
                 return Err(invalid("Ads.Suggestion is Review or Block".into()));
@@ -125,6 +129,9 @@ impl BizConfigInput {
 async fn check_libraries(state: &AppState, owner: AccountId, policy: &Policy) -> Result<(), ApiError> {
     if policy.teenager() && !state.analyzer.estimates_age() {
         return Err(crate::error::no_age_model());
+    }
+    if policy.objects && !state.analyzer.detects_objects() {
+        return Err(crate::error::no_object_detector());
     }
     let ids = policy.image_libs.clone().unwrap_or_default();
     let libraries = state.libraries.clone();

@@ -5,7 +5,7 @@
 use crate::{AppState, HistorySettings, ServerSettings, TaskSettings};
 use engine::accounts::{Account, AccountRepository};
 use engine::billing::{Billing, BillingRepository, BillingSettings};
-use engine::evidence::{Evidence, Face, NsfwjsScores, TextLine, XyranScores};
+use engine::evidence::{Evidence, Face, NsfwjsScores, Object, TextLine, XyranScores};
 use engine::keywords::KeywordMatcher;
 use engine::library::Matcher;
 use engine::ratelimit::RateLimiter;
@@ -23,6 +23,8 @@ pub struct FakeModels {
     pub text: Option<Vec<TextLine>>,
     /// `None`: no face detector loaded.
     pub faces: Option<Vec<Face>>,
+    /// `None`: no object detector loaded.
+    pub objects: Option<Vec<Object>>,
     /// How long each run takes. Runs take turns, as on a busy model, and a run whose deadline
     /// has passed when its turn comes is dropped, as the real queues drop it.
     pub delay: Duration,
@@ -55,6 +57,7 @@ impl FakeModels {
             }),
             text: Some(Vec::new()),
             faces: Some(Vec::new()),
+            objects: Some(Vec::new()),
             delay: Duration::ZERO,
             turn: Mutex::new(()),
         }
@@ -96,6 +99,20 @@ impl Backend for FakeModels {
 
     fn estimates_age(&self) -> bool {
         true
+    }
+
+    fn objects(
+        &self,
+        _frame: &RgbImage,
+        _scale: f64,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Vec<Object>>, InferenceError> {
+        self.work(deadline)?;
+        Ok(self.objects.clone())
+    }
+
+    fn detects_objects(&self) -> bool {
+        self.objects.is_some()
     }
 
     fn face_model(&self) -> Option<&'static str> {

