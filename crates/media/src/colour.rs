@@ -1,8 +1,9 @@
 //! A vehicle's colour from its pixels (tiia's `RecognizeCar`): the middle of its box (half its
 //! width and height, mostly body, less road, sky and background), each pixel named by its hue,
 //! saturation and value. Tyres, windows, chrome and shadows are black, grey or white whatever
-//! the paint, so a chromatic colour covering at least a quarter of the middle wins; otherwise
-//! the commonest of black, grey and white. A rule of thumb, not a learnt model: silver and grey,
+//! the paint, so when chromatic pixels cover at least a quarter of the middle, the commonest
+//! chromatic colour wins (a red motorcycle's middle: 23% red, 19% brown where the paint is in
+//! shade, the rest its black and chrome engine); otherwise the commonest of black, grey and white. A rule of thumb, not a learnt model: silver and grey,
 //! or a dark blue and black, are not told apart reliably.
 
 use image::RgbImage;
@@ -67,7 +68,8 @@ pub struct Found {
     pub share: f32,
 }
 
-/// A chromatic colour needs this share of the middle to win over black, grey and white.
+/// Chromatic pixels need this share of the middle for one of their colours to win over black,
+/// grey and white.
 const CHROMATIC_SHARE: f32 = 0.25;
 
 /// The colour of the box (left, top, width, height, in `image`'s pixels); `None` for a box with
@@ -88,11 +90,9 @@ pub fn of_box(image: &RgbImage, bbox: [u32; 4]) -> Option<Found> {
     }
     let share = |c: Colour| counts[c as usize] as f32 / total as f32;
     let best = |among: &mut dyn Iterator<Item = Colour>| among.max_by_key(|&c| counts[c as usize]);
-    let chromatic = best(&mut Colour::ALL.into_iter().filter(|c| !c.achromatic())).expect("colours");
-    let colour = match share(chromatic) >= CHROMATIC_SHARE {
-        true => chromatic,
-        false => best(&mut Colour::ALL.into_iter().filter(|c| c.achromatic())).expect("colours"),
-    };
+    let chromatic: f32 = Colour::ALL.into_iter().filter(|c| !c.achromatic()).map(share).sum();
+    let colour = best(&mut Colour::ALL.into_iter().filter(|c| c.achromatic() == (chromatic < CHROMATIC_SHARE)))
+        .expect("colours");
     Some(Found { colour, share: share(colour) })
 }
 

@@ -157,3 +157,101 @@ fn crops_keep_the_faces() {
     }
     assert_eq!(metered_as(&server, "CROP"), 3);
 }
+
+fn shared_picture(path: &str) -> Option<String> {
+    std::fs::read(crate::harness::workspace_root().join("../shared/data").join(path)).ok().map(|b| b64(&b))
+}
+
+/// `DetectLabel` and `RecognizeCar` through the tiia SDK: the objects of ../shared/data's
+/// pictures with their Chinese names and categories, in each list of the scenes asked for; a
+/// motorcycle's type, colour and box; `FailedOperation.NoObjectDetected` without a vehicle;
+/// metered as LABEL and CAR; refused without the object detector.
+#[test]
+fn objects_are_labelled_and_vehicles_recognised() {
+    let (Some(motorcycle), Some(coffee)) =
+        (shared_picture("safe/skimage/motorcycle_left.png"), shared_picture("safe/skimage/coffee.png"))
+    else {
+        crate::shared::absent("this test needs the skimage pictures");
+        return;
+    };
+    let server = Server::start();
+    let labels = tiia(&server, "DetectLabel", json!({"ImageBase64": motorcycle})).unwrap();
+    let web = labels["Labels"].as_array().unwrap();
+    let bike = web.iter().find(|l| l["Name"] == "摩托车").expect("a motorcycle");
+    assert_eq!((bike["FirstCategory"].as_str(), bike["SecondCategory"].as_str()), (Some("物品"), Some("交通工具")));
+    assert!(bike["Confidence"].as_i64().unwrap() >= 50, "{bike}");
+    for other in ["CameraLabels", "AlbumLabels", "NewsLabels"] {
+        assert!(labels[other].is_null(), "{other} was not asked for: {labels}");
+    }
+    // Several scenes: one detector fills each list; the news list has no categories.
+    let both = tiia(&server, "DetectLabel", json!({"ImageBase64": coffee, "Scenes": ["WEB", "NEWS"]})).unwrap();
+    let cup = json!({"Name": "杯子", "FirstCategory": "物品", "SecondCategory": "餐具"});
+    assert!(both["Labels"].as_array().unwrap().iter().any(|l| l["Name"] == cup["Name"]
+        && l["FirstCategory"] == cup["FirstCategory"]
+        && l["SecondCategory"] == cup["SecondCategory"]));
+    let news = &both["NewsLabels"].as_array().unwrap()[0];
+    assert_eq!((news["Name"].as_str(), news["FirstCategory"].as_str()), (Some("杯子"), Some("")));
+    let refused = tiia(&server, "DetectLabel", json!({"ImageBase64": coffee, "Scenes": ["SPACE"]})).unwrap_err();
+    assert_eq!(refused.0, "InvalidParameterValue.InvalidParameter", "{refused:?}");
+
+    // motorcycle_left.png is 741 x 500; the motorcycle fills most of it.
+    let car = tiia(&server, "RecognizeCar", json!({"ImageBase64": motorcycle})).unwrap();
+    let tag = &car["CarTags"][0];
+    assert_eq!(
+        (tag["Type"].as_str(), tag["Brand"].as_str(), tag["Year"].as_i64()),
+        (Some("摩托车"), Some(""), Some(0))
+    );
+    assert_eq!(tag["Color"], "红", "{tag}");
+    let corners = car["CarCoords"].as_array().unwrap();
+    let (xs, ys): (Vec<i64>, Vec<i64>) =
+        corners.iter().map(|c| (c["X"].as_i64().unwrap(), c["Y"].as_i64().unwrap())).unzip();
+    assert_eq!(corners.len(), 4);
+    assert!(xs[0] == xs[1] && ys[1] == ys[2] && ys[0] > ys[1], "bottom-left, top-left, top-right: {car}");
+    let (width, height) = (xs[2] - xs[0], ys[0] - ys[1]);
+    assert!(width > 400 && height > 250 && xs[2] <= 741 && ys[0] <= 500, "{car}");
+    assert_eq!(tag["CarLocation"], car["CarCoords"]);
+    let none = tiia(&server, "RecognizeCar", json!({"ImageBase64": coffee})).unwrap_err();
+    assert_eq!(none.0, "FailedOperation.NoObjectDetected", "{none:?}");
+
+    // Metered as their own services: every answered call, none of the refused ones.
+    assert_eq!((metered_as(&server, "LABEL"), metered_as(&server, "CAR")), (2, 1));
+
+    let without = Server::start_with(&[("IMS_INFERENCE__OBJECTS", "false")], &[]);
+    let refused = tiia(&without, "DetectLabel", json!({"ImageBase64": coffee})).unwrap_err();
+    assert_eq!(refused.0, "UnsupportedOperation", "{refused:?}");
+    assert!(refused.1.contains("inference.objects"), "{refused:?}");
+    let policy = without.call("CreateBizConfig", json!({"BizType": "objects", "Objects": true})).unwrap_err();
+    assert_eq!(policy.0, "UnsupportedOperation", "{policy:?}");
+}
+
+/// A policy with `Objects` answers what the detector found as `RecognitionResults` (label
+/// `Scene`, each object with its name, score and box, through the ims SDK); the default policy
+/// does not look, and finding objects decides nothing.
+#[test]
+fn objects_are_recognition_results_when_a_policy_asks() {
+    let Some(photo) = shared_picture("faces/face_recognition/examples/two_people.jpg") else {
+        crate::shared::absent("this test needs the two-person photo");
+        return;
+    };
+    let server = Server::start();
+    let plain = single(python(&server.job(json!({"FileContent": photo})))).unwrap();
+    assert_eq!(plain["RecognitionResults"], json!([]), "{plain}");
+
+    server.call("CreateBizConfig", json!({"BizType": "with_objects", "Objects": true})).unwrap();
+    let response = single(python(&server.job(json!({"FileContent": photo, "BizType": "with_objects"})))).unwrap();
+    assert_eq!(response["Suggestion"], "Pass", "{response}");
+    let results = response["RecognitionResults"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{response}");
+    assert_eq!(results[0]["Label"], "Scene");
+    let tags = results[0]["Tags"].as_array().unwrap();
+    let people: Vec<&Value> = tags.iter().filter(|t| t["Name"] == "人").collect();
+    assert_eq!(people.len(), 2, "two people: {tags:?}");
+    assert!(tags.iter().any(|t| t["Name"] == "领带"), "a tie: {tags:?}");
+    // two_people.jpg is 1126 x 661: one person on each half.
+    let mut lefts: Vec<f64> = people.iter().map(|p| p["Location"]["X"].as_f64().unwrap()).collect();
+    lefts.sort_by(f64::total_cmp);
+    assert!(lefts[0] < 100.0 && lefts[1] > 450.0, "{people:?}");
+    assert!(people
+        .iter()
+        .all(|p| p["Score"].as_i64().unwrap() >= 50 && p["Location"]["Width"].as_f64().unwrap() > 300.0));
+}
