@@ -21,6 +21,9 @@
 //!   that the store's share shows) on two servers, one on SQLite and one on PostgreSQL (a
 //!   throwaway local server, `store::testing`), at 1 and 8 clients, with the mean time of the
 //!   stages that write to the store.
+//! - analysis (only when asked, `PHASES=analysis`): each tiia action (`AssessQuality`,
+//!   `CropImage`, `DetectLabel`, `RecognizeCar`) at 1 and 4 clients on one photo, beside
+//!   `ImageModeration` of it with and without a policy's `Objects`.
 //! - console (only when asked, `PHASES=console`): 100,000 results written into the history of
 //!   a server on SQLite and of one on PostgreSQL, then the console's pages through the real
 //!   server (signed in, a new connection each time): the overview, Results with each filter, a
@@ -113,8 +116,11 @@ fn call(server: &Server, action: &str, params: &Value) -> Value {
     answer["Response"].clone()
 }
 
-/// A signed TC3 call, HTTP/1.1, the connection closed after it.
+/// A signed TC3 call, HTTP/1.1, the connection closed after it; an ims call, or a tiia one
+/// for tiia's actions (their version says which service a call is for).
 fn signed(server: &Server, action: &str, params: &Value) -> String {
+    let tiia = protocol::schema::Version::V20190529;
+    let version = if tiia.definition().action(action).is_some() { tiia.as_str() } else { "2020-12-29" };
     let body = params.to_string();
     let now = chrono::Utc::now();
     let authorization = protocol::sign::tc3_authorization(
@@ -128,7 +134,7 @@ fn signed(server: &Server, action: &str, params: &Value) -> String {
     );
     format!(
         "POST / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nX-TC-Action: {action}\r\n\
-         X-TC-Version: 2020-12-29\r\nX-TC-Timestamp: {}\r\nAuthorization: {authorization}\r\nContent-Length: {}\r\n\r\n{body}",
+         X-TC-Version: {version}\r\nX-TC-Timestamp: {}\r\nAuthorization: {authorization}\r\nContent-Length: {}\r\n\r\n{body}",
         server.endpoint,
         now.timestamp(),
         body.len()
@@ -180,6 +186,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// `clients` threads each sending `rounds` calls; (p50 ms, p99 ms, images per second).
 fn drive(server: &Server, params: &Value, clients: usize, rounds: usize) -> (f64, f64, f64) {
+    drive_action(server, "ImageModeration", params, clients, rounds)
+}
+
+/// `clients` clients each calling `action` `rounds` times: p50 and p99 ms, calls per second.
+fn drive_action(server: &Server, action: &str, params: &Value, clients: usize, rounds: usize) -> (f64, f64, f64) {
     let started = Instant::now();
     let mut times: Vec<f64> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..clients)
@@ -188,7 +199,7 @@ fn drive(server: &Server, params: &Value, clients: usize, rounds: usize) -> (f64
                     (0..rounds)
                         .map(|_| {
                             let t = Instant::now();
-                            let answer = call(server, "ImageModeration", params);
+                            let answer = call(server, action, params);
                             assert!(answer.get("Error").is_none(), "{answer}");
                             t.elapsed().as_secs_f64() * 1e3
                         })
@@ -361,6 +372,9 @@ fn main() {
     if phases.contains("console") {
         console_pages(rounds);
     }
+    if phases.contains("analysis") {
+        analysis(&server, &shared, rounds);
+    }
     if phases.contains("memory") {
         let corpus: Vec<String> = shared::files_under(&shared.join("robustness"))
             .iter()
@@ -490,6 +504,34 @@ fn speed(server: &Server, shared: &Path, rounds: usize) {
     for (stage, sum, count) in stages(server) {
         if count > 0.0 {
             println!("| {stage} | {count} | {:.1} |", sum / count * 1e3);
+        }
+    }
+}
+
+/// Each tiia action at 1 and 4 clients on a photo (a red motorcycle, 741 x 500), beside ims's
+/// `ImageModeration` of the same photo under the default policy and one with `Objects`.
+fn analysis(server: &Server, shared: &Path, rounds: usize) {
+    call(server, "CreateBizConfig", &json!({"BizType": "with_objects", "Objects": true}));
+    let image = base64_of(&shared.join("safe/skimage/motorcycle_left.png"));
+    let calls = [
+        ("AssessQuality", json!({"ImageBase64": image})),
+        ("CropImage 2:1", json!({"ImageBase64": image, "Width": 2, "Height": 1})),
+        ("DetectLabel", json!({"ImageBase64": image})),
+        ("RecognizeCar", json!({"ImageBase64": image})),
+        ("ImageModeration, default policy", json!({"FileContent": image})),
+        ("ImageModeration, Objects", json!({"FileContent": image, "BizType": "with_objects"})),
+    ];
+    let action = |name: &str| name.split([' ', ',']).next().unwrap().to_string();
+    for (name, params) in &calls {
+        let answer = call(server, &action(name), params); // warm-up
+        assert!(answer.get("Error").is_none(), "{name}: {answer}");
+    }
+    println!("\n| call (motorcycle_left.png, 741x500) | clients | p50 ms | p99 ms | calls/s |");
+    println!("|---|---|---|---|---|");
+    for (name, params) in &calls {
+        for clients in [1, 4] {
+            let (p50, p99, rate) = drive_action(server, &action(name), params, clients, rounds);
+            println!("| {name} | {clients} | {p50:.0} | {p99:.0} | {rate:.1} |");
         }
     }
 }

@@ -210,7 +210,16 @@ impl Analyzer {
             } else {
                 None
             },
-            objects: if settings.objects { Some(model("nanodet.onnx", &nanodet::INPUT)?) } else { None },
+            // One image a run: the graph's reshapes spell out a batch of 1 (nanodet.rs).
+            objects: match settings.objects {
+                true => Some(Model::load(
+                    runtime,
+                    &dir.join("models/nanodet.onnx"),
+                    &nanodet::INPUT,
+                    ModelOptions { max_batch: nanodet::MAX_BATCH, ..options },
+                )?),
+                false => None,
+            },
             faces_described: faces.max_per_image,
             vips: Vips::load(&dir.join("lib/libvips.so.42"))?,
         })

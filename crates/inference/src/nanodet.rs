@@ -15,6 +15,10 @@
 //! (Generalised Focal Loss): the distance is their softmax's expectation. Each cell's best
 //! class is kept from [`MIN_SCORE`]; overlapping boxes of a class are suppressed (IoU 0.6,
 //! NanoDet's), at most [`MAX_DETECTIONS`] kept.
+//!
+//! The model takes one image a run: its graph (converted from ONNX by onnx-tf before it reached
+//! TensorFlow.js) reshapes its outputs to shapes that spell out a batch of 1, so its queue
+//! never batches ([`MAX_BATCH`]; a batch of 4 failed through the server).
 
 use crate::{InferenceError, Model};
 use image::RgbImage;
@@ -35,6 +39,8 @@ const STD: [f32; 3] = [57.375, 57.12, 58.395];
 pub const MIN_SCORE: f32 = 0.5;
 const NMS_IOU: f32 = 0.6;
 pub const MAX_DETECTIONS: usize = 100;
+/// Images a run takes: one (see the module documentation).
+pub const MAX_BATCH: usize = 1;
 
 /// An object found, in pixels of the image given to [`detect`].
 #[derive(Debug, Clone, PartialEq)]

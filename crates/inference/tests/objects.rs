@@ -4,6 +4,7 @@
 //! - on the 91 photos and pictures of ../shared/data (object-labels.csv: the COCO objects of
 //!   each, labelled by eye once; none for texts, textures, logos; those the server accepts), the classes it tags are
 //!   counted against the labels per image, precision and recall printed and held;
+//! - images queued together are answered as each alone (its queue runs them one at a time);
 //! - NanoDet's own normalisation (BGR, ImageNet mean and deviation) does better there than the
 //!   RGB / 255 that Human, the package the model comes from, feeds it.
 //!
@@ -11,14 +12,14 @@
 
 mod common;
 
-use common::{data, frame, load, reference_outputs};
+use common::{data, frame, load_batching, reference_outputs};
 use engine::objects::ObjectClass;
 use inference::{nanodet, Model};
 use std::collections::BTreeSet;
 
 fn detector() -> &'static Model {
     static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
-    MODEL.get_or_init(|| load("nanodet.onnx", &nanodet::INPUT))
+    MODEL.get_or_init(|| load_batching("nanodet.onnx", &nanodet::INPUT, nanodet::MAX_BATCH))
 }
 
 /// Each labelled picture and the COCO classes in it.
@@ -127,4 +128,16 @@ fn the_converted_detector_matches_the_published_model() {
     println!("largest difference from the published model: {worst:e}");
     // Measured: 4e-6 on random input (box logits up to about 5).
     assert!(worst < 1e-3, "{worst}");
+}
+
+#[test]
+fn images_queued_together_are_answered_as_each_alone() {
+    let Some(data) = data("the pictures queued together") else { return };
+    let photos = ["safe/skimage/motorcycle_left.png", "safe/skimage/coffee.png", "safe/skimage/chelsea.png"];
+    let inputs: Vec<Vec<f32>> = photos.iter().map(|p| nanodet::preprocess(&frame(&data.join(p)).0)).collect();
+    let alone: Vec<Vec<f32>> = inputs.iter().map(|i| detector().run(i.clone()).unwrap()).collect();
+    let tickets: Vec<_> = inputs.iter().map(|i| detector().submit(i.clone()).unwrap()).collect();
+    for (ticket, alone) in tickets.into_iter().zip(alone) {
+        assert_eq!(ticket.wait().expect("a queued image's run"), alone);
+    }
 }

@@ -2,6 +2,9 @@
 //! ../shared/data, frames decoded as the server decodes them, and the published models'
 //! outputs under Node (tests/reference/tfjs).
 
+// Each test binary that includes this module uses some of it.
+#![allow(dead_code)]
+
 use base64::Engine;
 use inference::{Model, ModelOptions, Runtime};
 use std::io::Write;
@@ -25,13 +28,19 @@ pub fn data(what_for: &str) -> Option<PathBuf> {
     Some(data)
 }
 
-/// A model of the artifacts, on the one runtime a process may have.
+/// A model of the artifacts, on the one runtime a process may have, taking up to 16 images a
+/// run.
 pub fn load(file: &str, item_shape: &[usize]) -> Model {
+    load_batching(file, item_shape, 16)
+}
+
+/// [`load`], taking up to `max_batch` images a run.
+pub fn load_batching(file: &str, item_shape: &[usize], max_batch: usize) -> Model {
     static RUNTIME: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
     let artifacts = inference::cache_dir().join("artifacts");
     let runtime = RUNTIME
         .get_or_init(|| Runtime::load(&artifacts.join("lib/libonnxruntime.so.1.31.1")).expect("run scripts/fetch.py"));
-    let options = ModelOptions { sessions: 1, threads: 2, max_batch: 16, queue_capacity: 64, memory_arena: false };
+    let options = ModelOptions { sessions: 1, threads: 2, max_batch, queue_capacity: 64, memory_arena: false };
     Model::load(runtime, &artifacts.join("models").join(file), item_shape, options).unwrap()
 }
 
