@@ -2,6 +2,7 @@
 //! kept for a configurable number of days, with queries, statistics and corrections.
 
 use crate::accounts::AccountId;
+use crate::billing::Service;
 use crate::decision::{Label, Suggestion};
 use crate::library::Hash256;
 use crate::policy::Policy;
@@ -40,6 +41,9 @@ pub struct Record {
     pub account: AccountId,
     pub created_at: i64,
     pub origin: Origin,
+    /// What the call was metered as: `IMAGE` or `AIGC` for a moderation, `QUALITY`, `CROP`,
+    /// `LABEL`, `CAR` for an image-analysis (tiia) call.
+    pub service: Service,
     pub biz_type: String,
     pub data_id: String,
     pub file_md5: String,
@@ -87,6 +91,18 @@ pub struct Filter {
     pub user_id: Option<String>,
     pub device_id: Option<String>,
     pub corrected: Option<bool>,
+    /// Records of any of these services; empty: of every service.
+    pub services: Vec<Service>,
+}
+
+/// The services whose records are moderation results (the others are image-analysis calls).
+pub const MODERATION: [Service; 2] = [Service::Image, Service::Aigc];
+
+impl Filter {
+    /// Moderation results only: what ims's own queries, overviews and previews read.
+    pub fn moderation() -> Filter {
+        Filter { services: MODERATION.to_vec(), ..Filter::default() }
+    }
 }
 
 /// Counts of verdicts.
@@ -225,6 +241,7 @@ mod tests {
             account: AccountId(1),
             created_at: 0,
             origin: Origin::Sync,
+            service: crate::billing::Service::Image,
             biz_type: String::new(),
             data_id: format!("d-{id}"),
             file_md5: String::new(),

@@ -711,6 +711,7 @@ fn fill_history(server: &Server, url: Option<&str>, count: usize) -> (engine::ac
                             account: owner,
                             created_at,
                             origin: Origin::Sync,
+                            service: engine::billing::Service::Image,
                             biz_type: ["", "comments", "avatars"][i % 3].into(),
                             data_id: format!("item-{i}"),
                             file_md5: format!("{i:032x}"),

@@ -2,17 +2,21 @@
 //! accounts, keys, rate limits and billing, so a customer of both moves both by changing one
 //! endpoint. The version says which service a call is for (`protocol::schema::Version`).
 //! `AssessQuality`, `CropImage`, `DetectLabel` and `RecognizeCar` are served; image search
-//! comes in the next step (issue 20).
+//! comes in the next step (issue 20). Each answered call is kept in the result history, marked
+//! with its service, so the console shows it beside the moderation results.
 
 use crate::actions::{fields, parse, Context};
 use crate::error::{ErrorCode, ImageError, OrApiError, Source};
 use crate::{billing, moderation};
 use engine::billing::Service;
+use engine::decision::{Label, Suggestion};
 use engine::evidence::Object;
+use engine::history::Record;
 use engine::objects::{self, VehicleType};
 use protocol::{ApiError, Code};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
 
 /// tiia's bound on `ImageBase64` (its documentation: at most 4 MB).
 pub const MAX_IMAGE_BASE64: usize = 4 * 1024 * 1024;
@@ -26,11 +30,20 @@ struct ImageInput {
     image_base64: Option<String>,
 }
 
+/// A tiia call's image: decoded, with what its history record keeps of where it came from.
+struct Image {
+    decoded: Arc<media::Decoded>,
+    /// The URL it was fetched from; empty for content sent.
+    url: String,
+    md5: String,
+}
+
 impl ImageInput {
-    async fn read(self, context: &Context) -> Result<media::Decoded, ApiError> {
+    async fn read(self, context: &Context) -> Result<Image, ApiError> {
         let state = &context.state;
-        let (bytes, source) = match (self.image_url.unwrap_or_default(), self.image_base64.unwrap_or_default()) {
-            (url, _) if !url.is_empty() => (state.fetcher.fetch(&url).await.api()?, Source::Url),
+        let image_url = self.image_url.unwrap_or_default();
+        let (bytes, source) = match (image_url.as_str(), self.image_base64.unwrap_or_default()) {
+            (url, _) if !url.is_empty() => (state.fetcher.fetch(url).await.api()?, Source::Url),
             (_, content) if content.len() > MAX_IMAGE_BASE64 => {
                 return Err(ApiError::with_message(
                     Code::InvalidParameterValueInvalidFileContentSize,
@@ -50,8 +63,56 @@ impl ImageInput {
                 ))
             }
         };
-        moderation::decode(state, bytes.into(), media::Sampling::default(), source).await
+        let md5 = media::md5_hex(&bytes);
+        let decoded = moderation::decode(state, bytes.into(), media::Sampling::default(), source).await?;
+        let url = if source == Source::Url { image_url } else { String::new() };
+        Ok(Image { decoded: Arc::new(decoded), url, md5 })
     }
+}
+
+/// Meters an answered call as `service` and keeps it in the result history, marked with its
+/// service: the answer as sent, a thumbnail and where the image came from. It has no verdict
+/// (Pass, Normal), and no hashes (it is no moderation a correction files in a library).
+async fn answered(
+    context: &Context,
+    service: Service,
+    image: &Image,
+    answer: Map<String, Value>,
+) -> Result<Map<String, Value>, ApiError> {
+    let (decoded, side) = (image.decoded.clone(), context.state.history_settings.thumbnail_side);
+    let thumbnail = tokio::task::spawn_blocking(move || moderation::thumbnail(&decoded, side))
+        .await
+        .map_err(|_| ApiError::new(Code::InternalError))?;
+    let record = Record {
+        request_id: context.request_id.clone(),
+        owner: context.account.owner(),
+        account: context.account.id,
+        created_at: engine::stamp::now(),
+        origin: context.origin,
+        service,
+        biz_type: String::new(),
+        data_id: String::new(),
+        file_md5: image.md5.clone(),
+        file_url: image.url.clone(),
+        user_id: String::new(),
+        device_id: String::new(),
+        context: String::new(),
+        suggestion: Suggestion::Pass,
+        label: Label::Normal,
+        sub_label: String::new(),
+        score: 0,
+        flagged: Vec::new(),
+        text: String::new(),
+        hits: Vec::new(),
+        response: Value::Object(answer.clone()).to_string(),
+        thumbnail,
+        hashes: Vec::new(),
+        observations: None,
+        correction: None,
+    };
+    moderation::store_record(&context.state, record).await;
+    billing::meter(&context.state, &context.account, &context.request_id, service).await?;
+    Ok(answer)
 }
 
 #[derive(Deserialize)]
@@ -63,17 +124,17 @@ struct CropInput {
     image: ImageInput,
 }
 
-/// The objects of the image's first frame (the object detector), the most confident first,
-/// with the frame itself and its scale to the original's pixels.
-async fn find_objects(context: &Context, decoded: media::Decoded) -> Result<(Vec<Object>, media::Decoded), ApiError> {
-    let analyzer = context.state.analyzer.clone();
+/// The objects of the image's first frame (the object detector), the most confident first.
+async fn find_objects(context: &Context, image: &Image) -> Result<Vec<Object>, ApiError> {
+    let (analyzer, decoded) = (context.state.analyzer.clone(), image.decoded.clone());
     if !analyzer.detects_objects() {
         return Err(crate::error::no_object_detector());
     }
     tokio::task::spawn_blocking(move || {
         let frame = &decoded.frames[0].image;
-        let objects = analyzer.objects(frame, moderation::frame_scale(&decoded), None)?.unwrap_or_default();
-        Ok::<_, inference::InferenceError>((objects, decoded))
+        Ok::<_, inference::InferenceError>(
+            analyzer.objects(frame, moderation::frame_scale(&decoded), None)?.unwrap_or_default(),
+        )
     })
     .await
     .map_err(|_| ApiError::new(Code::InternalError))?
@@ -105,9 +166,8 @@ pub async fn detect_label(context: Context, params: Value) -> Result<Map<String,
             format!("Scenes 含有 `{unknown}`；可选场景为 WEB、CAMERA、ALBUM、NEWS。"),
         ));
     }
-    let (found, _) = find_objects(&context, image.read(&context).await?).await?;
-    let tags = objects::tags(&found);
-    billing::meter(&context.state, &context.account, &context.request_id, Service::Label).await?;
+    let image = image.read(&context).await?;
+    let tags = objects::tags(&find_objects(&context, &image).await?);
     let mut answer = Map::new();
     for (scene, list) in LABEL_SCENES {
         let labels = scenes.iter().any(|s| s == scene).then(|| {
@@ -125,7 +185,7 @@ pub async fn detect_label(context: Context, params: Value) -> Result<Map<String,
         });
         answer.insert(list.into(), json!(labels));
     }
-    Ok(answer)
+    answered(&context, Service::Label, &image, answer).await
 }
 
 /// A box's four corners as tiia gives them: bottom-left, top-left, top-right, bottom-right.
@@ -139,15 +199,16 @@ fn corners([x, y, w, h]: [u32; 4]) -> Value {
 /// detector's confidence in the type. None found: `FailedOperation.NoObjectDetected`, as the
 /// cloud answers.
 pub async fn recognize_car(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
-    let (found, decoded) = find_objects(&context, parse::<ImageInput>(params)?.read(&context).await?).await?;
+    let image = parse::<ImageInput>(params)?.read(&context).await?;
+    let found = find_objects(&context, &image).await?;
     let vehicles: Vec<(&Object, VehicleType)> =
         found.iter().filter_map(|o| Some((o, VehicleType::of(o.class)?))).collect();
     let Some(largest) = vehicles.iter().max_by_key(|(o, _)| u64::from(o.bbox[2]) * u64::from(o.bbox[3])) else {
         return Err(ApiError::new(Code::FailedOperationNoObjectDetected));
     };
-    let frame = &decoded.frames[0].image;
+    let frame = &image.decoded.frames[0].image;
     // Boxes are in the original's pixels; the colour is read in the frame's.
-    let to_frame = 1.0 / moderation::frame_scale(&decoded);
+    let to_frame = 1.0 / moderation::frame_scale(&image.decoded);
     let tags: Vec<Value> = vehicles
         .iter()
         .map(|(o, kind)| {
@@ -163,8 +224,8 @@ pub async fn recognize_car(context: Context, params: Value) -> Result<Map<String
             })
         })
         .collect();
-    billing::meter(&context.state, &context.account, &context.request_id, Service::Car).await?;
-    Ok(fields(json!({"CarCoords": corners(largest.0.bbox), "CarTags": tags})))
+    let answer = fields(json!({"CarCoords": corners(largest.0.bbox), "CarTags": tags}));
+    answered(&context, Service::Car, &image, answer).await
 }
 
 fn invalid(en: String, zh: String) -> ApiError {
@@ -179,15 +240,15 @@ pub async fn crop_image(context: Context, params: Value) -> Result<Map<String, V
     if width <= 0 || height <= 0 {
         return Err(invalid("Width and Height must be above 0.".into(), "Width 与 Height 必须大于 0。".into()));
     }
-    let decoded = image.read(&context).await?;
-    let (original_w, original_h) = (decoded.probe.width, decoded.probe.height);
+    let image = image.read(&context).await?;
+    let (original_w, original_h) = (image.decoded.probe.width, image.decoded.probe.height);
     if width as u64 > original_w || height as u64 > original_h {
         return Err(invalid(
             format!("Width and Height must be at most the image's {original_w} x {original_h}."),
             format!("Width 与 Height 不能超过图片的 {original_w} x {original_h}。"),
         ));
     }
-    let analyzer = context.state.analyzer.clone();
+    let (analyzer, decoded) = (context.state.analyzer.clone(), image.decoded.clone());
     let crop = tokio::task::spawn_blocking(move || {
         let frame = &decoded.frames[0].image;
         let faces =
@@ -205,28 +266,28 @@ pub async fn crop_image(context: Context, params: Value) -> Result<Map<String, V
     .await
     .map_err(|_| ApiError::new(Code::InternalError))?
     .api()?;
-    billing::meter(&context.state, &context.account, &context.request_id, Service::Crop).await?;
-    Ok(fields(json!({
+    let answer = fields(json!({
         "X": crop.x, "Y": crop.y, "Width": crop.width, "Height": crop.height,
         "OriginalWidth": original_w, "OriginalHeight": original_h, "CropResult": crop.result,
-    })))
+    }));
+    answered(&context, Service::Crop, &image, answer).await
 }
 
 /// `AssessQuality`: the flags and the clarity score from the pixels (`media::quality`); no
 /// `AestheticScore` (no model for it can be had here: the field is left out, never made up).
 pub async fn assess_quality(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
-    let decoded = parse::<ImageInput>(params)?.read(&context).await?;
-    let (width, height) = (decoded.probe.width, decoded.probe.height);
+    let image = parse::<ImageInput>(params)?.read(&context).await?;
+    let (width, height, decoded) = (image.decoded.probe.width, image.decoded.probe.height, image.decoded.clone());
     let quality = tokio::task::spawn_blocking(move || media::quality::assess(&decoded.frames[0].image, width, height))
         .await
         .map_err(|_| ApiError::new(Code::InternalError))?;
-    billing::meter(&context.state, &context.account, &context.request_id, Service::Quality).await?;
-    Ok(fields(json!({
+    let answer = fields(json!({
         "LongImage": quality.long_image,
         "BlackAndWhite": quality.black_and_white,
         "SmallImage": quality.small_image,
         "BigImage": quality.big_image,
         "PureImage": quality.pure_image,
         "ClarityScore": quality.clarity,
-    })))
+    }));
+    answered(&context, Service::Quality, &image, answer).await
 }

@@ -66,9 +66,11 @@ fn parse_time(value: &str) -> Result<i64, ApiError> {
 }
 
 /// The filters of the API as a query. Names: `DateRange` [from, to), `BizType`, `Suggestion`,
-/// `Label`, `DataId`, `UserId`, `DeviceId`, `Corrected` (true/false); each once, each with one value (two for the range).
+/// `Label`, `DataId`, `UserId`, `DeviceId`, `Corrected` (true/false), `Service` (one or more
+/// of `IMAGE`, `AIGC`, `QUALITY`, `CROP`, `LABEL`, `CAR`; without it, moderation results only:
+/// `IMAGE` and `AIGC`); each once, each with one value (two for the range).
 fn filter_of(inputs: Vec<FilterInput>) -> Result<Filter, ApiError> {
-    let mut filter = Filter::default();
+    let mut filter = Filter::moderation();
     let mut seen = std::collections::HashSet::new();
     for FilterInput { name, values } in inputs {
         if !seen.insert(name.clone()) {
@@ -96,10 +98,13 @@ fn filter_of(inputs: Vec<FilterInput>) -> Result<Filter, ApiError> {
                 filter.corrected =
                     Some(one()?.parse().map_err(|_| invalid("Corrected takes true or false".to_string()))?)
             }
+            "Service" if values.is_empty() => return Err(invalid("Service takes one or more services")),
+            "Service" => filter.services = values.iter().map(|v| parse_name(v, "service")).collect::<Result<_, _>>()?,
             other => {
                 return Err(invalid(format!(
-                "unknown filter `{other}` (DateRange, BizType, Suggestion, Label, DataId, UserId, DeviceId, Corrected)"
-            )))
+                    "unknown filter `{other}` (DateRange, BizType, Suggestion, Label, DataId, UserId, DeviceId, \
+                     Corrected, Service)"
+                )))
             }
         }
     }

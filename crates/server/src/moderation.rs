@@ -198,7 +198,8 @@ async fn moderate_admitted(
         }
     };
     tracing::debug!(account = %account.id, suggestion = %response.suggestion, "moderated");
-    timed("history", record(state, account, request_id, origin, url, request, &response, &verdict, looks)).await?;
+    let recorded = Recorded { origin, service, url };
+    timed("history", record(state, account, request_id, recorded, request, &response, &verdict, looks)).await?;
     // Metering is the last thing before the answer: a crash before it leaves the call
     // unanswered and free; a failure of it fails the call.
     timed("metering", billing::meter(state, account, request_id, service)).await?;
@@ -452,16 +453,22 @@ async fn find_codes(decoded: &Arc<Decoded>, wanted: bool) -> Result<Option<Vec<F
     Ok(Some(codes))
 }
 
-/// Stores a result in the history. The answer stands even if the record cannot be written (the
-/// image was moderated; the failure is logged and counted), but a result that cannot be
-/// serialised is an error, never stored empty.
+/// How a result came: through which door, metered as which service, from which URL (empty
+/// for content sent).
+struct Recorded<'a> {
+    origin: Origin,
+    service: Service,
+    url: &'a str,
+}
+
+/// Stores a result in the history (see [`store_record`]); a result that cannot be serialised
+/// is an error, never stored empty.
 #[allow(clippy::too_many_arguments)]
 async fn record(
     state: &AppState,
     account: &Account,
     request_id: &str,
-    origin: Origin,
-    url: &str,
+    Recorded { origin, service, url }: Recorded<'_>,
     request: &ImageModerationRequest,
     response: &ImageModerationResponse,
     verdict: &Verdict,
@@ -478,6 +485,7 @@ async fn record(
         account: account.id,
         created_at: engine::stamp::now(),
         origin,
+        service,
         biz_type: response.biz_type.clone(),
         data_id: response.data_id.clone(),
         file_md5: response.file_md5.clone(),
@@ -498,12 +506,18 @@ async fn record(
         observations,
         correction: None,
     };
+    store_record(state, record).await;
+    Ok(())
+}
+
+/// Writes a record to the history. The answer stands even if it cannot be written (the work
+/// was done; the failure is logged and counted).
+pub(crate) async fn store_record(state: &AppState, record: Record) {
     let history = state.history.clone();
     if let Err(e) = actions::blocking(move || history.record(&record)).await {
         metrics::counter!("ims_history_write_failures_total").increment(1);
         tracing::error!(code = e.code.as_str(), "the result could not be recorded");
     }
-    Ok(())
 }
 
 /// What the history and the libraries keep of an image: its PDQ hashes, a thumbnail, and (once
@@ -526,11 +540,16 @@ async fn look(state: &AppState, decoded: &Arc<Decoded>) -> Result<Looks, ApiErro
             .map(|p| Hash256::from_bytes(&p.bits))
             .collect();
         hashes.dedup();
-        let thumbnail = (side > 0).then(|| media::jpeg::thumbnail(&decoded.frames[0].image, side).ok()).flatten();
-        Looks { hashes, thumbnail, observations: None }
+        Looks { hashes, thumbnail: thumbnail(&decoded, side), observations: None }
     })
     .await
     .map_err(|e| check_failed("image_libraries", &e))
+}
+
+/// The history's thumbnail of an image: its first frame, `side` pixels on its longer side
+/// (`history.thumbnail_side`; 0 keeps none).
+pub(crate) fn thumbnail(decoded: &Decoded, side: u32) -> Option<Vec<u8>> {
+    (side > 0).then(|| media::jpeg::thumbnail(&decoded.frames[0].image, side).ok()).flatten()
 }
 
 /// The account's library samples the image matches, under the policy's libraries; `None` when

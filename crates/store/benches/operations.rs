@@ -38,6 +38,7 @@ fn record(owner: AccountId, id: String, at: i64) -> Record {
         account: owner,
         created_at: at,
         origin: Origin::Sync,
+        service: engine::billing::Service::Image,
         biz_type: String::new(),
         data_id: "bench".into(),
         file_md5: "0".repeat(32),

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 pub(crate) const COLUMNS: &str = "request_id, owner_id, account_id, created_at, origin, biz_type, data_id, file_md5, \
      file_url, suggestion, label, sub_label, score, flagged, text, hits, response, thumbnail, hashes, \
      corrected_suggestion, corrected_label, correction_note, corrected_by, corrected_at, user_id, device_id, context, \
-     observations";
+     observations, service";
 
 /// A result's observations as stored (JSON); `None` for none, or for a form this version
 /// cannot read (the result then has nothing to preview a policy on).
@@ -64,6 +64,10 @@ pub(crate) fn conditions(owner: AccountId, filter: &Filter) -> (String, Vec<Para
         Some(true) => add("corrected_at IS NOT NULL", vec![]),
         Some(false) => add("corrected_at IS NULL", vec![]),
         None => {}
+    }
+    if !filter.services.is_empty() {
+        let marks = vec!["?"; filter.services.len()].join(", ");
+        add(&format!("service IN ({marks})"), filter.services.iter().map(|s| Param::Text(s.as_str().into())).collect());
     }
     (sql, values)
 }

@@ -255,3 +255,33 @@ fn objects_are_recognition_results_when_a_policy_asks() {
         .iter()
         .all(|p| p["Score"].as_i64().unwrap() >= 50 && p["Location"]["Width"].as_f64().unwrap() > 300.0));
 }
+
+/// Each tiia call is kept in the result history, marked with its service: not among ims's
+/// moderation results (`DescribeImsList` without a `Service` filter), found with one, and shown
+/// in the console's results (its service column and filter) with the answer as sent.
+#[test]
+fn analysis_calls_are_kept_in_the_history_with_their_service() {
+    use crate::harness::raw;
+    let server = Server::start();
+    tiia(&server, "AssessQuality", json!({"ImageBase64": b64(&jpeg(&detailed(300, 200)))})).unwrap();
+    let listed = |filters: Value| server.call("DescribeImsList", json!({"Filters": filters, "PageSize": 10})).unwrap();
+    assert_eq!(listed(json!([]))["TotalCount"], 0, "not a moderation result");
+    let kept = listed(json!([{"Name": "Service", "Values": ["QUALITY", "LABEL"]}]));
+    assert_eq!(kept["TotalCount"], 1, "{kept}");
+    let id = kept["ImsDetailSet"][0]["ContentId"].as_str().unwrap().to_string();
+    let unknown = server.call("DescribeImsList", json!({"Filters": [{"Name": "Service", "Values": ["TAXI"]}]}));
+    assert_eq!(unknown.unwrap_err().0, "InvalidParameterValue.InvalidParameter");
+
+    let form = format!("secret_id={}&secret_key={}", server.secret_id, server.secret_key);
+    let form_type = [("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned())];
+    let signed = raw(&server.endpoint, "POST", "/console/sign-in", &form_type, form.as_bytes());
+    let cookie = signed.header("set-cookie").expect("signed in").split(';').next().unwrap().to_owned();
+    let get = |path: &str| {
+        let page = raw(&server.endpoint, "GET", path, &[("Cookie".to_owned(), cookie.clone())], b"");
+        String::from_utf8_lossy(&page.body).into_owned()
+    };
+    let listing = get("/console/results?service=QUALITY");
+    assert!(listing.contains(&id) && listing.contains(r#"<td class="service">QUALITY</td>"#), "{listing}");
+    assert!(get("/console/results?service=IMAGE").contains(r#"<span id="total">0</span>"#));
+    assert!(get(&format!("/console/results/{id}")).contains("ClarityScore"), "the answer as sent");
+}

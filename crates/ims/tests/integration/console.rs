@@ -61,6 +61,7 @@ fn record_hostile_result(server: &Server, owner: i64, markup: &str) {
             account: engine::accounts::AccountId(owner),
             created_at: engine::stamp::now(),
             origin: Origin::Sync,
+            service: engine::billing::Service::Image,
             biz_type: markup.into(),
             data_id: markup.into(),
             file_md5: String::new(),

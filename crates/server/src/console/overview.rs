@@ -40,8 +40,9 @@ pub(super) async fn page(
     let (history, billing, owner) = (state.history.clone(), state.billing.clone(), visitor.account.owner());
     let now = engine::stamp::now();
     let found = tokio::task::spawn_blocking(move || {
-        let today = Filter { from: Some(now - now.rem_euclid(SECONDS_PER_DAY)), ..Filter::default() };
-        let month = Filter { from: Some(now - DAYS * SECONDS_PER_DAY), ..Filter::default() };
+        // Verdicts: moderation results (image-analysis calls have none).
+        let today = Filter { from: Some(now - now.rem_euclid(SECONDS_PER_DAY)), ..Filter::moderation() };
+        let month = Filter { from: Some(now - DAYS * SECONDS_PER_DAY), ..Filter::moderation() };
         let today = history.stats(owner, &today).map_err(|e| e.to_string())?.overview;
         let month = history.stats(owner, &month).map_err(|e| e.to_string())?;
         let packages = billing.packages(owner).map_err(|e| e.to_string())?;

@@ -261,7 +261,7 @@ pub(super) async fn submit(
     let filter = Filter {
         biz_type: Some(biz_type.clone()),
         from: Some(engine::stamp::now() - PREVIEW_DAYS * SECONDS_PER_DAY),
-        ..Filter::default()
+        ..Filter::moderation()
     };
     let preview = tokio::task::spawn_blocking(move || {
         history.results(owner, &filter, 0, PREVIEW_RESULTS).map(|(records, _)| Preview::of(&judged, &records))

@@ -11,6 +11,7 @@ use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
+use engine::billing::Service;
 use engine::decision::{Label, Suggestion};
 use engine::history::{Filter, HistoryError, Record, SECONDS_PER_DAY};
 use engine::policy::Policy;
@@ -31,6 +32,8 @@ pub(super) struct ResultsQuery {
     label: String,
     data_id: String,
     corrected: String,
+    /// A service's results (moderation or an image-analysis action); empty: every service.
+    service: String,
     /// From 1; anything else is the first page.
     page: String,
 }
@@ -49,6 +52,7 @@ impl ResultsQuery {
             |text: &str, parse: fn(&str) -> bool| if text.is_empty() || parse(text) { Ok(()) } else { Err("value") };
         named(&self.suggestion, |s| Suggestion::parse(s).is_some())?;
         named(&self.label, |s| Label::parse(s).is_some())?;
+        named(&self.service, |s| Service::parse(s).is_some())?;
         let non_empty = |text: &str| (!text.is_empty()).then(|| text.to_owned());
         Ok(Filter {
             from: day(&self.from)?,
@@ -63,6 +67,7 @@ impl ResultsQuery {
                 "no" => Some(false),
                 _ => None,
             },
+            services: Service::parse(&self.service).into_iter().collect(),
             ..Filter::default()
         })
     }
@@ -72,6 +77,7 @@ impl ResultsQuery {
 struct Row {
     id: String,
     data_id: String,
+    service: &'static str,
     policy: String,
     label: &'static str,
     sub_label: String,
@@ -89,6 +95,7 @@ impl Row {
         Row {
             id: r.request_id.clone(),
             data_id: r.data_id.clone(),
+            service: r.service.as_str(),
             policy: r.biz_type.clone(),
             label: r.label.as_str(),
             sub_label: r.sub_label.clone(),
@@ -110,6 +117,7 @@ struct ResultsPage {
     query: ResultsQuery,
     suggestions: &'static [Suggestion],
     labels: &'static [Label],
+    services: &'static [Service],
     rows: Vec<Row>,
     total: u64,
     page: u64,
@@ -144,6 +152,7 @@ pub(super) async fn list(
         query,
         suggestions: &Suggestion::ALL,
         labels: &Label::ALL,
+        services: &Service::ALL,
         rows: Vec::new(),
         total: 0,
         page,

@@ -2,6 +2,7 @@
 //! retention.
 
 use engine::accounts::{AccountId, AccountRepository};
+use engine::billing::Service;
 use engine::decision::{Label, Suggestion};
 use engine::evidence::{Evidence, Place};
 use engine::history::*;
@@ -14,6 +15,7 @@ pub fn record(owner: AccountId, id: &str, at: i64, suggestion: Suggestion, label
         account: owner,
         created_at: at,
         origin: Origin::Sync,
+        service: Service::Image,
         biz_type: if id.starts_with('b') { "beta".into() } else { String::new() },
         data_id: format!("data-{id}"),
         file_md5: String::new(),
@@ -92,6 +94,16 @@ pub fn filters_pages_stats_corrections_and_retention<S: AccountRepository + Hist
     assert_eq!(stats.per_label[0], (Label::Sexy, 2));
     assert_eq!(stats.per_policy, [(String::new(), 2), ("beta".to_owned(), 1)], "the busiest policies first");
 
+    // Image-analysis calls are kept beside moderation results, told apart by their service.
+    let tiia = record(a, "t5", day(101) + 1, Suggestion::Pass, Label::Normal);
+    store.record(&Record { service: Service::Label, ..tiia }).unwrap();
+    let analysis = Filter { services: vec![Service::Label, Service::Car], ..Default::default() };
+    let (page, total) = store.results(a, &analysis, 0, 10).unwrap();
+    assert_eq!((total, page[0].service), (1, Service::Label));
+    assert_eq!(store.results(a, &Filter::moderation(), 0, 10).unwrap().1, 3);
+    assert_eq!(store.stats(a, &Filter::moderation()).unwrap().overview.total, 3);
+    assert_eq!(store.results(a, &all, 0, 10).unwrap().1, 4, "every service");
+
     let correction = Correction {
         suggestion: Suggestion::Pass,
         label: Label::Normal,
@@ -108,6 +120,6 @@ pub fn filters_pages_stats_corrections_and_retention<S: AccountRepository + Hist
     // Kept 30 days: at day 130 + 1 s the results of day 100 are purged, those of 101 kept.
     assert_eq!(store.purge(retention_cutoff(day(130), 30)).unwrap(), 0);
     assert_eq!(store.purge(retention_cutoff(day(130) + 6, 30)).unwrap(), 2);
-    assert_eq!(store.results(a, &all, 0, 10).unwrap().1, 1);
+    assert_eq!(store.results(a, &all, 0, 10).unwrap().1, 2);
     assert_eq!(store.results(b, &all, 0, 10).unwrap().1, 1);
 }

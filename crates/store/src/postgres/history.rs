@@ -28,6 +28,7 @@ fn record_from_row(row: &Row) -> Result<Record, Fault> {
         account: AccountId(row.try_get(2)?),
         created_at: row.try_get(3)?,
         origin: Origin::parse(row.try_get(4)?).unwrap_or(Origin::Sync),
+        service: parse_name(row.try_get(28)?)?,
         biz_type: row.try_get(5)?,
         data_id: row.try_get(6)?,
         file_md5: row.try_get(7)?,
@@ -93,7 +94,7 @@ impl HistoryRepository for PostgresStore {
             .execute(
                 &format!(
                     "INSERT INTO results ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                     $14, $15, $16, $17, $18, $19, NULL, NULL, NULL, NULL, NULL, $20, $21, $22, $23)"
+                     $14, $15, $16, $17, $18, $19, NULL, NULL, NULL, NULL, NULL, $20, $21, $22, $23, $24)"
                 ),
                 &[
                     &r.request_id,
@@ -119,6 +120,7 @@ impl HistoryRepository for PostgresStore {
                     &r.device_id,
                     &r.context,
                     &observations,
+                    &r.service.as_str(),
                 ],
             )
             .db::<HistoryError>()?;

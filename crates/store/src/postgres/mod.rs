@@ -48,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema-2.sql"),
     include_str!("schema-3.sql"),
     include_str!("schema-4.sql"),
+    include_str!("schema-5.sql"),
 ];
 
 /// Advisory locks, as (class, key) pairs, in ims's own database.

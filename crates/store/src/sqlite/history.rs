@@ -35,6 +35,7 @@ fn record_from_row(row: &Row<'_>) -> rusqlite::Result<Record> {
         account: AccountId(row.get(2)?),
         created_at: row.get(3)?,
         origin: Origin::parse(&row.get::<_, String>(4)?).unwrap_or(Origin::Sync),
+        service: parse_name(&row.get::<_, String>(28)?)?,
         biz_type: row.get(5)?,
         data_id: row.get(6)?,
         file_md5: row.get(7)?,
@@ -87,7 +88,7 @@ impl HistoryRepository for SqliteStore {
         let flagged: Vec<String> = r.flagged.iter().map(name_of).collect();
         self.connection(HistoryError::Storage)?
             .execute(
-                &format!("INSERT INTO results ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, NULL, NULL, NULL, NULL, NULL, ?20, ?21, ?22, ?23)"),
+                &format!("INSERT INTO results ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, NULL, NULL, NULL, NULL, NULL, ?20, ?21, ?22, ?23, ?24)"),
                 params![
                     r.request_id,
                     r.owner.0,
@@ -112,6 +113,7 @@ impl HistoryRepository for SqliteStore {
                     r.device_id,
                     r.context,
                     r.observations.as_ref().map(serde_json::to_string).transpose().map_err(storage)?,
+                    r.service.as_str(),
                 ],
             )
             .map_err(storage)?;

@@ -345,6 +345,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE TABLE face_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
     INSERT INTO face_version VALUES (1, 0);
 "#,
+    r#"
+    -- The service each result was metered as (issue 20): image-analysis (tiia) calls are kept
+    -- beside moderation results. Results from before were moderations.
+    ALTER TABLE results ADD COLUMN service TEXT NOT NULL DEFAULT 'IMAGE';
+    -- Listings still read this index alone: the service is one of the filters now.
+    DROP INDEX results_for_listing;
+    CREATE INDEX results_for_listing
+        ON results(owner_id, created_at, suggestion, label, biz_type, corrected_at, flagged, service);
+"#,
 ];
 
 pub struct SqliteStore {
