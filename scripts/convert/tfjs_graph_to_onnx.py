@@ -200,8 +200,8 @@ class Converter:
             return self.conv(n, depthwise=False)
         if op in ("FusedDepthwiseConv2dNative", "DepthwiseConv2dNative"):
             return self.conv(n, depthwise=True)
-        if op in ("SparseToDense", "AddV2") and self.folded(name) is not None:
-            return self.const(name, self.folded(name))
+        if op in ("SparseToDense", "AddV2") and (value := self.folded(name)) is not None:
+            return self.const(name, value)
         if op in ("Pad", "PadV2"):
             p = self.constant(inputs[1]).astype(np.int64)  # [rank, 2]
             pads = self.const(f"{name}::pads", np.concatenate([p[:, 0], p[:, 1]]))

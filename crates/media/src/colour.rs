@@ -89,9 +89,12 @@ pub fn of_box(image: &RgbImage, bbox: [u32; 4]) -> Option<Found> {
         return None;
     }
     let share = |c: Colour| counts[c as usize] as f32 / total as f32;
-    let best = |among: &mut dyn Iterator<Item = Colour>| among.max_by_key(|&c| counts[c as usize]);
     let chromatic: f32 = Colour::ALL.into_iter().filter(|c| !c.achromatic()).map(share).sum();
-    let colour = best(&mut Colour::ALL.into_iter().filter(|c| c.achromatic() == (chromatic < CHROMATIC_SHARE)))
+    let chromatic_wins = chromatic >= CHROMATIC_SHARE;
+    let colour = Colour::ALL
+        .into_iter()
+        .filter(|c| c.achromatic() != chromatic_wins)
+        .max_by_key(|&c| counts[c as usize])
         .expect("colours");
     Some(Found { colour, share: share(colour) })
 }

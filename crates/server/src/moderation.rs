@@ -198,8 +198,8 @@ async fn moderate_admitted(
         }
     };
     tracing::debug!(account = %account.id, suggestion = %response.suggestion, "moderated");
-    let recorded = Recorded { origin, service, url };
-    timed("history", record(state, account, request_id, recorded, request, &response, &verdict, looks)).await?;
+    let history = record(state, account, request_id, origin, service, url, request, &response, &verdict, looks);
+    timed("history", history).await?;
     // Metering is the last thing before the answer: a crash before it leaves the call
     // unanswered and free; a failure of it fails the call.
     timed("metering", billing::meter(state, account, request_id, service)).await?;
@@ -453,14 +453,6 @@ async fn find_codes(decoded: &Arc<Decoded>, wanted: bool) -> Result<Option<Vec<F
     Ok(Some(codes))
 }
 
-/// How a result came: through which door, metered as which service, from which URL (empty
-/// for content sent).
-struct Recorded<'a> {
-    origin: Origin,
-    service: Service,
-    url: &'a str,
-}
-
 /// Stores a result in the history (see [`store_record`]); a result that cannot be serialised
 /// is an error, never stored empty.
 #[allow(clippy::too_many_arguments)]
@@ -468,7 +460,9 @@ async fn record(
     state: &AppState,
     account: &Account,
     request_id: &str,
-    Recorded { origin, service, url }: Recorded<'_>,
+    origin: Origin,
+    service: Service,
+    url: &str,
     request: &ImageModerationRequest,
     response: &ImageModerationResponse,
     verdict: &Verdict,
