@@ -10,6 +10,7 @@
 //! - [`verdict`]: the one composition rule: frames, text, codes and library matches under a
 //!   policy become the answer, its scenes and its explanation;
 //! - [`library`]: image libraries and matching by perceptual hash;
+//! - [`search`]: image search's groups of pictures, found again by perceptual hash;
 //! - [`objects`]: the object detector's classes, their names and categories, tags and vehicles;
 //! - [`keywords`]: keyword libraries and matching that sees through evasions;
 //! - [`ads`]: links, phone numbers, contact handles and QR codes as ads;
@@ -35,6 +36,7 @@ pub mod library;
 pub mod objects;
 pub mod policy;
 pub mod ratelimit;
+pub mod search;
 pub mod stamp;
 pub mod task;
 pub mod verdict;

@@ -332,15 +332,64 @@ impl LibraryMatch {
     }
 }
 
-struct Indexed {
-    sample: Sample,
-    slots: Vec<u32>,
+/// Rows of a store filed in a [`HashIndex`] under their hashes, by their row number (`seq`),
+/// so that a reader following the store's changes can add and remove them: the image
+/// libraries' [`Matcher`] and image search's groups (`search::GroupIndex`) keep one.
+pub struct Filed<T> {
+    index: HashIndex,
+    entries: HashMap<i64, (T, Vec<u32>)>,
+}
+
+impl<T> Default for Filed<T> {
+    fn default() -> Self {
+        Filed { index: HashIndex::new(), entries: HashMap::new() }
+    }
+}
+
+impl<T> Filed<T> {
+    /// How many hashes are filed.
+    pub fn hashes(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Files `entry` under `hashes`, unless row `seq` is filed already (a change read twice).
+    pub fn insert(&mut self, seq: i64, hashes: &[Hash256], entry: T) {
+        if self.entries.contains_key(&seq) {
+            return;
+        }
+        let slots = hashes.iter().map(|h| self.index.insert(*h, seq as u64)).collect();
+        self.entries.insert(seq, (entry, slots));
+    }
+
+    pub fn remove(&mut self, seq: i64) {
+        if let Some((_, slots)) = self.entries.remove(&seq) {
+            for slot in slots {
+                self.index.remove(slot);
+            }
+        }
+    }
+
+    pub fn get(&self, seq: i64) -> Option<&T> {
+        self.entries.get(&seq).map(|(entry, _)| entry)
+    }
+
+    /// Each row with a hash within `max_distance` (at most 31) of one of `hashes`, with its
+    /// smallest distance.
+    pub fn nearest(&self, hashes: &[Hash256], max_distance: u32) -> HashMap<i64, u32> {
+        let mut best: HashMap<i64, u32> = HashMap::new();
+        for hash in hashes {
+            for (key, distance) in self.index.search(hash, max_distance) {
+                let entry = best.entry(key as i64).or_insert(distance);
+                *entry = (*entry).min(distance);
+            }
+        }
+        best
+    }
 }
 
 #[derive(Default)]
 struct MatcherState {
-    index: HashIndex,
-    samples: HashMap<i64, Indexed>,
+    samples: Filed<Sample>,
     libraries: HashMap<String, ImageLibrary>,
     cursor: LibraryCursor,
 }
@@ -353,11 +402,11 @@ pub struct Matcher {
 
 impl Matcher {
     pub fn new() -> Matcher {
-        Matcher { state: RwLock::new(MatcherState { index: HashIndex::new(), ..Default::default() }) }
+        Matcher::default()
     }
 
     pub fn len(&self) -> usize {
-        self.state.read().expect("matcher lock").index.len()
+        self.state.read().expect("matcher lock").samples.hashes()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -372,21 +421,13 @@ impl Matcher {
             return Ok(());
         }
         let mut state = self.state.write().expect("matcher lock");
-        let state = &mut *state;
         state.libraries = changes.libraries.into_iter().map(|l| (l.lib_id.clone(), l)).collect();
         for seq in changes.removed {
-            if let Some(indexed) = state.samples.remove(&seq) {
-                for slot in indexed.slots {
-                    state.index.remove(slot);
-                }
-            }
+            state.samples.remove(seq);
         }
         for sample in changes.added {
-            if state.samples.contains_key(&sample.seq) {
-                continue;
-            }
-            let slots = sample.hashes.iter().map(|h| state.index.insert(*h, sample.seq as u64)).collect();
-            state.samples.insert(sample.seq, Indexed { sample, slots });
+            let hashes = sample.hashes.clone();
+            state.samples.insert(sample.seq, &hashes, sample);
         }
         state.cursor = changes.cursor;
         Ok(())
@@ -403,17 +444,11 @@ impl Matcher {
     /// `only` names (all of the owner's when `None`), closest first, one per sample.
     pub fn find(&self, owner: AccountId, only: Option<&[String]>, hashes: &[Hash256]) -> Vec<LibraryMatch> {
         let state = self.state.read().expect("matcher lock");
-        let mut best: HashMap<i64, u32> = HashMap::new();
-        for hash in hashes {
-            for (key, distance) in state.index.search(hash, MATCH_DISTANCE) {
-                let entry = best.entry(key as i64).or_insert(distance);
-                *entry = (*entry).min(distance);
-            }
-        }
+        let best = state.samples.nearest(hashes, MATCH_DISTANCE);
         let mut matches: Vec<LibraryMatch> = best
             .into_iter()
             .filter_map(|(seq, distance)| {
-                let sample = &state.samples.get(&seq)?.sample;
+                let sample = state.samples.get(seq)?;
                 let library = state.libraries.get(&sample.lib_id)?;
                 let linked = only.is_none_or(|ids| ids.contains(&library.lib_id));
                 (library.owner == owner && linked).then(|| LibraryMatch {

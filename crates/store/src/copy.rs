@@ -35,7 +35,17 @@ const TABLES: &[(&str, &str)] = &[
     ("console_passwords", "account_id"),
     ("console_sessions", "rowid"),
     ("console_failures", "rowid"),
+    ("face_libs", "rowid"),
+    ("face_people", "key"),
+    ("face_samples", "seq"),
+    ("face_removals", "seq"),
+    ("search_groups", "rowid"),
+    ("search_pictures", "seq"),
+    ("search_picture_removals", "seq"),
 ];
+
+/// The one-row tables that carry a version, set to the source's rather than copied.
+const VERSIONS: &[&str] = &["keyword_version", "face_version"];
 
 /// The identity columns whose sequences must continue after the copied rows.
 const IDENTITIES: &[(&str, &str)] = &[
@@ -46,6 +56,11 @@ const IDENTITIES: &[(&str, &str)] = &[
     ("keywords", "seq"),
     ("packages", "id"),
     ("transactions", "id"),
+    ("face_people", "key"),
+    ("face_samples", "seq"),
+    ("face_removals", "seq"),
+    ("search_pictures", "seq"),
+    ("search_picture_removals", "seq"),
 ];
 
 /// How many rows of each table were copied.
@@ -111,8 +126,11 @@ pub fn sqlite_to_postgres(source: &Path, to: &str, sealer: Sealer) -> Result<Cop
     for &(table, order) in TABLES {
         tables.push((table, copy_table(&snapshot, &mut tx, table, order)?));
     }
-    let version: i64 = snapshot.query_row("SELECT version FROM keyword_version WHERE id = 1", [], |r| r.get(0))?;
-    tx.execute("UPDATE keyword_version SET version = $1 WHERE id = 1", &[&version])?;
+    for table in VERSIONS {
+        let version: i64 =
+            snapshot.query_row(&format!("SELECT version FROM {table} WHERE id = 1"), [], |r| r.get(0))?;
+        tx.execute(&format!("UPDATE {table} SET version = $1 WHERE id = 1"), &[&version])?;
+    }
     for (table, column) in IDENTITIES {
         tx.execute(
             &format!(
@@ -185,6 +203,8 @@ fn convert(value: Value, to: &Type, table: &str, column: &str) -> Result<Box<dyn
         (Value::Integer(n), &Type::INT8) => Box::new(*n),
         (Value::Integer(n), &Type::INT4) => Box::new(i32::try_from(*n).map_err(|_| mismatch())?),
         (Value::Integer(n), &Type::BOOL) => Box::new(*n != 0),
+        (Value::Real(r), &Type::FLOAT4) => Box::new(*r as f32),
+        (Value::Real(r), &Type::FLOAT8) => Box::new(*r),
         (Value::Text(t), &Type::TEXT) => Box::new(t.clone()),
         (Value::Blob(b), &Type::BYTEA) => Box::new(b.clone()),
         _ => return Err(mismatch()),
@@ -198,10 +218,12 @@ mod tests {
     use engine::accounts::{AccountId, AccountRepository};
     use engine::billing::{Billing, BillingRepository, BillingSettings, Service, Usage};
     use engine::decision::{Label, Suggestion};
+    use engine::faces::{FaceAction, FaceCursor, FaceLibrary, FaceRepository, DESCRIPTOR_LEN};
     use engine::history::HistoryRepository;
     use engine::keywords::KeywordRepository;
     use engine::library::{Hash256, LibAction, LibraryCursor, LibraryRepository};
     use engine::policy::{Policy, PolicyRepository};
+    use engine::search::{GroupRepository, Picture, SearchGroup};
     use engine::task::TaskRepository;
 
     fn sealer() -> Sealer {
@@ -227,7 +249,39 @@ mod tests {
         store.activate(owner, billing.catalogue_of(&billing.default_catalogue), now).unwrap();
         let usage = Usage { request_id: "r1".into(), account: owner, owner, service: Service::Image, at: now };
         store.meter(&usage, &billing.calendar).unwrap();
+        let faces = FaceLibrary::new(owner, "people", Label::Polity, FaceAction::Review, None).unwrap();
+        store.create_face_library(&faces).unwrap();
+        let descriptor = vec![0.5; DESCRIPTOR_LEN];
+        let (_, photos) =
+            store.enrol(owner, &faces.lib_id, "someone", "model", &[descriptor.clone(), descriptor]).unwrap();
+        store.delete_face_sample(owner, &photos[0].sample_id).unwrap();
+        store.enrol(owner, &faces.lib_id, "gone", "model", &[vec![0.1; DESCRIPTOR_LEN]]).unwrap();
+        let gone = store.face_samples(owner, &faces.lib_id, None, 0, 10).unwrap().0;
+        store.delete_person(owner, &gone.iter().find(|p| p.name == "gone").unwrap().person_id).unwrap();
+        store.create_group(&SearchGroup::new(owner, "shop", "shop", "", 10, 0).unwrap()).unwrap();
+        for name in ["gone", "kept"] {
+            let picture = Picture::new(owner, "shop", "e", name, "", "{}", vec![Hash256::from_bytes(&[5; 32])]);
+            store.add_picture(&picture.unwrap()).unwrap();
+        }
+        store.delete_pictures(owner, "shop", "e", Some("gone")).unwrap();
         owner
+    }
+
+    /// Every table of the SQLite schema is copied, or is a version carried over.
+    #[test]
+    fn every_table_is_copied() {
+        let (_dir, store) = crate::sqlite::scratch_store();
+        drop(store);
+        let conn = rusqlite::Connection::open(_dir.path().join("ims.db")).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'sqlite_sequence' ORDER BY name")
+            .unwrap();
+        let mut tables: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+        tables.sort();
+        let mut copied: Vec<String> =
+            TABLES.iter().map(|(t, _)| t.to_string()).chain(VERSIONS.iter().map(|t| t.to_string())).collect();
+        copied.sort();
+        assert_eq!(tables, copied);
     }
 
     #[test]
@@ -245,6 +299,8 @@ mod tests {
         let count = |table: &str| report.tables.iter().find(|(t, _)| *t == table).unwrap().1;
         assert_eq!((count("accounts"), count("image_samples"), count("image_sample_removals")), (2, 1, 1));
         assert_eq!((count("keywords"), count("usage_events"), count("tasks")), (2, 1, 1));
+        assert_eq!((count("face_people"), count("face_samples"), count("face_removals")), (1, 1, 1));
+        assert_eq!((count("search_groups"), count("search_pictures"), count("search_picture_removals")), (1, 1, 1));
 
         // Everything reads back the same through the repositories, secrets included.
         let moved = PostgresStore::open(&url, sealer()).unwrap();
@@ -266,6 +322,17 @@ mod tests {
         assert_eq!(moved.billing_account(owner).unwrap(), source.billing_account(owner).unwrap());
         assert_eq!(moved.packages(owner).unwrap(), source.packages(owner).unwrap());
         assert_eq!(moved.totals().unwrap(), source.totals().unwrap());
+        let (moved_faces, source_faces) =
+            (moved.face_changes(FaceCursor::default()).unwrap(), source.face_changes(FaceCursor::default()).unwrap());
+        assert_eq!(moved_faces.people, source_faces.people, "face descriptors, sealed with the same key");
+        assert_eq!((moved_faces.removed, moved_faces.cursor), (source_faces.removed, source_faces.cursor));
+        assert_eq!(moved.groups(owner, None, 0, 10).unwrap(), source.groups(owner, None, 0, 10).unwrap());
+        let (moved_pictures, source_pictures) = (
+            moved.picture_changes(LibraryCursor::default()).unwrap(),
+            source.picture_changes(LibraryCursor::default()).unwrap(),
+        );
+        assert_eq!(moved_pictures.added, source_pictures.added);
+        assert_eq!((moved_pictures.removed, moved_pictures.cursor), (source_pictures.removed, source_pictures.cursor));
         // New rows continue after the copied ones.
         assert!(moved.create_account("new", None).unwrap().id.0 > 2);
 

@@ -32,6 +32,7 @@ use engine::keywords::KeywordRepository;
 use engine::library::LibraryRepository;
 use engine::policy::PolicyRepository;
 use engine::ratelimit::Admission;
+use engine::search::GroupRepository;
 use engine::task::TaskRepository;
 use std::path::Path;
 use std::sync::Arc;
@@ -47,6 +48,7 @@ pub trait Store:
     + BillingRepository
     + ConsoleRepository
     + FaceRepository
+    + GroupRepository
 {
     /// Whether the database answers now (`/healthz`, `/readyz`).
     fn ping(&self) -> Result<(), StoreError>;

@@ -9,6 +9,7 @@ pub mod history;
 pub mod keywords;
 pub mod libraries;
 pub mod rates;
+pub mod search;
 pub mod tasks;
 
 use engine::accounts::{Access, AccountError, AccountId, AccountRepository, KeyStatus, RateLimits, MAX_ACTIVE_KEYS};

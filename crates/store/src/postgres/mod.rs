@@ -16,6 +16,7 @@ mod faces;
 mod history;
 mod keywords;
 mod libraries;
+mod search;
 mod tasks;
 
 use crate::{Sealer, StoreError};
@@ -49,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema-3.sql"),
     include_str!("schema-4.sql"),
     include_str!("schema-5.sql"),
+    include_str!("schema-6.sql"),
 ];
 
 /// Advisory locks, as (class, key) pairs, in ims's own database.
@@ -59,6 +61,8 @@ pub(crate) mod lock {
     pub const SAMPLES: (i32, i32) = (2, 0);
     /// Held while the first main account of an empty database is made.
     pub const FIRST_ACCOUNT: (i32, i32) = (3, 0);
+    /// Held by the writers of image-search groups and pictures (see `search.rs`).
+    pub const SEARCH: (i32, i32) = (6, 0);
     /// Held by the node settling the bills: the others skip their turn.
     pub const SETTLEMENT: (i32, i32) = (5, 0);
     /// Held by every change to one billing account: its writers queue instead of racing.
@@ -96,6 +100,7 @@ storage_fault! {
     engine::history::HistoryError => engine::history::HistoryError::Storage,
     engine::keywords::KeywordError => engine::keywords::KeywordError::Storage,
     engine::library::LibraryError => engine::library::LibraryError::Storage,
+    engine::search::SearchError => engine::search::SearchError::Storage,
     engine::task::TaskError => engine::task::TaskError::Storage,
     RateError => RateError,
 }

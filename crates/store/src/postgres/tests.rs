@@ -2,7 +2,7 @@
 //! database per suite.
 
 use super::PostgresStore;
-use crate::conformance::{self, billing, console, faces, history, keywords, libraries, rates, tasks};
+use crate::conformance::{self, billing, console, faces, history, keywords, libraries, rates, search, tasks};
 use crate::testing::TempPostgres;
 use crate::Sealer;
 
@@ -33,6 +33,8 @@ fn every_repository_conforms_on_postgres() {
     rates::racing_admissions_are_exact_and_the_window_slides(&fresh("rate limits"));
     console::sessions_passwords_and_failures(&fresh("console"));
     faces::face_libraries_people_and_a_matcher_that_follows_them(&fresh("faces"));
+    search::groups_pictures_limits_and_an_index_that_follows_them(&fresh("search"));
+    search::racing_pictures_stop_at_the_entity_limit(&fresh("racing pictures"));
     type Suite = fn(PostgresStore);
     let suites: [(&str, Suite); 9] = [
         ("trial", billing::the_trial_covers_images_until_it_expires_and_never_aigc),

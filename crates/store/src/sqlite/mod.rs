@@ -11,6 +11,7 @@ mod faces;
 mod history;
 mod keywords;
 mod libraries;
+mod search;
 mod tasks;
 
 use crate::{Sealer, StoreError};
@@ -353,6 +354,45 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     DROP INDEX results_for_listing;
     CREATE INDEX results_for_listing
         ON results(owner_id, created_at, suggestion, label, biz_type, corrected_at, flagged, service);
+"#,
+    r#"
+    -- Image search (tiia's CreateGroup, CreateImage, issue 20): each account's groups and their
+    -- pictures, filed as PDQ hashes like the image libraries' samples.
+    CREATE TABLE search_groups (
+        owner_id INTEGER NOT NULL REFERENCES accounts(id),
+        group_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        brief TEXT NOT NULL,
+        max_capacity INTEGER NOT NULL,
+        max_qps INTEGER NOT NULL,
+        group_type INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (owner_id, group_id)
+    );
+    CREATE TABLE search_pictures (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner_id INTEGER NOT NULL,
+        group_id TEXT NOT NULL,
+        entity_id TEXT NOT NULL,
+        pic_name TEXT NOT NULL,
+        custom_content TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        hashes BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (owner_id, group_id, pic_name),
+        FOREIGN KEY (owner_id, group_id) REFERENCES search_groups(owner_id, group_id)
+    );
+    CREATE INDEX search_pictures_by_entity ON search_pictures(owner_id, group_id, entity_id, seq);
+    -- Indexes in memory follow removals by this log's sequence.
+    CREATE TABLE search_picture_removals (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        picture_seq INTEGER NOT NULL
+    );
+    CREATE TRIGGER search_picture_removed AFTER DELETE ON search_pictures
+    BEGIN
+        INSERT INTO search_picture_removals (picture_seq) VALUES (old.seq);
+    END;
 "#,
 ];
 
