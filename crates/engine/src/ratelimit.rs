@@ -16,20 +16,24 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Which limit a request draws on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum RateClass {
     /// `ImageModeration` and every other synchronous action.
     Sync,
     /// `CreateImageModerationAsyncTask`.
     Async,
+    /// `SearchImage` in one image-search group (by its `GroupId`): the group's `MaxQps`, on top
+    /// of the account's synchronous limit.
+    Group(String),
 }
 
 impl RateClass {
     /// Its name where windows are stored.
-    pub fn as_str(self) -> &'static str {
+    pub fn key(&self) -> std::borrow::Cow<'static, str> {
         match self {
-            RateClass::Sync => "sync",
-            RateClass::Async => "async",
+            RateClass::Sync => "sync".into(),
+            RateClass::Async => "async".into(),
+            RateClass::Group(group_id) => format!("group:{group_id}").into(),
         }
     }
 }

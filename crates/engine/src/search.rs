@@ -52,22 +52,31 @@ pub fn score(distance: u32) -> u8 {
     100 - (distance.min(64) * 50).div_ceil(32) as u8
 }
 
+/// Why a search request cannot be done; each has its own code in the cloud's table.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SearchError {
-    #[error("GroupId must be 1 to 64 letters, digits or underscores")]
+    #[error("GroupId must be letters, digits and underscores")]
     GroupIdIllegal,
+    #[error("GroupId has at most {MAX_NAME} characters")]
+    GroupIdTooLong,
     #[error("a group `{0}` already exists")]
     GroupExists(String),
     #[error("no group `{0}`")]
     GroupNotFound(String),
     #[error("an account has at most {MAX_GROUPS} groups")]
     TooManyGroups,
-    #[error("GroupName must be 1 to 64 characters")]
-    GroupNameInvalid,
-    #[error("EntityId must be 1 to 64 characters")]
-    EntityIdInvalid,
-    #[error("PicName must be 1 to 64 characters")]
-    PicNameInvalid,
+    #[error("GroupName is empty")]
+    GroupNameEmpty,
+    #[error("GroupName has at most {MAX_NAME} characters")]
+    GroupNameTooLong,
+    #[error("EntityId is empty")]
+    EntityIdEmpty,
+    #[error("EntityId has at most {MAX_NAME} characters")]
+    EntityIdTooLong,
+    #[error("PicName is empty")]
+    PicNameEmpty,
+    #[error("PicName has at most {MAX_NAME} characters")]
+    PicNameTooLong,
     #[error("a picture named `{0}` is already in the group")]
     PictureExists(String),
     #[error("the entity `{0}` has {MAX_PICTURES_PER_ENTITY} pictures already")]
@@ -76,12 +85,39 @@ pub enum SearchError {
     GroupFull(u64),
     #[error("no picture of entity `{0}` matches")]
     PictureNotFound(String),
+    #[error("Tags has at most {MAX_TAGS} tags, not {0}")]
+    TooManyTags(usize),
     #[error("Tags: {0}")]
-    Tags(String),
+    TagsIllegal(String),
+    #[error("Tags: `{0}` or its value is over {MAX_TAG_TEXT} characters")]
+    TagTooLong(String),
+    #[error("Filter `{0}`: {1}")]
+    FilterInvalid(String, &'static str),
+    #[error("Filter has at most {MAX_FILTER} characters")]
+    FilterTooLong,
     #[error("{0}")]
     Invalid(String),
     #[error("storage: {0}")]
     Storage(String),
+}
+
+/// An `EntityId` checked: 1 to [`MAX_NAME`] characters.
+pub fn check_entity_id(entity_id: &str) -> Result<(), SearchError> {
+    name(entity_id, SearchError::EntityIdEmpty, SearchError::EntityIdTooLong)
+}
+
+/// A `PicName` checked: 1 to [`MAX_NAME`] characters.
+pub fn check_pic_name(pic_name: &str) -> Result<(), SearchError> {
+    name(pic_name, SearchError::PicNameEmpty, SearchError::PicNameTooLong)
+}
+
+/// `text` is 1 to [`MAX_NAME`] characters, or the error for empty or too long.
+fn name(text: &str, empty: SearchError, too_long: SearchError) -> Result<(), SearchError> {
+    match text.chars().count() {
+        0 => Err(empty),
+        n if n > MAX_NAME => Err(too_long),
+        _ => Ok(()),
+    }
 }
 
 /// One group of pictures.
@@ -99,10 +135,6 @@ pub struct SearchGroup {
     pub updated_at: i64,
 }
 
-fn within(text: &str, max: usize) -> bool {
-    !text.is_empty() && text.chars().count() <= max
-}
-
 impl SearchGroup {
     /// A new group, checked, made now. `max_qps` 0 is the default; a type other than 4 is
     /// refused by the caller, which knows how to say so.
@@ -114,12 +146,11 @@ impl SearchGroup {
         max_capacity: u64,
         max_qps: u64,
     ) -> Result<SearchGroup, SearchError> {
-        if !within(group_id, MAX_NAME) || !group_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        name(group_id, SearchError::GroupIdIllegal, SearchError::GroupIdTooLong)?;
+        if !group_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(SearchError::GroupIdIllegal);
         }
-        if !within(group_name, MAX_NAME) {
-            return Err(SearchError::GroupNameInvalid);
-        }
+        name(group_name, SearchError::GroupNameEmpty, SearchError::GroupNameTooLong)?;
         if brief.chars().count() > MAX_BRIEF {
             return Err(SearchError::Invalid(format!("Brief has at most {MAX_BRIEF} characters")));
         }
@@ -172,12 +203,8 @@ impl Picture {
         tags: &str,
         hashes: Vec<Hash256>,
     ) -> Result<Picture, SearchError> {
-        if !within(entity_id, MAX_NAME) {
-            return Err(SearchError::EntityIdInvalid);
-        }
-        if !within(pic_name, MAX_NAME) {
-            return Err(SearchError::PicNameInvalid);
-        }
+        check_entity_id(entity_id)?;
+        check_pic_name(pic_name)?;
         if custom_content.chars().count() > MAX_CUSTOM_CONTENT {
             return Err(SearchError::Invalid(format!("CustomContent has at most {MAX_CUSTOM_CONTENT} characters")));
         }
@@ -202,21 +229,21 @@ pub fn checked_tags(tags: &str) -> Result<String, SearchError> {
         return Ok("{}".into());
     }
     let Ok(Value::Object(map)) = serde_json::from_str::<Value>(tags) else {
-        return Err(SearchError::Tags("must be a JSON object such as {\"colour\": \"red\", \"size\": 3}".into()));
+        return Err(SearchError::TagsIllegal(
+            "must be a JSON object such as {\"colour\": \"red\", \"size\": 3}".into(),
+        ));
     };
     if map.len() > MAX_TAGS {
-        return Err(SearchError::Tags(format!("at most {MAX_TAGS} tags, not {}", map.len())));
+        return Err(SearchError::TooManyTags(map.len()));
     }
     for (key, value) in &map {
-        if !within(key, MAX_TAG_TEXT) {
-            return Err(SearchError::Tags(format!("a key has 1 to {MAX_TAG_TEXT} characters")));
-        }
+        let long = |text: &str| text.chars().count() > MAX_TAG_TEXT;
         match value {
-            Value::String(s) if s.chars().count() > MAX_TAG_TEXT => {
-                return Err(SearchError::Tags(format!("the value of `{key}` is over {MAX_TAG_TEXT} characters")))
-            }
+            _ if key.is_empty() => return Err(SearchError::TagsIllegal("a key is empty".into())),
+            Value::String(text) if long(key) || long(text) => return Err(SearchError::TagTooLong(key.clone())),
+            Value::Number(_) if long(key) => return Err(SearchError::TagTooLong(key.clone())),
             Value::String(_) | Value::Number(_) => {}
-            _ => return Err(SearchError::Tags(format!("the value of `{key}` must be a string or a number"))),
+            _ => return Err(SearchError::TagsIllegal(format!("the value of `{key}` must be a string or a number"))),
         }
     }
     Ok(tags.into())
@@ -307,6 +334,15 @@ impl GroupIndex {
         GroupIndex::default()
     }
 
+    /// How many hashes are filed (each picture has up to about 30, see `media::pdq`).
+    pub fn len(&self) -> usize {
+        self.state.read().expect("index lock").pictures.hashes()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Applies what changed since the last refresh (two range reads when nothing did).
     pub fn refresh(&self, repository: &dyn GroupRepository) -> Result<(), SearchError> {
         let cursor = self.state.read().expect("index lock").cursor;
@@ -372,8 +408,11 @@ pub struct TagFilter {
 
 impl TagFilter {
     pub fn parse(filter: &str) -> Result<TagFilter, SearchError> {
-        let invalid = |why: &str| SearchError::Invalid(format!("Filter `{filter}`: {why}"));
-        let tokens = tokenize(filter).map_err(|e| invalid(&e))?;
+        if filter.chars().count() > MAX_FILTER {
+            return Err(SearchError::FilterTooLong);
+        }
+        let invalid = |why: &'static str| SearchError::FilterInvalid(filter.into(), why);
+        let tokens = tokenize(filter).map_err(invalid)?;
         let mut any_of = vec![Vec::new()];
         let mut rest = tokens.as_slice();
         loop {
@@ -439,7 +478,7 @@ enum Token {
     Op(Comparison),
 }
 
-fn tokenize(filter: &str) -> Result<Vec<Token>, String> {
+fn tokenize(filter: &str) -> Result<Vec<Token>, &'static str> {
     let mut tokens = Vec::new();
     let mut chars = filter.chars().peekable();
     while let Some(&c) = chars.peek() {
@@ -457,7 +496,7 @@ fn tokenize(filter: &str) -> Result<Vec<Token>, String> {
                     ('<', true) => Comparison::LessOrEqual,
                     ('=', _) => Comparison::Equal,
                     ('!', true) => Comparison::NotEqual,
-                    _ => return Err("`!` must be followed by `=`".into()),
+                    _ => return Err("`!` must be followed by `=`"),
                 }));
             }
             '"' | '\'' => {
@@ -494,10 +533,11 @@ mod tests {
     fn groups_are_checked_at_their_bounds() {
         let new = |id: &str, name: &str, capacity, qps| SearchGroup::new(AccountId(1), id, name, "", capacity, qps);
         assert!(new(&"g".repeat(64), &"n".repeat(64), MAX_CAPACITY, MAX_QPS).is_ok());
-        assert_eq!(new(&"g".repeat(65), "n", 1, 0), Err(SearchError::GroupIdIllegal));
+        assert_eq!(new(&"g".repeat(65), "n", 1, 0), Err(SearchError::GroupIdTooLong));
         assert_eq!(new("a-b", "n", 1, 0), Err(SearchError::GroupIdIllegal));
         assert_eq!(new("", "n", 1, 0), Err(SearchError::GroupIdIllegal));
-        assert_eq!(new("g", &"n".repeat(65), 1, 0), Err(SearchError::GroupNameInvalid));
+        assert_eq!(new("g", &"n".repeat(65), 1, 0), Err(SearchError::GroupNameTooLong));
+        assert_eq!(new("g", "", 1, 0), Err(SearchError::GroupNameEmpty));
         assert!(matches!(new("g", "n", 0, 0), Err(SearchError::Invalid(_))));
         assert!(matches!(new("g", "n", MAX_CAPACITY + 1, 0), Err(SearchError::Invalid(_))));
         assert!(matches!(new("g", "n", 1, MAX_QPS + 1), Err(SearchError::Invalid(_))));
@@ -511,9 +551,10 @@ mod tests {
         };
         let long = "x".repeat(64);
         assert!(new(&long, &long, &"c".repeat(MAX_CUSTOM_CONTENT), "").is_ok());
-        assert_eq!(new(&"x".repeat(65), "p", "", ""), Err(SearchError::EntityIdInvalid));
-        assert_eq!(new("e", &"x".repeat(65), "", ""), Err(SearchError::PicNameInvalid));
-        assert_eq!(new("", "p", "", ""), Err(SearchError::EntityIdInvalid));
+        assert_eq!(new(&"x".repeat(65), "p", "", ""), Err(SearchError::EntityIdTooLong));
+        assert_eq!(new("e", &"x".repeat(65), "", ""), Err(SearchError::PicNameTooLong));
+        assert_eq!(new("", "p", "", ""), Err(SearchError::EntityIdEmpty));
+        assert_eq!(new("e", "", "", ""), Err(SearchError::PicNameEmpty));
         assert!(new("e", "p", &"c".repeat(MAX_CUSTOM_CONTENT + 1), "").is_err());
         assert_eq!(new("e", "p", "", "").unwrap().tags, "{}");
         let tags = |n: usize| {
@@ -521,10 +562,13 @@ mod tests {
             Value::Object(map).to_string()
         };
         assert!(checked_tags(&tags(MAX_TAGS)).is_ok());
-        assert!(matches!(checked_tags(&tags(MAX_TAGS + 1)), Err(SearchError::Tags(_))));
+        assert_eq!(checked_tags(&tags(MAX_TAGS + 1)), Err(SearchError::TooManyTags(MAX_TAGS + 1)));
         assert!(checked_tags(r#"["a"]"#).is_err() && checked_tags(r#"{"a": [1]}"#).is_err());
         assert!(checked_tags(&format!(r#"{{"a": "{}"}}"#, "v".repeat(MAX_TAG_TEXT))).is_ok());
-        assert!(checked_tags(&format!(r#"{{"a": "{}"}}"#, "v".repeat(MAX_TAG_TEXT + 1))).is_err());
+        assert_eq!(
+            checked_tags(&format!(r#"{{"a": "{}"}}"#, "v".repeat(MAX_TAG_TEXT + 1))),
+            Err(SearchError::TagTooLong("a".into()))
+        );
     }
 
     #[test]
@@ -540,7 +584,10 @@ mod tests {
         assert!(!holds("colour = blue OR price = 20 AND size = 8"));
         assert!(holds("colour = red and price > 1"));
         for bad in ["price", "price >", "> 1", "price ! 1", "a = 1 b = 2", "a = 1 AND", "a = 1 XOR b = 2"] {
-            assert!(TagFilter::parse(bad).is_err(), "{bad}");
+            assert!(matches!(TagFilter::parse(bad), Err(SearchError::FilterInvalid(..))), "{bad}");
         }
+        let longest = format!("a = {}", "1".repeat(MAX_FILTER - 4));
+        assert!(TagFilter::parse(&longest).is_ok());
+        assert_eq!(TagFilter::parse(&format!("{longest}1")), Err(SearchError::FilterTooLong));
     }
 }

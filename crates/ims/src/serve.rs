@@ -9,6 +9,7 @@ use engine::faces::FaceMatcher;
 use engine::history::retention_cutoff;
 use engine::keywords::{built_in_words, KeywordLibrary, KeywordMatcher, BUILT_IN};
 use engine::library::Matcher;
+use engine::search::GroupIndex;
 use inference::analyzer::{Analyzer, Backend};
 use server::{AppState, MetricsRender};
 use std::sync::Arc;
@@ -64,6 +65,9 @@ pub fn app_state(settings: &Settings, store: Arc<dyn Store>, metrics: MetricsRen
     let face_matcher = Arc::new(FaceMatcher::new());
     face_matcher.refresh(store.as_ref()).context("cannot load the face libraries")?;
     tracing::info!(people = face_matcher.len(), "face libraries loaded");
+    let group_index = Arc::new(GroupIndex::new());
+    group_index.refresh(store.as_ref()).context("cannot load the image-search groups")?;
+    tracing::info!(hashes = group_index.len(), "image-search groups loaded");
     Ok(AppState {
         settings: Arc::new(settings.server.clone()),
         accounts: store.clone(),
@@ -81,6 +85,8 @@ pub fn app_state(settings: &Settings, store: Arc<dyn Store>, metrics: MetricsRen
         face_settings: Arc::new(settings.faces.clone()),
         faces: store.clone(),
         face_matcher,
+        groups: store.clone(),
+        group_index,
         task_settings: Arc::new(settings.tasks.clone()),
         task_queued: Arc::new(tokio::sync::Notify::new()),
         fetcher: Arc::new(fetcher),

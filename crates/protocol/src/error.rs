@@ -201,6 +201,76 @@ codes! {
     FailedOperationNoObjectDetected = "FailedOperation.NoObjectDetected",
         "No object of the kind asked for was found.",
         "未检测到目标。";
+    // tiia's, for image search (CreateGroup, CreateImage, SearchImage...).
+    FailedOperationGroupCountExceeded = "FailedOperation.GroupCountExceeded",
+        "The account has as many image-search groups as it may.",
+        "图库数量超出限制。";
+    FailedOperationImageEntityCountExceed = "FailedOperation.ImageEntityCountExceed",
+        "The entity has as many pictures as it may.",
+        "超出Entity数量限制。";
+    FailedOperationImageNotFoundInfo = "FailedOperation.ImageNotFoundInfo",
+        "No picture of the entity matches.",
+        "未找到图片信息。";
+    FailedOperationImageNumExceed = "FailedOperation.ImageNumExceed",
+        "The group holds its MaxCapacity of pictures.",
+        "超出图库限制。";
+    FailedOperationImageUnQualified = "FailedOperation.ImageUnQualified",
+        "The image has too little detail to be searched for.",
+        "图片不满足检测要求。";
+    InvalidParameterValueImageGroupIdAlreadyExist = "InvalidParameterValue.ImageGroupIdAlreadyExist",
+        "An image-search group of this GroupId already exists.",
+        "图库ID已存在。";
+    InvalidParameterValueImageGroupIdIllegal = "InvalidParameterValue.ImageGroupIdIllegal",
+        "GroupId must be letters, digits and underscores.",
+        "图库ID不合法。";
+    InvalidParameterValueImageGroupIdNotExist = "InvalidParameterValue.ImageGroupIdNotExist",
+        "There is no image-search group of this GroupId.",
+        "图库ID不存在。";
+    InvalidParameterValueImageGroupIdTooLong = "InvalidParameterValue.ImageGroupIdTooLong",
+        "GroupId is too long.",
+        "图库ID超出长度限制。";
+    InvalidParameterValueImageGroupNameEmpty = "InvalidParameterValue.ImageGroupNameEmpty",
+        "GroupName is empty.",
+        "图库名称为空。";
+    InvalidParameterValueImageGroupNameTooLong = "InvalidParameterValue.ImageGroupNameTooLong",
+        "GroupName is too long.",
+        "图库名称超出长度限制。";
+    InvalidParameterValueEntityIdEmpty = "InvalidParameterValue.EntityIdEmpty",
+        "EntityId is empty.",
+        "物品ID为空。";
+    InvalidParameterValueEntityIdTooLong = "InvalidParameterValue.EntityIdTooLong",
+        "EntityId is too long.",
+        "物品ID超出长度限制。";
+    InvalidParameterValuePicNameEmpty = "InvalidParameterValue.PicNameEmpty",
+        "PicName is empty.",
+        "图片名称为空。";
+    InvalidParameterValuePicNameTooLong = "InvalidParameterValue.PicNameTooLong",
+        "PicName is too long.",
+        "图片名称超出长度限制。";
+    InvalidParameterValuePicNameAlreadyExist = "InvalidParameterValue.PicNameAlreadyExist",
+        "A picture of this PicName is already in the group.",
+        "图片名称重复。";
+    InvalidParameterValueTagsKeysExceed = "InvalidParameterValue.TagsKeysExceed",
+        "Tags has too many keys.",
+        "标签数量过多。";
+    InvalidParameterValueTagsValueIllegal = "InvalidParameterValue.TagsValueIllegal",
+        "Tags is not a JSON object of strings and numbers.",
+        "标签值类型不合法。";
+    InvalidParameterValueTagsValueSizeExceed = "InvalidParameterValue.TagsValueSizeExceed",
+        "A tag is too long.",
+        "标签值长度过长。";
+    InvalidParameterValueFilterInvalid = "InvalidParameterValue.FilterInvalid",
+        "Filter is not valid.",
+        "Filter参数不合法。";
+    InvalidParameterValueFilterSizeExceed = "InvalidParameterValue.FilterSizeExceed",
+        "Filter is too long.",
+        "Filter参数过长。";
+    InvalidParameterValueLimitExceed = "InvalidParameterValue.LimitExceed",
+        "Limit is out of its range.",
+        "返回数量不在合法范围内。";
+    LimitExceededTooLargeFileError = "LimitExceeded.TooLargeFileError",
+        "The image is too large.",
+        "文件太大。";
     FailedOperationTimeout = "FailedOperation.Timeout",
         "The request did not finish within the server's time limit.",
         "请求未能在服务端时限内完成。";

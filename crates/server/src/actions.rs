@@ -3,7 +3,7 @@
 use crate::call::{self, Call, Params};
 use crate::error::{ErrorCode, OrApiError};
 use crate::{
-    analysis, auth, billing, envelope, error, faces, history, keywords, libraries, moderation, policies, tasks,
+    analysis, auth, billing, envelope, error, faces, history, keywords, libraries, moderation, policies, search, tasks,
     AppState,
 };
 use axum::extract::Request;
@@ -61,6 +61,13 @@ pub enum Action {
     CropImage,
     DetectLabel,
     RecognizeCar,
+    CreateGroup,
+    DescribeGroups,
+    CreateImage,
+    DescribeImages,
+    UpdateImage,
+    DeleteImages,
+    SearchImage,
 }
 
 use Operation::{Read, Write};
@@ -109,6 +116,14 @@ const TABLE: &[(Action, &str, Operation)] = &[
     (Action::CropImage, "CropImage", Write),
     (Action::DetectLabel, "DetectLabel", Write),
     (Action::RecognizeCar, "RecognizeCar", Write),
+    // tiia, image search: filing and searching read an image and are billed.
+    (Action::CreateGroup, "CreateGroup", Write),
+    (Action::DescribeGroups, "DescribeGroups", Read),
+    (Action::CreateImage, "CreateImage", Write),
+    (Action::DescribeImages, "DescribeImages", Read),
+    (Action::UpdateImage, "UpdateImage", Write),
+    (Action::DeleteImages, "DeleteImages", Write),
+    (Action::SearchImage, "SearchImage", Write),
 ];
 
 impl Action {
@@ -138,6 +153,8 @@ impl Action {
                 | Action::CropImage
                 | Action::DetectLabel
                 | Action::RecognizeCar
+                | Action::CreateImage
+                | Action::SearchImage
         )
     }
 
@@ -265,8 +282,8 @@ pub async fn perform(
         return Err(error::unauthorized(action.name()));
     }
     let limit = match action.rate_class() {
-        RateClass::Sync => account.limits.sync_per_second.unwrap_or(state.settings.sync_per_second),
         RateClass::Async => account.limits.async_per_second.unwrap_or(state.settings.async_per_second),
+        _ => account.limits.sync_per_second.unwrap_or(state.settings.sync_per_second),
     };
     let (limiter, id, class) = (state.limiter.clone(), account.id, action.rate_class());
     if !blocking(move || limiter.admit(id, class, limit)).await? {
@@ -328,6 +345,13 @@ pub async fn perform(
         Action::CropImage => analysis::crop_image(context, params).await,
         Action::DetectLabel => analysis::detect_label(context, params).await,
         Action::RecognizeCar => analysis::recognize_car(context, params).await,
+        Action::CreateGroup => search::create_group(context, params).await,
+        Action::DescribeGroups => search::describe_groups(context, params).await,
+        Action::CreateImage => search::create_image(context, params).await,
+        Action::DescribeImages => search::describe_images(context, params).await,
+        Action::UpdateImage => search::update_image(context, params).await,
+        Action::DeleteImages => search::delete_images(context, params).await,
+        Action::SearchImage => search::search_image(context, params).await,
     }
 }
 

@@ -1,9 +1,9 @@
 //! The image-analysis service (`tiia`, version 2019-05-29) on the same server as ims: the same
 //! accounts, keys, rate limits and billing, so a customer of both moves both by changing one
 //! endpoint. The version says which service a call is for (`protocol::schema::Version`).
-//! `AssessQuality`, `CropImage`, `DetectLabel` and `RecognizeCar` are served; image search
-//! comes in the next step (issue 20). Each answered call is kept in the result history, marked
-//! with its service, so the console shows it beside the moderation results.
+//! `AssessQuality`, `CropImage`, `DetectLabel` and `RecognizeCar` are here, image search in
+//! `search`. Each answered call on an image is kept in the result history, marked with its
+//! service, so the console shows it beside the moderation results.
 
 use crate::actions::{fields, parse, Context};
 use crate::error::{ErrorCode, ImageError, OrApiError, Source};
@@ -18,37 +18,44 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
-/// tiia's bound on `ImageBase64` (its documentation: at most 4 MB).
-pub const MAX_IMAGE_BASE64: usize = 4 * 1024 * 1024;
+/// How large an `ImageBase64` an action takes, and the code it answers for a larger one.
+pub struct Base64Bound {
+    pub max: usize,
+    pub code: Code,
+}
+
+/// tiia's bound on `ImageBase64` for its analyses (its documentation: at most 4 MB).
+pub const ANALYSIS_BASE64: Base64Bound =
+    Base64Bound { max: 4 * 1024 * 1024, code: Code::InvalidParameterValueInvalidFileContentSize };
 
 /// The image of a tiia call: `ImageUrl` or `ImageBase64`; the URL when both are given, as the
 /// cloud documents.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct ImageInput {
+pub(crate) struct ImageInput {
     image_url: Option<String>,
     image_base64: Option<String>,
 }
 
 /// A tiia call's image: decoded, with what its history record keeps of where it came from.
-struct Image {
-    decoded: Arc<media::Decoded>,
+pub(crate) struct Image {
+    pub decoded: Arc<media::Decoded>,
     /// The URL it was fetched from; empty for content sent.
     url: String,
     md5: String,
 }
 
 impl ImageInput {
-    async fn read(self, context: &Context) -> Result<Image, ApiError> {
+    pub async fn read(self, context: &Context, bound: &Base64Bound) -> Result<Image, ApiError> {
         let state = &context.state;
         let image_url = self.image_url.unwrap_or_default();
         let (bytes, source) = match (image_url.as_str(), self.image_base64.unwrap_or_default()) {
             (url, _) if !url.is_empty() => (state.fetcher.fetch(url).await.api()?, Source::Url),
-            (_, content) if content.len() > MAX_IMAGE_BASE64 => {
+            (_, content) if content.len() > bound.max => {
                 return Err(ApiError::with_message(
-                    Code::InvalidParameterValueInvalidFileContentSize,
-                    format!("ImageBase64 is {} characters; at most {MAX_IMAGE_BASE64}.", content.len()),
-                    format!("ImageBase64 为 {} 个字符，最多 {MAX_IMAGE_BASE64} 个。", content.len()),
+                    bound.code,
+                    format!("ImageBase64 is {} characters; at most {}.", content.len(), bound.max),
+                    format!("ImageBase64 为 {} 个字符，最多 {} 个。", content.len(), bound.max),
                 ))
             }
             (_, content) if !content.is_empty() => (
@@ -73,7 +80,7 @@ impl ImageInput {
 /// Meters an answered call as `service` and keeps it in the result history, marked with its
 /// service: the answer as sent, a thumbnail and where the image came from. It has no verdict
 /// (Pass, Normal), and no hashes (it is no moderation a correction files in a library).
-async fn answered(
+pub(crate) async fn answered(
     context: &Context,
     service: Service,
     image: &Image,
@@ -166,7 +173,7 @@ pub async fn detect_label(context: Context, params: Value) -> Result<Map<String,
             format!("Scenes 含有 `{unknown}`；可选场景为 WEB、CAMERA、ALBUM、NEWS。"),
         ));
     }
-    let image = image.read(&context).await?;
+    let image = image.read(&context, &ANALYSIS_BASE64).await?;
     let tags = objects::tags(&find_objects(&context, &image).await?);
     let mut answer = Map::new();
     for (scene, list) in LABEL_SCENES {
@@ -199,7 +206,7 @@ fn corners([x, y, w, h]: [u32; 4]) -> Value {
 /// detector's confidence in the type. None found: `FailedOperation.NoObjectDetected`, as the
 /// cloud answers.
 pub async fn recognize_car(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
-    let image = parse::<ImageInput>(params)?.read(&context).await?;
+    let image = parse::<ImageInput>(params)?.read(&context, &ANALYSIS_BASE64).await?;
     let found = find_objects(&context, &image).await?;
     let vehicles: Vec<(&Object, VehicleType)> =
         found.iter().filter_map(|o| Some((o, VehicleType::of(o.class)?))).collect();
@@ -240,7 +247,7 @@ pub async fn crop_image(context: Context, params: Value) -> Result<Map<String, V
     if width <= 0 || height <= 0 {
         return Err(invalid("Width and Height must be above 0.".into(), "Width 与 Height 必须大于 0。".into()));
     }
-    let image = image.read(&context).await?;
+    let image = image.read(&context, &ANALYSIS_BASE64).await?;
     let (original_w, original_h) = (image.decoded.probe.width, image.decoded.probe.height);
     if width as u64 > original_w || height as u64 > original_h {
         return Err(invalid(
@@ -276,7 +283,7 @@ pub async fn crop_image(context: Context, params: Value) -> Result<Map<String, V
 /// `AssessQuality`: the flags and the clarity score from the pixels (`media::quality`); no
 /// `AestheticScore` (no model for it can be had here: the field is left out, never made up).
 pub async fn assess_quality(context: Context, params: Value) -> Result<Map<String, Value>, ApiError> {
-    let image = parse::<ImageInput>(params)?.read(&context).await?;
+    let image = parse::<ImageInput>(params)?.read(&context, &ANALYSIS_BASE64).await?;
     let (width, height, decoded) = (image.decoded.probe.width, image.decoded.probe.height, image.decoded.clone());
     let quality = tokio::task::spawn_blocking(move || media::quality::assess(&decoded.frames[0].image, width, height))
         .await

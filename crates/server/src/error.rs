@@ -9,12 +9,13 @@ use engine::history::HistoryError;
 use engine::keywords::KeywordError;
 use engine::library::LibraryError;
 use engine::policy::PolicyError;
+use engine::search::SearchError;
 use engine::task::TaskError;
 use inference::InferenceError;
 use media::fetch::FetchError;
 use media::MediaError;
 use protocol::schema::ParamError;
-use protocol::{ApiError, Code};
+use protocol::{ApiError, Code, Lang};
 
 /// A domain error as the API answers it.
 pub trait ErrorCode {
@@ -217,6 +218,41 @@ impl ErrorCode for LibraryError {
             ),
             LibraryError::Storage(reason) => storage_failure("library", reason),
         }
+    }
+}
+
+impl ErrorCode for SearchError {
+    fn api_error(&self) -> ApiError {
+        let code = match self {
+            SearchError::GroupIdIllegal => Code::InvalidParameterValueImageGroupIdIllegal,
+            SearchError::GroupIdTooLong => Code::InvalidParameterValueImageGroupIdTooLong,
+            SearchError::GroupExists(_) => Code::InvalidParameterValueImageGroupIdAlreadyExist,
+            SearchError::GroupNotFound(_) => Code::InvalidParameterValueImageGroupIdNotExist,
+            SearchError::TooManyGroups => Code::FailedOperationGroupCountExceeded,
+            SearchError::GroupNameEmpty => Code::InvalidParameterValueImageGroupNameEmpty,
+            SearchError::GroupNameTooLong => Code::InvalidParameterValueImageGroupNameTooLong,
+            SearchError::EntityIdEmpty => Code::InvalidParameterValueEntityIdEmpty,
+            SearchError::EntityIdTooLong => Code::InvalidParameterValueEntityIdTooLong,
+            SearchError::PicNameEmpty => Code::InvalidParameterValuePicNameEmpty,
+            SearchError::PicNameTooLong => Code::InvalidParameterValuePicNameTooLong,
+            SearchError::PictureExists(_) => Code::InvalidParameterValuePicNameAlreadyExist,
+            SearchError::EntityFull(_) => Code::FailedOperationImageEntityCountExceed,
+            SearchError::GroupFull(_) => Code::FailedOperationImageNumExceed,
+            SearchError::PictureNotFound(_) => Code::FailedOperationImageNotFoundInfo,
+            SearchError::TooManyTags(_) => Code::InvalidParameterValueTagsKeysExceed,
+            SearchError::TagsIllegal(_) => Code::InvalidParameterValueTagsValueIllegal,
+            SearchError::TagTooLong(_) => Code::InvalidParameterValueTagsValueSizeExceed,
+            SearchError::FilterInvalid(..) => Code::InvalidParameterValueFilterInvalid,
+            SearchError::FilterTooLong => Code::InvalidParameterValueFilterSizeExceed,
+            SearchError::Invalid(_) => Code::InvalidParameterValueInvalidParameter,
+            SearchError::Storage(reason) => return storage_failure("image search", reason),
+        };
+        // The messages name what was wrong (the limit, the name); they hold no secret.
+        ApiError::with_message(
+            code,
+            format!("{self}."),
+            format!("{}：{self}。", code.default_message(Lang::Zh).trim_end_matches('。')),
+        )
     }
 }
 

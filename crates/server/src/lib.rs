@@ -22,6 +22,7 @@ pub mod libraries;
 pub mod memory;
 pub mod moderation;
 pub mod policies;
+pub mod search;
 pub mod tasks;
 #[cfg(test)]
 mod testing;
@@ -172,6 +173,10 @@ pub struct AppState {
     /// The face libraries' people, indexed in memory.
     pub face_matcher: Arc<engine::faces::FaceMatcher>,
     pub face_settings: Arc<inference::analyzer::FaceSettings>,
+    /// Image search's groups and pictures (tiia).
+    pub groups: Arc<dyn engine::search::GroupRepository>,
+    /// The groups' pictures, indexed in memory.
+    pub group_index: Arc<engine::search::GroupIndex>,
     pub task_settings: Arc<TaskSettings>,
     /// Wakes the task workers when a task is queued.
     pub task_queued: Arc<tokio::sync::Notify>,

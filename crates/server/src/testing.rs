@@ -157,6 +157,8 @@ pub fn state_with(dir: &std::path::Path, models: FakeModels, settings: ServerSet
         face_settings: Arc::default(),
         faces: store.clone(),
         face_matcher: Arc::new(engine::faces::FaceMatcher::new()),
+        groups: store.clone(),
+        group_index: Arc::new(engine::search::GroupIndex::new()),
         task_settings: Arc::new(TaskSettings::default()),
         task_queued: Arc::new(tokio::sync::Notify::new()),
         health: Arc::new(|| Ok(())),

@@ -24,6 +24,8 @@ named_enum! {
         Label = "LABEL",
         /// Image analysis: vehicle recognition (`RecognizeCar`), per call.
         Car = "CAR",
+        /// Image analysis: image search (`CreateImage`, `SearchImage`), per call.
+        Search = "SEARCH",
     }
 }
 

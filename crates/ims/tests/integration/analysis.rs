@@ -6,7 +6,7 @@
 use crate::harness::{b64, python, single, Server};
 use serde_json::{json, Value};
 
-fn tiia(server: &Server, action: &str, params: Value) -> Result<Value, (String, String)> {
+pub fn tiia(server: &Server, action: &str, params: Value) -> Result<Value, (String, String)> {
     let mut job = server.job(params);
     job["service"] = json!("tiia");
     job["version"] = json!("2019-05-29");
@@ -15,7 +15,7 @@ fn tiia(server: &Server, action: &str, params: Value) -> Result<Value, (String, 
 }
 
 /// Calls of the first account metered this month as `service`, as `ims billing usage` reads them.
-fn metered_as(server: &Server, service: &str) -> u64 {
+pub fn metered_as(server: &Server, service: &str) -> u64 {
     let account = server.cli_json(&["account", "list"])[0]["id"].as_i64().unwrap();
     let usage = server.cli_json(&["billing", "usage", &account.to_string()]);
     usage
@@ -27,14 +27,14 @@ fn metered_as(server: &Server, service: &str) -> u64 {
         .sum()
 }
 
-fn jpeg(image: &image::RgbImage) -> Vec<u8> {
+pub fn jpeg(image: &image::RgbImage) -> Vec<u8> {
     let mut out = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(image).unwrap();
     out
 }
 
 /// A picture with detail everywhere (a pattern of colours at every scale).
-fn detailed(width: u32, height: u32) -> image::RgbImage {
+pub fn detailed(width: u32, height: u32) -> image::RgbImage {
     image::RgbImage::from_fn(width, height, |x, y| {
         let v = ((x * 31) ^ (y * 17)).wrapping_add((x / 7) * (y / 5)) as u8;
         image::Rgb([v, v.wrapping_mul(7), v.wrapping_add(x as u8)])
@@ -46,7 +46,7 @@ fn assess(server: &Server, image: &image::RgbImage) -> Value {
 }
 
 /// A JPEG padded with comment segments to exactly `size` bytes.
-fn jpeg_of_size(size: usize) -> Vec<u8> {
+pub fn jpeg_of_size(size: usize) -> Vec<u8> {
     let mut jpeg = jpeg(&detailed(400, 300));
     let mut padding = Vec::new();
     let mut missing = size - jpeg.len();
@@ -158,7 +158,7 @@ fn crops_keep_the_faces() {
     assert_eq!(metered_as(&server, "CROP"), 3);
 }
 
-fn shared_picture(path: &str) -> Option<String> {
+pub fn shared_picture(path: &str) -> Option<String> {
     std::fs::read(crate::harness::workspace_root().join("../shared/data").join(path)).ok().map(|b| b64(&b))
 }
 

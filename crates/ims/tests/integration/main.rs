@@ -19,6 +19,7 @@ mod keywords;
 mod libraries;
 mod sdk_node;
 mod sdk_python;
+mod search;
 mod shape;
 #[path = "../../../../tests/support/shared.rs"]
 mod shared;

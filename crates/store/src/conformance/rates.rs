@@ -16,6 +16,9 @@ pub fn racing_admissions_are_exact_and_the_window_slides(limits: &dyn Admission)
     });
     assert_eq!(admitted, 100, "320 calls at once against a limit of 100");
     assert!(limits.admit(AccountId(1), RateClass::Async, 1).unwrap(), "classes are apart");
+    assert!(limits.admit(AccountId(1), RateClass::Group("g".into()), 1).unwrap(), "a group has its own");
+    assert!(!limits.admit(AccountId(1), RateClass::Group("g".into()), 1).unwrap());
+    assert!(limits.admit(AccountId(1), RateClass::Group("h".into()), 1).unwrap(), "groups are apart");
     assert!(limits.admit(AccountId(2), RateClass::Sync, 1).unwrap(), "accounts are apart");
     assert!(!limits.admit(AccountId(2), RateClass::Sync, 1).unwrap());
     std::thread::sleep(Duration::from_millis(1050));

@@ -218,7 +218,8 @@ impl Admission for PostgresStore {
         // Makes the window or locks it, and reads it with the database's clock: one clock for
         // every node, whatever their own say.
         // Typed statements: one round trip each, no prepare (this runs on every call).
-        let key: [(&(dyn ToSql + Sync), Type); 2] = [(&account.0, Type::INT8), (&class.as_str(), Type::TEXT)];
+        let class = class.key().into_owned();
+        let key: [(&(dyn ToSql + Sync), Type); 2] = [(&account.0, Type::INT8), (&class, Type::TEXT)];
         let row = tx
             .query_typed_one(
                 "INSERT INTO rate_windows VALUES ($1, $2, '{}') ON CONFLICT (account_id, class)
@@ -232,7 +233,7 @@ impl Admission for PostgresStore {
         if admitted {
             tx.execute(
                 "UPDATE rate_windows SET admitted = $3 WHERE account_id = $1 AND class = $2",
-                &[&account.0, &class.as_str(), &Vec::from(window)],
+                &[&account.0, &class, &Vec::from(window)],
             )
             .db::<RateError>()?;
         }
