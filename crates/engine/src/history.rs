@@ -42,7 +42,7 @@ pub struct Record {
     pub created_at: i64,
     pub origin: Origin,
     /// What the call was metered as: `IMAGE` or `AIGC` for a moderation, `QUALITY`, `CROP`,
-    /// `LABEL`, `CAR` for an image-analysis (tiia) call.
+    /// `LABEL`, `CAR`, `SEARCH` for an image-analysis (tiia) call.
     pub service: Service,
     pub biz_type: String,
     pub data_id: String,

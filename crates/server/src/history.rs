@@ -67,7 +67,7 @@ fn parse_time(value: &str) -> Result<i64, ApiError> {
 
 /// The filters of the API as a query. Names: `DateRange` [from, to), `BizType`, `Suggestion`,
 /// `Label`, `DataId`, `UserId`, `DeviceId`, `Corrected` (true/false), `Service` (one or more
-/// of `IMAGE`, `AIGC`, `QUALITY`, `CROP`, `LABEL`, `CAR`; without it, moderation results only:
+/// of `IMAGE`, `AIGC`, `QUALITY`, `CROP`, `LABEL`, `CAR`, `SEARCH`; without it, moderation results only:
 /// `IMAGE` and `AIGC`); each once, each with one value (two for the range).
 fn filter_of(inputs: Vec<FilterInput>) -> Result<Filter, ApiError> {
     let mut filter = Filter::moderation();
