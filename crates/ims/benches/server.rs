@@ -22,8 +22,9 @@
 //!   throwaway local server, `store::testing`), at 1 and 8 clients, with the mean time of the
 //!   stages that write to the store.
 //! - analysis (only when asked, `PHASES=analysis`): each tiia action (`AssessQuality`,
-//!   `CropImage`, `DetectLabel`, `RecognizeCar`) at 1 and 4 clients on one photo, beside
-//!   `ImageModeration` of it with and without a policy's `Objects`.
+//!   `CropImage`, `DetectLabel`, `RecognizeCar`, `SearchImage` in a group of 200 pictures) at
+//!   1 and 4 clients on one photo, beside `ImageModeration` of it with and without a policy's
+//!   `Objects`; and the mean time of `CreateImage` filing those 200 pictures one by one.
 //! - console (only when asked, `PHASES=console`): 100,000 results written into the history of
 //!   a server on SQLite and of one on PostgreSQL, then the console's pages through the real
 //!   server (signed in, a new connection each time): the overview, Results with each filter, a
@@ -215,8 +216,12 @@ fn drive_action(server: &Server, action: &str, params: &Value, clients: usize, r
 }
 
 fn base64_of(path: &Path) -> String {
+    base64(&std::fs::read(path).unwrap())
+}
+
+fn base64(bytes: &[u8]) -> String {
     use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).unwrap())
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// skimage's chelsea, resized to 1024x768, as a quality-90 JPEG: a photo without text; with
@@ -513,11 +518,24 @@ fn speed(server: &Server, shared: &Path, rounds: usize) {
 fn analysis(server: &Server, shared: &Path, rounds: usize) {
     call(server, "CreateBizConfig", &json!({"BizType": "with_objects", "Objects": true}));
     let image = base64_of(&shared.join("safe/skimage/motorcycle_left.png"));
+    // A group of 200 pictures: the photo and 199 others (made, each its own pattern).
+    let group = json!({"GroupId": "bench", "GroupName": "bench", "MaxCapacity": 1000, "MaxQps": 1000});
+    assert!(call(server, "CreateGroup", &group).get("Error").is_none());
+    let started = Instant::now();
+    for n in 0..200u32 {
+        let picture = if n == 0 { image.clone() } else { base64(&patterned_png(n)) };
+        let params = json!({"GroupId": "bench", "EntityId": format!("e{n}"), "PicName": format!("p{n}"),
+            "ImageBase64": picture});
+        let answer = call(server, "CreateImage", &params);
+        assert!(answer.get("Error").is_none(), "{answer}");
+    }
+    let filing = started.elapsed().as_secs_f64() * 1e3 / 200.0;
     let calls = [
         ("AssessQuality", json!({"ImageBase64": image})),
         ("CropImage 2:1", json!({"ImageBase64": image, "Width": 2, "Height": 1})),
         ("DetectLabel", json!({"ImageBase64": image})),
         ("RecognizeCar", json!({"ImageBase64": image})),
+        ("SearchImage, 200 pictures", json!({"ImageBase64": image, "GroupId": "bench"})),
         ("ImageModeration, default policy", json!({"FileContent": image})),
         ("ImageModeration, Objects", json!({"FileContent": image, "BizType": "with_objects"})),
     ];
@@ -534,6 +552,18 @@ fn analysis(server: &Server, shared: &Path, rounds: usize) {
             println!("| {name} | {clients} | {p50:.0} | {p99:.0} | {rate:.1} |");
         }
     }
+    println!("\nCreateImage (filing 200 pictures of 320 x 240 and the 741 x 500 photo, one at a time): {filing:.0} ms each");
+}
+
+/// A 320 x 240 PNG with a pattern of its own for each `seed`.
+fn patterned_png(seed: u32) -> Vec<u8> {
+    let picture = image::RgbImage::from_fn(320, 240, |x, y| {
+        let v = (x * (seed % 13 + 3)) ^ (y * (seed % 7 + 5)) ^ seed.wrapping_mul(2_654_435_761);
+        image::Rgb([v as u8, (v >> 8) as u8, (v >> 3) as u8])
+    });
+    let mut png = Vec::new();
+    picture.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    png
 }
 
 /// The photo with OCR off on a server on SQLite and one on PostgreSQL.
