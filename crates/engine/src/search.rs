@@ -18,9 +18,9 @@ use std::sync::RwLock;
 
 /// Most groups an account may have (the cloud's limit).
 pub const MAX_GROUPS: u64 = 30;
-/// Largest `MaxCapacity` of a group. Every picture's hashes live in each node's memory (about
-/// 3.5 KB a picture, docs/analysis.md): a million is about 3.5 GB.
-pub const MAX_CAPACITY: u64 = 1_000_000;
+/// Largest `MaxCapacity` of a group. Every picture's hashes (up to 30) live in each node's
+/// memory, about 7 KB a picture (docs/benchmarks.md, the index's bench): a full group is 700 MB.
+pub const MAX_CAPACITY: u64 = 100_000;
 /// Most pictures an entity may have (the cloud's limit).
 pub const MAX_PICTURES_PER_ENTITY: u64 = 10;
 /// A group's `MaxQps` when none is given (the cloud's default).

@@ -552,7 +552,9 @@ fn analysis(server: &Server, shared: &Path, rounds: usize) {
             println!("| {name} | {clients} | {p50:.0} | {p99:.0} | {rate:.1} |");
         }
     }
-    println!("\nCreateImage (filing 200 pictures of 320 x 240 and the 741 x 500 photo, one at a time): {filing:.0} ms each");
+    println!(
+        "\nCreateImage (filing 200 pictures of 320 x 240 and the 741 x 500 photo, one at a time): {filing:.0} ms each"
+    );
 }
 
 /// A 320 x 240 PNG with a pattern of its own for each `seed`.

@@ -147,7 +147,11 @@ fn image_search_limits_hold_on_both_sides() {
         call("CreateGroup", params)
     };
     let long = "g".repeat(64);
-    group(&long, json!({"GroupName": "n".repeat(64), "GroupType": 4})).unwrap();
+    group(&long, json!({"GroupName": "n".repeat(64), "GroupType": 4, "MaxCapacity": 100_000, "MaxQps": 1000})).unwrap();
+    for (capacity, qps) in [(100_001, 10), (0, 10), (2, 1001)] {
+        let refused = group("bounds", json!({"MaxCapacity": capacity, "MaxQps": qps}));
+        assert_eq!(code(refused), "InvalidParameterValue.InvalidParameter", "{capacity} {qps}");
+    }
     assert_eq!(code(group(&format!("{long}g"), json!({}))), "InvalidParameterValue.ImageGroupIdTooLong");
     assert_eq!(code(group("a-b", json!({}))), "InvalidParameterValue.ImageGroupIdIllegal");
     assert_eq!(code(group("n", json!({"GroupName": "n".repeat(65)}))), "InvalidParameterValue.ImageGroupNameTooLong");
