@@ -137,7 +137,8 @@ fn region(image: &Image, rect: Option<Rect>) -> Result<RgbImage, ApiError> {
     let frame = &image.decoded.frames[0].image;
     let Some(r) = rect else { return Ok(frame.clone()) };
     let (width, height) = (image.decoded.probe.width as i64, image.decoded.probe.height as i64);
-    if r.x < 0 || r.y < 0 || r.width <= 0 || r.height <= 0 || r.x + r.width > width || r.y + r.height > height {
+    let (right, bottom) = (r.x.saturating_add(r.width), r.y.saturating_add(r.height));
+    if r.x < 0 || r.y < 0 || r.width <= 0 || r.height <= 0 || right > width || bottom > height {
         return Err(ApiError::with_message(
             Code::InvalidParameterValueInvalidParameter,
             format!("ImageRect must lie within the image's {width} x {height} and not be empty."),

@@ -239,8 +239,11 @@ fn image_search_limits_hold_on_both_sides() {
     assert_eq!(whole["ImageInfos"][0]["Score"], 100, "{whole}");
     let corner = search(json!({"ImageRect": {"X": 0, "Y": 0, "Width": 100, "Height": 80}})).unwrap();
     assert_eq!(corner["Count"], 0, "{corner}");
-    let outside = search(json!({"ImageRect": {"X": 300, "Y": 0, "Width": 21, "Height": 240}}));
-    assert_eq!(code(outside), "InvalidParameterValue.InvalidParameter");
+    for rect in
+        [json!({"X": 300, "Y": 0, "Width": 21, "Height": 240}), json!({"X": 1, "Y": 0, "Width": i64::MAX, "Height": 1})]
+    {
+        assert_eq!(code(search(json!({"ImageRect": rect}))), "InvalidParameterValue.InvalidParameter", "{rect}");
+    }
 
     // Another account sees none of these groups.
     let (_, secret_id, secret_key) = server.main_account("other");
