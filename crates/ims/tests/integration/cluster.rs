@@ -114,6 +114,22 @@ fn two_nodes_on_one_database_are_one_service() {
     a.cli(&["account", "limits", &account.to_string(), "--sync", "default"]).unwrap();
     std::thread::sleep(Duration::from_millis(1100));
 
+    // Image search (tiia) is one index for the cluster: a picture filed through node A is found
+    // through node B at once; removed through B, A no longer finds it (3 calls metered).
+    let tiia = |server: &Server, action: &str, params: Value| {
+        let mut job = job_as(server, key, action, params);
+        (job["service"], job["version"]) = (json!("tiia"), json!("2019-05-29"));
+        single(python(&job))
+    };
+    tiia(&a, "CreateGroup", json!({"GroupId": "shared", "GroupName": "shared", "MaxCapacity": 10})).unwrap();
+    let picture = json!({"GroupId": "shared", "EntityId": "e", "PicName": "p", "ImageBase64": image});
+    tiia(&a, "CreateImage", picture).unwrap();
+    let search = json!({"GroupId": "shared", "ImageBase64": image});
+    let found = tiia(&b, "SearchImage", search.clone()).unwrap();
+    assert_eq!((found["Count"].as_i64(), found["ImageInfos"][0]["Score"].as_i64()), (Some(1), Some(100)), "{found}");
+    tiia(&b, "DeleteImages", json!({"GroupId": "shared", "EntityId": "e"})).unwrap();
+    assert_eq!(tiia(&a, "SearchImage", search).unwrap()["Count"], 0);
+
     // 200 tasks queued through both nodes; node A is killed mid-queue; node B finishes them all.
     a.cli(&["account", "limits", &account.to_string(), "--async", "1000"]).unwrap();
     let receiver = Receiver::start(0);
@@ -145,8 +161,9 @@ fn two_nodes_on_one_database_are_one_service() {
     // Only a delivery whose 2xx was in flight when A died may come twice: at most A's 8 at once.
     assert!(repeated.iter().all(|(_, n)| **n == 2) && repeated.len() <= 8, "{repeated:?}");
 
-    // Metering: each successful moderation once, tasks taken over included (3 calls, 200 tasks).
-    assert_eq!(b.metered(account), 203);
+    // Metering: each successful call once, tasks taken over included (3 moderations, 3 search
+    // calls, 200 tasks).
+    assert_eq!(b.metered(account), 206);
 
     // The database goes down: calls fail with ServiceUnavailable within their deadline, and the
     // node says it is not ready; it serves again by itself once the database is back.
@@ -162,7 +179,7 @@ fn two_nodes_on_one_database_are_one_service() {
     let back = call_as(&b, key, "ImageModeration", json!({"FileContent": image})).unwrap();
     assert_eq!(back["Suggestion"], "Block", "{back}");
     assert_eq!(raw(&b.endpoint, "GET", "/readyz", &[], b"").status, 200);
-    assert_eq!(b.metered(account), 204, "the refused call was not metered");
+    assert_eq!(b.metered(account), 207, "the refused call was not metered");
 
     // A database too slow to answer (here: a table locked by another session) is the same: the
     // statement is cancelled after 10 s, the call answered ServiceUnavailable within the 15 s
@@ -176,7 +193,7 @@ fn two_nodes_on_one_database_are_one_service() {
     assert!(waited >= Duration::from_secs(9) && waited < Duration::from_secs(15), "answered in {waited:?}");
     other.batch_execute("ROLLBACK").unwrap();
     call_as(&b, key, "ImageModeration", json!({"FileContent": image})).unwrap();
-    assert_eq!(b.metered(account), 205);
+    assert_eq!(b.metered(account), 208);
 }
 
 /// A single node's SQLite deployment grows into a cluster: `ims storage copy` moves it into
