@@ -92,12 +92,18 @@ type ChunkTable = HashMap<u16, Vec<u32>, std::hash::BuildHasherDefault<ChunkHash
 /// within 31 bits differ by at most 1 bit in at least one chunk (pigeonhole: 16 chunks with 2 or
 /// more each would make 32), so a search looks up each chunk and its 16 one-bit neighbours
 /// (272 buckets) and checks only the hashes found there. Slots of removed hashes are reused.
-#[derive(Default)]
 pub struct HashIndex {
     hashes: Vec<Hash256>,
     keys: Vec<Option<u64>>,
     tables: Vec<ChunkTable>,
     free: Vec<u32>,
+}
+
+impl Default for HashIndex {
+    /// An empty index with its 16 tables (a derived default would have none and file nothing).
+    fn default() -> Self {
+        HashIndex::new()
+    }
 }
 
 impl HashIndex {
@@ -342,7 +348,7 @@ pub struct Filed<T> {
 
 impl<T> Default for Filed<T> {
     fn default() -> Self {
-        Filed { index: HashIndex::new(), entries: HashMap::new() }
+        Filed { index: HashIndex::default(), entries: HashMap::new() }
     }
 }
 
