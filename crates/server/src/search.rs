@@ -20,6 +20,7 @@ use image::RgbImage;
 use protocol::{ApiError, Code};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 
 /// tiia's bound on `ImageBase64` for image search (its documentation: at most 5 MB).
 pub const SEARCH_BASE64: Base64Bound = Base64Bound { max: 5 * 1024 * 1024, code: Code::LimitExceededTooLargeFileError };
@@ -275,12 +276,13 @@ pub async fn search_image(context: Context, params: Value) -> Result<Map<String,
         let scored: Vec<(i64, u8)> =
             index.search(owner, &group_id, &hashes).into_iter().filter(|(_, score)| *score > threshold).collect();
         let seqs: Vec<i64> = scored.iter().map(|(seq, _)| *seq).collect();
-        let pictures = repository.pictures_by_seq(owner, &seqs)?;
+        let mut pictures: HashMap<i64, Picture> =
+            repository.pictures_by_seq(owner, &seqs)?.into_iter().map(|p| (p.seq, p)).collect();
         // In the index's order (the highest score first); a row removed meanwhile is left out.
         Ok::<_, SearchError>(
             scored
                 .into_iter()
-                .filter_map(|(seq, score)| Some((pictures.iter().find(|p| p.seq == seq)?.clone(), score)))
+                .filter_map(|(seq, score)| Some((pictures.remove(&seq)?, score)))
                 .filter(|(p, _)| filter.as_ref().is_none_or(|f| f.accepts(&p.tags)))
                 .skip(offset)
                 .take(limit)
