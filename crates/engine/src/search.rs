@@ -275,6 +275,8 @@ pub trait GroupRepository: Send + Sync {
         offset: u64,
         limit: u64,
     ) -> Result<Vec<(SearchGroup, u64)>, SearchError>;
+    /// One group, without counting its pictures (what a search or a filing reads).
+    fn group(&self, owner: AccountId, group_id: &str) -> Result<SearchGroup, SearchError>;
     /// Keeps a new picture (its `seq` is then the row's), within the group's capacity and the
     /// entity's [`MAX_PICTURES_PER_ENTITY`], its name unused in the group.
     fn add_picture(&self, picture: &Picture) -> Result<i64, SearchError>;

@@ -44,12 +44,7 @@ fn page(offset: Option<i64>, limit: Option<i64>) -> Result<(usize, usize), ApiEr
 /// The group of the call's account, or `ImageGroupIdNotExist`.
 async fn group_of(context: &Context, group_id: &str) -> Result<SearchGroup, ApiError> {
     let (owner, id) = (context.account.owner(), group_id.to_string());
-    let found = actions::on(&context.state.groups, move |r| r.groups(owner, Some(&id), 0, 1)).await?;
-    found
-        .into_iter()
-        .next()
-        .map(|(group, _)| group)
-        .ok_or_else(|| SearchError::GroupNotFound(group_id.into()).api_error())
+    actions::on(&context.state.groups, move |r| r.group(owner, &id)).await
 }
 
 #[derive(Deserialize)]
@@ -133,10 +128,10 @@ struct Rect {
     height: i64,
 }
 
-/// The image's first frame, or the part of it `rect` names (within the image, not empty).
-fn region(image: &Image, rect: Option<Rect>) -> Result<RgbImage, ApiError> {
-    let frame = &image.decoded.frames[0].image;
-    let Some(r) = rect else { return Ok(frame.clone()) };
+/// The window of the first frame `rect` names (in the original's pixels, within the image, not
+/// empty), in the frame's pixels; `None`, the whole frame, when there is no `rect`.
+fn window(image: &Image, rect: Option<Rect>) -> Result<Option<[u32; 4]>, ApiError> {
+    let Some(r) = rect else { return Ok(None) };
     let (width, height) = (image.decoded.probe.width as i64, image.decoded.probe.height as i64);
     let (right, bottom) = (r.x.saturating_add(r.width), r.y.saturating_add(r.height));
     if r.x < 0 || r.y < 0 || r.width <= 0 || r.height <= 0 || right > width || bottom > height {
@@ -147,17 +142,31 @@ fn region(image: &Image, rect: Option<Rect>) -> Result<RgbImage, ApiError> {
         ));
     }
     // Frames may be smaller than the original: the rectangle is scaled to the frame's pixels.
+    let frame = &image.decoded.frames[0].image;
     let to_frame = 1.0 / moderation::frame_scale(&image.decoded);
     let scaled = |v: i64| (v as f64 * to_frame) as u32;
     let (x, y) = (scaled(r.x).min(frame.width() - 1), scaled(r.y).min(frame.height() - 1));
     let (w, h) = (scaled(r.width).clamp(1, frame.width() - x), scaled(r.height).clamp(1, frame.height() - y));
-    Ok(image::imageops::crop_imm(frame, x, y, w, h).to_image())
+    Ok(Some([x, y, w, h]))
 }
 
-/// Hashes `pixels` on a blocking thread with `hash`; none usable is `ImageUnQualified`.
-async fn hashed(pixels: RgbImage, hash: fn(&RgbImage) -> Vec<Hash256>) -> Result<Vec<Hash256>, ApiError> {
-    let hashes =
-        tokio::task::spawn_blocking(move || hash(&pixels)).await.map_err(|_| ApiError::new(Code::InternalError))?;
+/// Hashes the image's first frame (the window `rect` names) on a blocking thread with `hash`;
+/// none usable is `ImageUnQualified`.
+async fn hashed(
+    image: &Image,
+    rect: Option<Rect>,
+    hash: fn(&RgbImage) -> Vec<Hash256>,
+) -> Result<Vec<Hash256>, ApiError> {
+    let (window, decoded) = (window(image, rect)?, image.decoded.clone());
+    let hashes = tokio::task::spawn_blocking(move || {
+        let frame = &decoded.frames[0].image;
+        match window {
+            None => hash(frame),
+            Some([x, y, w, h]) => hash(&image::imageops::crop_imm(frame, x, y, w, h).to_image()),
+        }
+    })
+    .await
+    .map_err(|_| ApiError::new(Code::InternalError))?;
     if hashes.is_empty() {
         return Err(ApiError::with_message(
             Code::FailedOperationImageUnQualified,
@@ -210,7 +219,7 @@ pub async fn create_image(context: Context, params: Value) -> Result<Map<String,
     .api()?;
     group_of(&context, &input.group_id).await?;
     let image = input.image.read(&context, &SEARCH_BASE64).await?;
-    picture.hashes = hashed(region(&image, input.image_rect)?, libraries::sample_hashes).await?;
+    picture.hashes = hashed(&image, input.image_rect, libraries::sample_hashes).await?;
     let filed = picture.clone();
     actions::on(&context.state.groups, move |r| r.add_picture(&filed)).await?;
     tracing::info!(account = %context.account.id, group_id = %picture.group_id, hashes = picture.hashes.len(), "picture filed");
@@ -268,7 +277,7 @@ pub async fn search_image(context: Context, params: Value) -> Result<Map<String,
         ));
     }
     let image = input.image.read(&context, &SEARCH_BASE64).await?;
-    let hashes = hashed(region(&image, input.image_rect)?, search_hashes).await?;
+    let hashes = hashed(&image, input.image_rect, search_hashes).await?;
     let (index, repository, group_id) =
         (context.state.group_index.clone(), context.state.groups.clone(), group.group_id);
     let found = actions::blocking(move || {

@@ -25,6 +25,8 @@ pub fn groups_pictures_limits_and_an_index_that_follows_them<S: AccountRepositor
     let one = store.groups(a, Some("g5"), 0, 10).unwrap();
     assert_eq!((one.len(), one[0].0.group_id.as_str()), (1, "g5"));
     assert!(store.groups(a, Some("nope"), 0, 10).unwrap().is_empty());
+    assert_eq!(store.group(a, "g5").unwrap(), one[0].0, "one group, as listed");
+    assert_eq!(store.group(b, "g5"), Err(SearchError::GroupNotFound("g5".into())), "another account's");
 
     let (h1, h2, h3) =
         (Hash256([1, 2, 3, 4]), Hash256([u64::MAX, 0, u64::MAX, 0]), Hash256([u64::MAX, u64::MAX, 0, 0]));

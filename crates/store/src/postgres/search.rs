@@ -52,24 +52,22 @@ fn picture_from_row(row: &Row) -> Result<Picture, Fault> {
     })
 }
 
-/// The group's capacity and picture count; a missing group is `GroupNotFound`.
-fn group_room(tx: &mut impl GenericClient, owner: AccountId, group_id: &str) -> Result<(u64, u64), SearchError> {
+/// The group's capacity; a missing group is `GroupNotFound`.
+fn group_capacity(tx: &mut impl GenericClient, owner: AccountId, group_id: &str) -> Result<u64, SearchError> {
     let row = tx
         .query_opt(
-            "SELECT max_capacity, (SELECT COUNT(*) FROM search_pictures p WHERE p.owner_id = g.owner_id
-                 AND p.group_id = g.group_id)
-             FROM search_groups g WHERE owner_id = $1 AND group_id = $2",
+            "SELECT max_capacity FROM search_groups WHERE owner_id = $1 AND group_id = $2",
             &[&owner.0, &group_id],
         )
         .db::<SearchError>()?
         .ok_or_else(|| SearchError::GroupNotFound(group_id.into()))?;
-    Ok((row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64))
+    Ok(row.get::<_, i64>(0) as u64)
 }
 
-/// A writer's transaction, holding [`lock::SEARCH`], on a group that exists: its room.
-fn write_on(tx: &mut Transaction<'_>, owner: AccountId, group_id: &str) -> Result<(u64, u64), SearchError> {
+/// A writer's transaction, holding [`lock::SEARCH`], on a group that exists: its capacity.
+fn write_on(tx: &mut Transaction<'_>, owner: AccountId, group_id: &str) -> Result<u64, SearchError> {
     lock_for_transaction(tx, lock::SEARCH)?;
-    group_room(tx, owner, group_id)
+    group_capacity(tx, owner, group_id)
 }
 
 fn touch(tx: &mut Transaction<'_>, owner: AccountId, group_id: &str) -> Result<(), SearchError> {
@@ -138,21 +136,34 @@ impl GroupRepository for PostgresStore {
         Ok(rows.iter().map(group_from_row).collect::<Result<_, _>>()?)
     }
 
+    fn group(&self, owner: AccountId, group_id: &str) -> Result<SearchGroup, SearchError> {
+        let row = self
+            .conn::<SearchError>()?
+            .query_opt(
+                &format!("SELECT {GROUP_COLUMNS}, 0::BIGINT FROM search_groups WHERE owner_id = $1 AND group_id = $2"),
+                &[&owner.0, &group_id],
+            )
+            .db::<SearchError>()?
+            .ok_or_else(|| SearchError::GroupNotFound(group_id.into()))?;
+        Ok(group_from_row(&row)?.0)
+    }
+
     fn add_picture(&self, picture: &Picture) -> Result<i64, SearchError> {
         let mut conn = self.conn::<SearchError>()?;
         let mut tx = conn.transaction().db::<SearchError>()?;
-        let (capacity, count) = write_on(&mut tx, picture.owner, &picture.group_id)?;
+        let capacity = write_on(&mut tx, picture.owner, &picture.group_id)?;
         let row = tx
             .query_one(
-                "SELECT COUNT(*) FILTER (WHERE entity_id = $3), COALESCE(BOOL_OR(pic_name = $4), FALSE)
-                 FROM search_pictures WHERE owner_id = $1 AND group_id = $2 AND (entity_id = $3 OR pic_name = $4)",
+                "SELECT COUNT(*), COUNT(*) FILTER (WHERE entity_id = $3), COALESCE(BOOL_OR(pic_name = $4), FALSE)
+                 FROM search_pictures WHERE owner_id = $1 AND group_id = $2",
                 &[&picture.owner.0, &picture.group_id, &picture.entity_id, &picture.pic_name],
             )
             .db::<SearchError>()?;
-        if row.get::<_, bool>(1) {
+        let count = row.get::<_, i64>(0) as u64;
+        if row.get::<_, bool>(2) {
             return Err(SearchError::PictureExists(picture.pic_name.clone()));
         }
-        if row.get::<_, i64>(0) as u64 >= MAX_PICTURES_PER_ENTITY {
+        if row.get::<_, i64>(1) as u64 >= MAX_PICTURES_PER_ENTITY {
             return Err(SearchError::EntityFull(picture.entity_id.clone()));
         }
         if count >= capacity {
@@ -189,7 +200,7 @@ impl GroupRepository for PostgresStore {
     ) -> Result<Vec<Picture>, SearchError> {
         let mut conn = self.conn::<SearchError>()?;
         let mut tx = conn.build_transaction().read_only(true).start().db::<SearchError>()?;
-        group_room(&mut tx, owner, group_id)?;
+        group_capacity(&mut tx, owner, group_id)?;
         let rows = tx
             .query(
                 &format!(

@@ -50,14 +50,12 @@ fn picture_from_row(row: &Row<'_>) -> rusqlite::Result<Picture> {
     })
 }
 
-/// The group's capacity and picture count; a missing group is `GroupNotFound`.
-fn group_room(tx: &Transaction<'_>, owner: AccountId, group_id: &str) -> Result<(u64, u64), SearchError> {
+/// The group's capacity; a missing group is `GroupNotFound`.
+fn group_capacity(tx: &Transaction<'_>, owner: AccountId, group_id: &str) -> Result<u64, SearchError> {
     tx.query_row(
-        "SELECT max_capacity, (SELECT COUNT(*) FROM search_pictures p WHERE p.owner_id = g.owner_id
-             AND p.group_id = g.group_id)
-         FROM search_groups g WHERE owner_id = ?1 AND group_id = ?2",
+        "SELECT max_capacity FROM search_groups WHERE owner_id = ?1 AND group_id = ?2",
         params![owner.0, group_id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| r.get(0),
     )
     .optional()
     .map_err(storage)?
@@ -128,16 +126,29 @@ impl GroupRepository for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(storage)
     }
 
+    fn group(&self, owner: AccountId, group_id: &str) -> Result<SearchGroup, SearchError> {
+        self.connection(SearchError::Storage)?
+            .query_row(
+                &format!("SELECT {GROUP_COLUMNS}, 0 FROM search_groups WHERE owner_id = ?1 AND group_id = ?2"),
+                params![owner.0, group_id],
+                group_from_row,
+            )
+            .optional()
+            .map_err(storage)?
+            .map(|(group, _)| group)
+            .ok_or_else(|| SearchError::GroupNotFound(group_id.into()))
+    }
+
     fn add_picture(&self, picture: &Picture) -> Result<i64, SearchError> {
         let mut conn = self.connection(SearchError::Storage)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
-        let (capacity, count) = group_room(&tx, picture.owner, &picture.group_id)?;
-        let (of_entity, name_taken): (u64, bool) = tx
+        let capacity = group_capacity(&tx, picture.owner, &picture.group_id)?;
+        let (count, of_entity, name_taken): (u64, u64, bool) = tx
             .query_row(
-                "SELECT COALESCE(SUM(entity_id = ?3), 0), COALESCE(MAX(pic_name = ?4), 0) FROM search_pictures
-                 WHERE owner_id = ?1 AND group_id = ?2 AND (entity_id = ?3 OR pic_name = ?4)",
+                "SELECT COUNT(*), COALESCE(SUM(entity_id = ?3), 0), COALESCE(MAX(pic_name = ?4), 0)
+                 FROM search_pictures WHERE owner_id = ?1 AND group_id = ?2",
                 params![picture.owner.0, picture.group_id, picture.entity_id, picture.pic_name],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .map_err(storage)?;
         if name_taken {
@@ -179,7 +190,7 @@ impl GroupRepository for SqliteStore {
     ) -> Result<Vec<Picture>, SearchError> {
         let mut conn = self.connection(SearchError::Storage)?;
         let tx = conn.transaction().map_err(storage)?;
-        group_room(&tx, owner, group_id)?;
+        group_capacity(&tx, owner, group_id)?;
         let mut stmt = tx
             .prepare(&format!(
                 "SELECT {PICTURE_COLUMNS} FROM search_pictures WHERE owner_id = ?1 AND group_id = ?2
@@ -213,7 +224,7 @@ impl GroupRepository for SqliteStore {
     ) -> Result<u64, SearchError> {
         let mut conn = self.connection(SearchError::Storage)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
-        group_room(&tx, owner, group_id)?;
+        group_capacity(&tx, owner, group_id)?;
         let deleted = tx
             .execute(
                 "DELETE FROM search_pictures WHERE owner_id = ?1 AND group_id = ?2 AND entity_id = ?3
@@ -239,7 +250,7 @@ impl GroupRepository for SqliteStore {
     ) -> Result<u64, SearchError> {
         let mut conn = self.connection(SearchError::Storage)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
-        group_room(&tx, owner, group_id)?;
+        group_capacity(&tx, owner, group_id)?;
         let changed = tx
             .execute(
                 "UPDATE search_pictures SET tags = ?5 WHERE owner_id = ?1 AND group_id = ?2 AND entity_id = ?3
